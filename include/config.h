@@ -1,0 +1,71 @@
+/* config.h - postern.conf: one "key = value" a line, '#' comments.  Every
+ * key, its default and its meaning is in man/postern.conf.5. */
+#ifndef POSTERN_CONFIG_H
+#define POSTERN_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define CONF_MAX_LISTEN 16
+#define CONF_MAX_CERTS 16
+
+struct listen_addr {
+	char host[64];       /* empty = all addresses (IPv4 and IPv6) */
+	uint16_t port;
+	int tls;             /* implicit TLS (RFC 8314) */
+};
+
+struct cert_pair {
+	char cert[256];
+	char key[256];
+};
+
+struct config {
+	struct listen_addr listen[CONF_MAX_LISTEN];
+	int nlisten;
+	char passwd_file[256];
+	char mail_location[256];
+	char unpriv_user[64];
+	char empty_dir[256];
+	uid_t first_valid_uid;
+	gid_t first_valid_gid;
+	uint64_t timeout_ms;
+	uint64_t login_timeout_ms;
+	uint64_t login_fail_delay_ms;
+	unsigned max_login_failures;
+	unsigned max_login_commands;
+	int apop;
+	int size_cache;
+	uint64_t max_messages;
+	uint64_t max_mailbox_size;
+	unsigned max_sessions;
+	unsigned max_sessions_per_source;
+	unsigned max_conn_rate_per_source;   /* new connections per minute */
+	unsigned listen_backlog;
+	uint64_t preauth_memory;
+	int seccomp;
+	/* TLS */
+	char ssl[16];                        /* required | optional | off */
+	char plaintext_auth[32];             /* tls-or-loopback | always */
+	struct cert_pair certs[CONF_MAX_CERTS];
+	int ncerts;
+	char ssl_min_protocol[16];
+	char ssl_ciphers[512];
+	char ssl_ciphersuites[512];
+	int ssl_prefer_server_ciphers;
+	int test_loopback_is_remote;         /* test hook: see postern.conf(5) */
+};
+
+void config_defaults(struct config *c);
+/* Load path over the defaults.  On error writes "file:line: message" into
+ * err and returns -1. */
+int config_load(struct config *c, const char *path, char *err, size_t errcap);
+/* Parse one "key = value" pair (used by config_load and the fuzzer). */
+int config_set(struct config *c, const char *key, const char *value,
+	       char *err, size_t errcap);
+/* Check cross-key consistency after loading. */
+int config_check(const struct config *c, char *err, size_t errcap);
+/* Print the effective settings in the file's own syntax. */
+void config_print(const struct config *c, FILE *out);
+#endif

@@ -1,0 +1,25 @@
+/* parse.h - strict parsers for numbers and values found in POP3 commands and
+ * in the configuration file.  Pure functions, no I/O. */
+#ifndef POSTERN_PARSE_H
+#define POSTERN_PARSE_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* A POP3 decimal argument: 1-10 ASCII digits, no sign, no junk, value at most
+ * max.  "4294967297" with max UINT32_MAX fails.  Returns 0 or -1. */
+int parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out);
+
+/* A duration: digits followed by an optional unit ms, s (default), m, h, d.
+ * Result in milliseconds.  Returns 0 or -1. */
+int parse_duration_ms(const char *s, uint64_t *out);
+
+/* A size: digits followed by an optional unit k, M, G (powers of 1024). */
+int parse_size(const char *s, uint64_t *out);
+
+/* yes/no/true/false/on/off/1/0.  Returns 0 or -1. */
+int parse_bool(const char *s, int *out);
+
+/* A listen address: "host:port", "[v6]:port" or "*:port".  host is copied
+ * into hostbuf (empty for the wildcard), port checked to be 1-65535. */
+int parse_hostport(const char *s, char *hostbuf, size_t hostcap, uint16_t *port);
+#endif

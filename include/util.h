@@ -1,0 +1,29 @@
+/* util.h - small helpers shared by every process: allocation that cannot
+ * return NULL, log-safe string escaping, monotonic time. */
+#ifndef POSTERN_UTIL_H
+#define POSTERN_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* Copy at most len bytes of s into out (capacity cap, always terminated),
+ * replacing bytes outside 0x21-0x7e and the characters <>"\ by '?', so a
+ * client-supplied string can go into a log line without forging fields. */
+const char *log_safe(char *out, size_t cap, const char *s, size_t len);
+
+/* Milliseconds from CLOCK_MONOTONIC. */
+uint64_t now_ms(void);
+/* Sleep for ms milliseconds, restarting after signals. */
+void sleep_ms(uint64_t ms);
+
+/* Constant-time equality of two byte strings (length leaks, content not). */
+int ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+/* Write all of buf to fd (restarting on EINTR).  0 on success, -1 on error. */
+int write_all(int fd, const void *buf, size_t len);
+#endif

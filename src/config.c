@@ -1,0 +1,359 @@
+/* config.c - read postern.conf into struct config, check it, print it.
+ * Pure code (plus reading one file); runs as root in the master, monitor and
+ * in "postern -t". */
+#include "config.h"
+#include "parse.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum ktype { K_STR, K_DUR, K_UINT, K_UID, K_GID, K_BOOL, K_SIZE, K_LISTEN, K_CERT, K_KEY };
+
+struct key {
+	const char *name;
+	enum ktype type;
+	size_t off;
+	size_t cap;          /* K_STR: buffer size */
+	const char *choices; /* K_STR: allowed values, '|' separated, or NULL */
+};
+
+#define O(f) offsetof(struct config, f)
+#define S(f) O(f), sizeof(((struct config *)0)->f)
+static const struct key keys[] = {
+	{ "listen", K_LISTEN, 0, 0, NULL },
+	{ "listen_tls", K_LISTEN, 1, 0, NULL },
+	{ "passwd_file", K_STR, S(passwd_file), NULL },
+	{ "mail_location", K_STR, S(mail_location), NULL },
+	{ "unpriv_user", K_STR, S(unpriv_user), NULL },
+	{ "empty_dir", K_STR, S(empty_dir), NULL },
+	{ "first_valid_uid", K_UID, O(first_valid_uid), 0, NULL },
+	{ "first_valid_gid", K_GID, O(first_valid_gid), 0, NULL },
+	{ "timeout", K_DUR, O(timeout_ms), 0, NULL },
+	{ "login_timeout", K_DUR, O(login_timeout_ms), 0, NULL },
+	{ "login_fail_delay", K_DUR, O(login_fail_delay_ms), 0, NULL },
+	{ "max_login_failures", K_UINT, O(max_login_failures), 0, NULL },
+	{ "max_login_commands", K_UINT, O(max_login_commands), 0, NULL },
+	{ "apop", K_BOOL, O(apop), 0, NULL },
+	{ "size_cache", K_BOOL, O(size_cache), 0, NULL },
+	{ "max_messages", K_SIZE, O(max_messages), 0, NULL },
+	{ "max_mailbox_size", K_SIZE, O(max_mailbox_size), 0, NULL },
+	{ "max_sessions", K_UINT, O(max_sessions), 0, NULL },
+	{ "max_sessions_per_source", K_UINT, O(max_sessions_per_source), 0, NULL },
+	{ "max_conn_rate_per_source", K_UINT, O(max_conn_rate_per_source), 0, NULL },
+	{ "listen_backlog", K_UINT, O(listen_backlog), 0, NULL },
+	{ "preauth_memory", K_SIZE, O(preauth_memory), 0, NULL },
+	{ "seccomp", K_BOOL, O(seccomp), 0, NULL },
+	{ "ssl", K_STR, S(ssl), "required|optional|off" },
+	{ "plaintext_auth", K_STR, S(plaintext_auth), "tls-or-loopback|always" },
+	{ "ssl_cert", K_CERT, 0, 0, NULL },
+	{ "ssl_key", K_KEY, 0, 0, NULL },
+	{ "ssl_min_protocol", K_STR, S(ssl_min_protocol), "TLSv1.2|TLSv1.3" },
+	{ "ssl_ciphers", K_STR, S(ssl_ciphers), NULL },
+	{ "ssl_ciphersuites", K_STR, S(ssl_ciphersuites), NULL },
+	{ "ssl_prefer_server_ciphers", K_BOOL, O(ssl_prefer_server_ciphers), 0, NULL },
+	{ "test_loopback_is_remote", K_BOOL, O(test_loopback_is_remote), 0, NULL },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static int cerr(char *err, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int cerr(char *err, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, cap, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	strcpy(c->passwd_file, SYSCONFDIR "/postern/passwd");
+	strcpy(c->mail_location, "%h/Maildir");
+	strcpy(c->unpriv_user, "postern");
+	strcpy(c->empty_dir, "/run/postern/empty");
+	c->first_valid_uid = 500;
+	c->first_valid_gid = 1;
+	c->timeout_ms = 600000;
+	c->login_timeout_ms = 60000;
+	c->login_fail_delay_ms = 2000;
+	c->max_login_failures = 3;
+	c->max_login_commands = 30;
+	c->apop = 0;
+	c->size_cache = 1;
+	c->max_messages = 1000000;
+	c->max_mailbox_size = 0;
+	c->max_sessions = 1000;
+	c->max_sessions_per_source = 20;
+	c->max_conn_rate_per_source = 120;
+	c->listen_backlog = 128;
+	c->preauth_memory = 64ULL << 20;
+	c->seccomp = 1;
+	strcpy(c->ssl, "optional");
+	strcpy(c->plaintext_auth, "tls-or-loopback");
+	strcpy(c->ssl_min_protocol, "TLSv1.2");
+	strcpy(c->ssl_ciphers,
+	       "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!SHA1");
+	strcpy(c->ssl_ciphersuites,
+	       "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
+	c->ssl_prefer_server_ciphers = 1;
+	/* Default listeners are filled in by config_check when none are set. */
+}
+
+static int set_listen(struct config *c, const char *value, int tls,
+		      char *err, size_t cap)
+{
+	char buf[512], *tok, *save = NULL;
+	int i;
+	if (strlen(value) >= sizeof(buf))
+		return cerr(err, cap, "listen list too long");
+	/* A later line for the same key replaces the earlier one. */
+	for (i = 0; i < c->nlisten;) {
+		if (c->listen[i].tls == tls) {
+			memmove(&c->listen[i], &c->listen[i + 1],
+				sizeof(c->listen[0]) * (size_t)(c->nlisten - i - 1));
+			c->nlisten--;
+		} else {
+			i++;
+		}
+	}
+	strcpy(buf, value);
+	for (tok = strtok_r(buf, " ,\t", &save); tok; tok = strtok_r(NULL, " ,\t", &save)) {
+		struct listen_addr *l;
+		if (c->nlisten >= CONF_MAX_LISTEN)
+			return cerr(err, cap, "more than %d listen addresses", CONF_MAX_LISTEN);
+		l = &c->listen[c->nlisten];
+		if (parse_hostport(tok, l->host, sizeof(l->host), &l->port) < 0)
+			return cerr(err, cap, "bad address '%s' (want host:port, [v6]:port or *:port)", tok);
+		l->tls = tls;
+		c->nlisten++;
+	}
+	return 0;
+}
+
+static int in_choices(const char *v, const char *choices)
+{
+	size_t n = strlen(v);
+	const char *p = choices;
+	while (p) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (len == n && strncmp(p, v, n) == 0)
+			return 1;
+		p = bar ? bar + 1 : NULL;
+	}
+	return 0;
+}
+
+int config_set(struct config *c, const char *key, const char *value,
+	       char *err, size_t cap)
+{
+	size_t i;
+	char *base = (char *)c;
+	uint64_t u;
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, key) == 0)
+			break;
+	if (i == NKEYS)
+		return cerr(err, cap, "unknown key '%s'", key);
+	const struct key *k = &keys[i];
+	switch (k->type) {
+	case K_STR:
+		if (strlen(value) >= k->cap)
+			return cerr(err, cap, "%s: value too long", key);
+		if (k->choices && !in_choices(value, k->choices))
+			return cerr(err, cap, "%s: '%s' is not one of %s", key, value, k->choices);
+		strcpy(base + k->off, value);
+		return 0;
+	case K_DUR:
+		if (parse_duration_ms(value, &u) < 0)
+			return cerr(err, cap, "%s: bad duration '%s' (e.g. 10m, 30s, 500ms)", key, value);
+		*(uint64_t *)(base + k->off) = u;
+		return 0;
+	case K_UINT:
+		if (parse_decimal(value, strlen(value), 0x7fffffff, &u) < 0)
+			return cerr(err, cap, "%s: bad number '%s'", key, value);
+		*(unsigned *)(base + k->off) = (unsigned)u;
+		return 0;
+	case K_UID:
+	case K_GID:
+		if (parse_decimal(value, strlen(value), 0x7fffffff, &u) < 0)
+			return cerr(err, cap, "%s: bad id '%s'", key, value);
+		if (k->type == K_UID)
+			*(uid_t *)(base + k->off) = (uid_t)u;
+		else
+			*(gid_t *)(base + k->off) = (gid_t)u;
+		return 0;
+	case K_SIZE:
+		if (parse_size(value, &u) < 0)
+			return cerr(err, cap, "%s: bad size '%s' (e.g. 100000, 64M)", key, value);
+		*(uint64_t *)(base + k->off) = u;
+		return 0;
+	case K_BOOL:
+		if (parse_bool(value, (int *)(base + k->off)) < 0)
+			return cerr(err, cap, "%s: '%s' is not yes or no", key, value);
+		return 0;
+	case K_LISTEN:
+		return set_listen(c, value, (int)k->off, err, cap);
+	case K_CERT:
+		if (c->ncerts >= CONF_MAX_CERTS)
+			return cerr(err, cap, "more than %d certificates", CONF_MAX_CERTS);
+		if (strlen(value) >= sizeof(c->certs[0].cert) || value[0] != '/')
+			return cerr(err, cap, "ssl_cert: want an absolute path");
+		strcpy(c->certs[c->ncerts++].cert, value);
+		return 0;
+	case K_KEY:
+		if (c->ncerts == 0 || c->certs[c->ncerts - 1].key[0])
+			return cerr(err, cap, "ssl_key must follow its ssl_cert");
+		if (strlen(value) >= sizeof(c->certs[0].key) || value[0] != '/')
+			return cerr(err, cap, "ssl_key: want an absolute path");
+		strcpy(c->certs[c->ncerts - 1].key, value);
+		return 0;
+	}
+	return cerr(err, cap, "internal: key type");
+}
+
+static char *trim(char *s)
+{
+	char *e;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+int config_load(struct config *c, const char *path, char *err, size_t cap)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024], msg[512];
+	unsigned lineno = 0;
+	if (!f)
+		return cerr(err, cap, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *key, *eq, *value;
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			fclose(f);
+			return cerr(err, cap, "%s:%u: line too long", path, lineno);
+		}
+		key = trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			fclose(f);
+			return cerr(err, cap, "%s:%u: expected 'key = value'", path, lineno);
+		}
+		*eq = '\0';
+		value = trim(eq + 1);
+		key = trim(key);
+		if (config_set(c, key, value, msg, sizeof(msg)) < 0) {
+			fclose(f);
+			return cerr(err, cap, "%s:%u: %s", path, lineno, msg);
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+int config_check(const struct config *c, char *err, size_t cap)
+{
+	int i;
+	if (c->passwd_file[0] != '/')
+		return cerr(err, cap, "passwd_file must be an absolute path");
+	if (c->empty_dir[0] != '/')
+		return cerr(err, cap, "empty_dir must be an absolute path");
+	if (c->first_valid_uid == 0)
+		return cerr(err, cap, "first_valid_uid must not be 0");
+	if (c->first_valid_gid == 0)
+		return cerr(err, cap, "first_valid_gid must not be 0");
+	if (c->max_login_failures == 0)
+		return cerr(err, cap, "max_login_failures must be at least 1");
+	if (c->timeout_ms < 1000 || c->login_timeout_ms < 1000)
+		return cerr(err, cap, "timeouts must be at least 1s");
+	for (i = 0; i < c->ncerts; i++)
+		if (!c->certs[i].key[0])
+			return cerr(err, cap, "ssl_cert %s has no ssl_key", c->certs[i].cert);
+	for (i = 0; i < c->nlisten; i++)
+		if (c->listen[i].tls && c->ncerts == 0)
+			return cerr(err, cap, "listen_tls needs ssl_cert and ssl_key");
+	if (strcmp(c->ssl, "required") == 0 && c->ncerts == 0)
+		return cerr(err, cap, "ssl = required needs ssl_cert and ssl_key");
+	return 0;
+}
+
+static void print_listen(const struct config *c, FILE *out, int tls)
+{
+	int i, first = 1;
+	fprintf(out, "%s =", tls ? "listen_tls" : "listen");
+	for (i = 0; i < c->nlisten; i++) {
+		const struct listen_addr *l = &c->listen[i];
+		if (l->tls != tls)
+			continue;
+		if (!l->host[0])
+			fprintf(out, "%s*:%u", first ? " " : ", ", l->port);
+		else if (strchr(l->host, ':'))
+			fprintf(out, "%s[%s]:%u", first ? " " : ", ", l->host, l->port);
+		else
+			fprintf(out, "%s%s:%u", first ? " " : ", ", l->host, l->port);
+		first = 0;
+	}
+	fputc('\n', out);
+}
+
+static void print_dur(FILE *out, const char *k, uint64_t ms)
+{
+	if (ms % 1000)
+		fprintf(out, "%s = %llums\n", k, (unsigned long long)ms);
+	else
+		fprintf(out, "%s = %llus\n", k, (unsigned long long)(ms / 1000));
+}
+
+void config_print(const struct config *c, FILE *out)
+{
+	size_t i;
+	int j;
+	const char *base = (const char *)c;
+	for (i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		switch (k->type) {
+		case K_STR:
+			fprintf(out, "%s = %s\n", k->name, base + k->off);
+			break;
+		case K_DUR:
+			print_dur(out, k->name, *(const uint64_t *)(base + k->off));
+			break;
+		case K_UINT:
+			fprintf(out, "%s = %u\n", k->name, *(const unsigned *)(base + k->off));
+			break;
+		case K_UID:
+			fprintf(out, "%s = %lu\n", k->name, (unsigned long)*(const uid_t *)(base + k->off));
+			break;
+		case K_GID:
+			fprintf(out, "%s = %lu\n", k->name, (unsigned long)*(const gid_t *)(base + k->off));
+			break;
+		case K_SIZE:
+			fprintf(out, "%s = %llu\n", k->name, (unsigned long long)*(const uint64_t *)(base + k->off));
+			break;
+		case K_BOOL:
+			fprintf(out, "%s = %s\n", k->name, *(const int *)(base + k->off) ? "yes" : "no");
+			break;
+		case K_LISTEN:
+			print_listen(c, out, (int)k->off);
+			break;
+		case K_CERT:
+			for (j = 0; j < c->ncerts; j++)
+				fprintf(out, "ssl_cert = %s\nssl_key = %s\n",
+					c->certs[j].cert, c->certs[j].key);
+			break;
+		case K_KEY:
+			break;
+		}
+	}
+}

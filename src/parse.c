@@ -1,0 +1,128 @@
+/* parse.c - strict parsers for POP3 arguments and configuration values.
+ * Pure code, any rights. */
+#include "parse.h"
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+int parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+	if (len == 0 || len > 20)
+		return -1;
+	for (i = 0; i < len; i++) {
+		unsigned d;
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int split_unit(const char *s, uint64_t *num, const char **unit)
+{
+	size_t n = 0;
+	while (s[n] >= '0' && s[n] <= '9')
+		n++;
+	if (parse_decimal(s, n, UINT64_MAX / (1024ULL * 1024 * 1024 * 4), num) < 0)
+		return -1;
+	*unit = s + n;
+	while (**unit == ' ')
+		(*unit)++;
+	return 0;
+}
+
+int parse_duration_ms(const char *s, uint64_t *out)
+{
+	uint64_t n;
+	const char *u;
+	if (split_unit(s, &n, &u) < 0)
+		return -1;
+	if (*u == '\0' || strcmp(u, "s") == 0)
+		*out = n * 1000;
+	else if (strcmp(u, "ms") == 0)
+		*out = n;
+	else if (strcmp(u, "m") == 0)
+		*out = n * 60000;
+	else if (strcmp(u, "h") == 0)
+		*out = n * 3600000;
+	else if (strcmp(u, "d") == 0)
+		*out = n * 86400000;
+	else
+		return -1;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	uint64_t n;
+	const char *u;
+	if (split_unit(s, &n, &u) < 0)
+		return -1;
+	if (*u == '\0')
+		*out = n;
+	else if (strcasecmp(u, "k") == 0)
+		*out = n << 10;
+	else if (strcmp(u, "M") == 0)
+		*out = n << 20;
+	else if (strcmp(u, "G") == 0)
+		*out = n << 30;
+	else
+		return -1;
+	return 0;
+}
+
+int parse_bool(const char *s, int *out)
+{
+	static const char *yes[] = { "yes", "true", "on", "1" };
+	static const char *no[] = { "no", "false", "off", "0" };
+	size_t i;
+	for (i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int parse_hostport(const char *s, char *hostbuf, size_t hostcap, uint16_t *port)
+{
+	const char *colon, *h = s;
+	size_t hlen;
+	uint64_t p;
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return -1;
+		h = s + 1;
+		hlen = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return -1;
+		hlen = (size_t)(colon - s);
+	}
+	if (parse_decimal(colon + 1, strlen(colon + 1), 65535, &p) < 0 || p == 0)
+		return -1;
+	if (hlen == 1 && h[0] == '*')
+		hlen = 0;
+	if (hlen >= hostcap)
+		return -1;
+	memcpy(hostbuf, h, hlen);
+	hostbuf[hlen] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
