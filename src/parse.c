@@ -119,6 +119,8 @@ int parse_hostport(const char *s, char *hostbuf, size_t hostcap, uint16_t *port)
 		return -1;
 	if (hlen == 1 && h[0] == '*')
 		hlen = 0;
+	if (memchr(h, '[', hlen) || memchr(h, ']', hlen))
+		return -1;
 	if (hlen >= hostcap)
 		return -1;
 	memcpy(hostbuf, h, hlen);
