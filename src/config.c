@@ -101,7 +101,8 @@ void config_defaults(struct config *c)
 	strcpy(c->ssl_ciphersuites,
 	       "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
 	c->ssl_prefer_server_ciphers = 1;
-	/* Default listeners are filled in by config_check when none are set. */
+	c->nlisten = 1;
+	c->listen[0].port = 110;   /* "*:110": all addresses, IPv4 and IPv6 */
 }
 
 static int set_listen(struct config *c, const char *value, int tls,

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Install what building (build) or testing (test) postern needs on Debian.
+# Runs apt-get only for packages that are missing; needs root for that.
+set -e
+build="gcc make pkg-config libssl-dev libcrypt-dev"
+test="$build libcmocka-dev python3 python3-pytest fetchmail getmail6 mpop curl
+      openssl libio-socket-ssl-perl perl mandoc cppcheck clang libclang-rt-14-dev
+      valgrind procps iproute2"
+case "$1" in
+build) want=$build ;;
+test) want=$test ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "missing packages:$missing (run as root, or install them)" >&2
+	exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null || true
+apt-get install -y -q --no-install-recommends $missing >/dev/null

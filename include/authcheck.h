@@ -1,0 +1,37 @@
+/* authcheck.h - credential checks against the passwd file, done by the
+ * root monitor.  An unknown user costs the same hash computation as a
+ * wrong password, and every comparison is constant-time. */
+#ifndef POSTERN_AUTHCHECK_H
+#define POSTERN_AUTHCHECK_H
+#include "config.h"
+#include <stddef.h>
+#include <sys/types.h>
+
+struct auth_user {
+	char user[256];
+	uid_t uid;
+	gid_t gid;
+	char home[4096];
+	char scram[512];      /* {SCRAM-SHA-256} secret, if any */
+	char plain[1024];     /* {PLAIN} secret, if any (APOP) */
+};
+
+enum auth_result { AUTH_OK, AUTH_FAIL, AUTH_TEMPFAIL };
+
+/* Look up user; fills u (returns 1), 0 if unknown, -1 if the file cannot
+ * be read.  dummy receives a hash of the same kind for unknown users. */
+int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
+		int *scheme, char *hash, size_t hashcap);
+
+enum auth_result auth_password(const struct config *cfg, const char *user,
+			       const char *pass, size_t passlen, struct auth_user *u,
+			       const char **why);
+enum auth_result auth_apop(const struct config *cfg, const char *user,
+			   const char *timestamp, const char *digest,
+			   struct auth_user *u, const char **why);
+/* uid/gid policy: 0 when the account may log in. */
+int auth_ids_ok(const struct config *cfg, const struct auth_user *u, const char **why);
+/* Expand mail_location (%h %u %n %d %%) for u into out. */
+int auth_mail_path(const struct config *cfg, const struct auth_user *u, char *out,
+		   size_t cap);
+#endif

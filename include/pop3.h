@@ -1,0 +1,64 @@
+/* pop3.h - the POP3 command table and line parser shared by the pre-auth
+ * process (AUTHORIZATION) and the mail process (TRANSACTION). */
+#ifndef POSTERN_POP3_H
+#define POSTERN_POP3_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum pop3_state { ST_AUTH = 1, ST_TRANS = 2 };
+
+enum pop3_cmd_id {
+	CMD_USER, CMD_PASS, CMD_APOP, CMD_AUTH, CMD_STLS, CMD_CAPA, CMD_QUIT,
+	CMD_STAT, CMD_LIST, CMD_RETR, CMD_DELE, CMD_NOOP, CMD_RSET, CMD_TOP,
+	CMD_UIDL, CMD_COUNT
+};
+
+enum arg_rule {
+	ARGS_NONE,      /* no argument */
+	ARGS_ONE,       /* exactly one word */
+	ARGS_OPT,       /* zero or one word */
+	ARGS_TWO,       /* exactly two words */
+	ARGS_ONE_TWO,   /* one or two words */
+	ARGS_UPTO_TWO,  /* zero to two words */
+	ARGS_REST,      /* the rest of the line, verbatim (PASS) */
+};
+
+struct pop3_cmd {
+	const char *name;
+	enum pop3_cmd_id id;
+	unsigned states;        /* ST_AUTH | ST_TRANS */
+	enum arg_rule args;
+};
+
+#define POP3_MAX_ARGS 2
+struct pop3_req {
+	const struct pop3_cmd *cmd;
+	int argc;
+	char *argv[POP3_MAX_ARGS];
+	size_t arglen[POP3_MAX_ARGS];
+};
+
+enum parse_result {
+	PARSE_OK,
+	PARSE_UNKNOWN,      /* no such command */
+	PARSE_BAD_STATE,    /* command exists, not in this state */
+	PARSE_BAD_ARGS,     /* wrong number or form of arguments */
+	PARSE_BAD_CHARS,    /* NUL or other control bytes in the line */
+};
+
+/* Parse line (modified in place) for state.  Fills req on PARSE_OK and
+ * req->cmd also on PARSE_BAD_STATE / PARSE_BAD_ARGS. */
+enum parse_result pop3_parse(char *line, size_t len, enum pop3_state state,
+			     struct pop3_req *req);
+/* Text of the -ERR reply for a parse failure. */
+const char *pop3_parse_error(enum parse_result r);
+
+/* What a log line may say about a failed command: its name when it is a
+ * known command, else "unknown".  Never the arguments (they may hold a
+ * password). */
+const char *pop3_log_name(const struct pop3_req *req, enum parse_result r);
+
+/* A message number argument: 1..count.  Returns 0 and sets *idx (0-based),
+ * or -1. */
+int pop3_msgnum(const char *arg, size_t len, size_t count, size_t *idx);
+#endif

@@ -1,0 +1,51 @@
+/* session.h - what one connection carries from process to process, and the
+ * entry points of the processes drawn in DESIGN.md:
+ *   master (root)  ->  monitor (root)  ->  preauth (postern, chroot)
+ *                                      ->  mail (mailbox owner)          */
+#ifndef POSTERN_SESSION_H
+#define POSTERN_SESSION_H
+#include "config.h"
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct session {
+	const struct config *cfg;
+	char rip[64];            /* client address, "unknown" for pipes */
+	unsigned rport;
+	unsigned lport;
+	int loopback;            /* client is on a loopback address */
+	int tls_listener;        /* implicit TLS port */
+	uid_t unpriv_uid;        /* the 'postern' user */
+	gid_t unpriv_gid;
+	/* Filled by the monitor after a successful login. */
+	char user[256];
+	uid_t uid;
+	gid_t gid;
+	char mailbox[PATH_MAX];
+	char method[24];
+	char tls_info[128];      /* "TLSv1.3/TLS_AES_256_GCM_SHA384" or "plaintext" */
+};
+
+struct tls_server;
+
+/* Fill rip/rport/lport/loopback from the client socket. */
+void session_peer(struct session *s, int fd);
+
+/* monitor.c: run one connection to its end (root).  Returns the exit code. */
+int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
+		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls);
+
+/* preauth.c: the AUTHORIZATION state (postern, chroot).  Never returns. */
+void preauth_main(struct session *s, int rfd, int wfd, int monitor,
+		  struct tls_server *tls) __attribute__((noreturn));
+
+/* mailproc.c: TRANSACTION and UPDATE (mailbox owner).  Never returns. */
+void mail_main(struct session *s, int rfd, int wfd, const char *pending,
+	       size_t npending) __attribute__((noreturn));
+
+/* privdrop.c */
+void drop_to_preauth(const struct config *cfg, uid_t uid, gid_t gid);
+void drop_to_mail_user(const struct config *cfg, uid_t uid, gid_t gid);
+int resolve_unpriv(const struct config *cfg, uid_t *uid, gid_t *gid);
+#endif

@@ -1,0 +1,36 @@
+/* tls.h - OpenSSL, used only in the root process that loads keys and in the
+ * pre-auth process that does handshakes and relays.  Never in a mail
+ * process. */
+#ifndef POSTERN_TLS_H
+#define POSTERN_TLS_H
+#include "config.h"
+#include "netio.h"
+#include <stddef.h>
+#include <stdint.h>
+
+struct tls_server;
+struct tls_conn;
+
+/* Load every certificate/key pair (the first is the default, the others
+ * are picked by SNI).  NULL with err filled on failure. */
+struct tls_server *tls_server_new(const struct config *cfg, char *err, size_t cap);
+void tls_server_free(struct tls_server *t);
+
+/* Handshake on fd before deadline (now_ms() units).  NULL on failure, with
+ * a short reason in err. */
+struct tls_conn *tls_accept(struct tls_server *t, int fd, uint64_t deadline,
+			    char *err, size_t cap);
+const struct transport *tls_transport(struct tls_conn *c);
+/* "TLSv1.3/TLS_AES_256_GCM_SHA384" */
+void tls_describe(struct tls_conn *c, char *out, size_t cap);
+/* Channel-binding data (tls-exporter for TLS 1.3, tls-server-end-point
+ * otherwise); returns length or -1. */
+int tls_channel_binding(struct tls_conn *c, const char **type, unsigned char *out,
+			size_t cap);
+/* Relay decrypted client data to fd and fd's data to the client until one
+ * side closes; pending holds bytes already decrypted but unread. */
+void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
+	       uint64_t idle_ms);
+/* Send close_notify and free. */
+void tls_close(struct tls_conn *c);
+#endif

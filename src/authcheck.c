@@ -1,0 +1,229 @@
+/* authcheck.c - passwd-file lookup and password checks.  Runs in the
+ * connection monitor, as root: the only process that reads the credentials
+ * file.  The file is read afresh for every check, so edits take effect at
+ * once without a restart. */
+#include "authcheck.h"
+#include "log.h"
+#include "passwd_line.h"
+#include "util.h"
+#include <crypt.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Used when the file has no crypt hash to imitate: a yescrypt hash of a
+ * random string nobody knows. */
+static const char fallback_hash[] =
+	"$y$j9T$n7JfdwBU7N9zYekJ0pq5d.$UIfFqn.6JwLVH0BPFuImqU1G7ia7pxCuE8bqv2kyRd1";
+
+static int file_safe(FILE *f, const char *path)
+{
+	struct stat st;
+	if (fstat(fileno(f), &st) < 0)
+		return 0;
+	/* A credentials file anyone can write is a credentials file anyone
+	 * can log in with: refuse it. */
+	if (st.st_mode & S_IWOTH) {
+		plog(LOG_ERR, "%s is world-writable: refusing to use it", path);
+		return 0;
+	}
+	return 1;
+}
+
+int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
+		int *scheme, char *hash, size_t hashcap)
+{
+	FILE *f = fopen(cfg->passwd_file, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int found = 0, have_dummy = 0;
+
+	snprintf(hash, hashcap, "%s", fallback_hash);
+	*scheme = PW_CRYPT;
+	if (!f) {
+		plog(LOG_ERR, "cannot read %s: %s", cfg->passwd_file, strerror(errno));
+		return -1;
+	}
+	if (!file_safe(f, cfg->passwd_file)) {
+		fclose(f);
+		return -1;
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		struct pwline pw;
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (pw_parse_line(line, &pw) != 1)
+			continue;
+		if (strcmp(pw.user, user) == 0) {
+			memset(u, 0, sizeof(*u));
+			snprintf(u->user, sizeof(u->user), "%s", pw.user);
+			snprintf(u->home, sizeof(u->home), "%s", pw.home);
+			u->uid = pw.uid;
+			u->gid = pw.gid;
+			*scheme = pw.scheme;
+			if (pw.scheme == PW_SCRAM256)
+				snprintf(u->scram, sizeof(u->scram), "%s", pw.password);
+			if (pw.scheme == PW_PLAIN)
+				snprintf(u->plain, sizeof(u->plain), "%s", pw.password);
+			if (strlen(pw.password) < hashcap)
+				snprintf(hash, hashcap, "%s", pw.password);
+			found = 1;
+			break;
+		}
+		if (!have_dummy && pw.scheme == PW_CRYPT && strlen(pw.password) < hashcap) {
+			/* The first real hash sets the cost an unknown user pays. */
+			snprintf(hash, hashcap, "%s", pw.password);
+			have_dummy = 1;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+static int crypt_check(const char *pass, const char *hash)
+{
+	static struct crypt_data cd;
+	const char *out;
+	memset(&cd, 0, sizeof(cd));
+	out = crypt_rn(pass, hash, &cd, sizeof(cd));
+	if (!out || out[0] == '*')
+		return 0;
+	return ct_equal(out, strlen(out), hash, strlen(hash));
+}
+
+enum auth_result auth_password(const struct config *cfg, const char *user,
+			       const char *pass, size_t passlen, struct auth_user *u,
+			       const char **why)
+{
+	char hash[512];
+	int scheme, found, ok = 0;
+
+	if (!pw_user_valid(user, strlen(user))) {
+		/* Still pay for a hash so bad names cost what good ones do. */
+		found = 0;
+		auth_lookup(cfg, "", u, &scheme, hash, sizeof(hash));
+	} else {
+		found = auth_lookup(cfg, user, u, &scheme, hash, sizeof(hash));
+	}
+	if (found < 0) {
+		*why = "passwd file unreadable";
+		return AUTH_TEMPFAIL;
+	}
+	if (memchr(pass, '\0', passlen)) {
+		*why = "NUL in password";
+		crypt_check("", hash);
+		return AUTH_FAIL;
+	}
+	if (found && scheme == PW_PLAIN) {
+		ok = ct_equal(pass, passlen, u->plain, strlen(u->plain));
+	} else if (found && scheme == PW_CRYPT) {
+		ok = crypt_check(pass, hash);
+	} else {
+		/* Unknown user, locked account or a scheme USER/PASS cannot use
+		 * here: spend the same time, then fail. */
+		crypt_check(pass, hash);
+		*why = found ? "account locked or password scheme not usable" : "unknown user";
+		return AUTH_FAIL;
+	}
+	if (!ok) {
+		*why = "wrong password";
+		return AUTH_FAIL;
+	}
+	return AUTH_OK;
+}
+
+enum auth_result auth_apop(const struct config *cfg, const char *user,
+			   const char *timestamp, const char *digest,
+			   struct auth_user *u, const char **why)
+{
+	char hash[512], hex[33];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	int scheme, found;
+	EVP_MD_CTX *ctx;
+	const char *secret;
+
+	found = pw_user_valid(user, strlen(user)) ?
+		auth_lookup(cfg, user, u, &scheme, hash, sizeof(hash)) : 0;
+	if (found < 0) {
+		*why = "passwd file unreadable";
+		return AUTH_TEMPFAIL;
+	}
+	secret = (found == 1 && scheme == PW_PLAIN) ? u->plain : "\x01 no such secret";
+	ctx = EVP_MD_CTX_new();
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL) ||
+	    !EVP_DigestUpdate(ctx, timestamp, strlen(timestamp)) ||
+	    !EVP_DigestUpdate(ctx, secret, strlen(secret)) ||
+	    !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
+		EVP_MD_CTX_free(ctx);
+		*why = "MD5 unavailable";
+		return AUTH_TEMPFAIL;
+	}
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < mdlen && i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	hex[32] = '\0';
+	if (found != 1 || scheme != PW_PLAIN) {
+		*why = found == 1 ? "APOP needs a {PLAIN} secret" : "unknown user";
+		return AUTH_FAIL;
+	}
+	if (!ct_equal(hex, 32, digest, strlen(digest))) {
+		*why = "wrong APOP digest";
+		return AUTH_FAIL;
+	}
+	return AUTH_OK;
+}
+
+int auth_ids_ok(const struct config *cfg, const struct auth_user *u, const char **why)
+{
+	if (u->uid == 0 || u->uid < cfg->first_valid_uid) {
+		*why = "uid below first_valid_uid";
+		return -1;
+	}
+	if (u->gid == 0 || u->gid < cfg->first_valid_gid) {
+		*why = "gid below first_valid_gid";
+		return -1;
+	}
+	return 0;
+}
+
+int auth_mail_path(const struct config *cfg, const struct auth_user *u, char *out,
+		   size_t cap)
+{
+	const char *t = cfg->mail_location, *at = strchr(u->user, '@');
+	size_t o = 0;
+	for (; *t; t++) {
+		const char *ins = NULL;
+		size_t inslen = 0;
+		char one[2] = { *t, 0 };
+		if (*t == '%' && t[1]) {
+			t++;
+			switch (*t) {
+			case 'h': ins = u->home; inslen = strlen(ins); break;
+			case 'u': ins = u->user; inslen = strlen(ins); break;
+			case 'n': ins = u->user; inslen = at ? (size_t)(at - u->user) : strlen(ins); break;
+			case 'd': ins = at ? at + 1 : ""; inslen = strlen(ins); break;
+			case '%': ins = "%"; inslen = 1; break;
+			default: return -1;
+			}
+		} else {
+			ins = one;
+			inslen = 1;
+		}
+		if (o + inslen >= cap)
+			return -1;
+		memcpy(out + o, ins, inslen);
+		o += inslen;
+	}
+	out[o] = '\0';
+	if (out[0] != '/' || strstr(out, "/../") || (o >= 3 && strcmp(out + o - 3, "/..") == 0))
+		return -1;
+	return 0;
+}

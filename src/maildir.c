@@ -1,0 +1,581 @@
+/* maildir.c - the Maildir provider of the mailstore interface.  Runs in the
+ * mail process, as the mailbox owner, with the Maildir as working directory.
+ *
+ * Snapshot at open: cur/ is scanned, then each new/ message is moved to
+ * cur/NAME:2, and appended, so a message is never listed twice.  Order is
+ * delivery order (mdname_order).  Sizes come from ,W= or from the size cache
+ * (file postern-sizes, keyed by the name up to ':'); the rest are counted
+ * once by reading the file.  Files are opened O_NOFOLLOW and must be regular
+ * files owned by the mailbox owner. */
+#include "mailstore.h"
+#include "log.h"
+#include "mdname.h"
+#include "msgencode.h"
+#include "util.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOCK_FILE "postern.lock"
+#define CACHE_FILE "postern-sizes"
+#define CACHE_MAGIC "postern-sizes 1\n"
+
+struct mdmsg {
+	char *path;            /* "cur/NAME" or "new/NAME" */
+	uint64_t size;         /* octets as sent */
+	uint64_t time;         /* from the name, for ordering */
+	unsigned short unique_len;
+	unsigned short base_len;
+	unsigned char from_cache_or_w;
+	char *uidl;            /* points into path, or an allocated digest */
+};
+
+struct mailstore {
+	struct mdmsg *msg;
+	size_t n, cap;
+	int lock_fd;
+	uid_t owner;
+	/* size cache */
+	char *cache_buf;
+	char **ckey;           /* open-addressing table of "base\0size" entries */
+	size_t csize;          /* table slots (power of two) */
+	size_t centries, chits, cnew;
+};
+
+/* ---- size cache ---- */
+
+static uint64_t hash_str(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	while (n--)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static void cache_load(struct mailstore *s)
+{
+	int fd = open(CACHE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	char *p, *end;
+	size_t lines = 0;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != s->owner ||
+	    st.st_size > (off_t)512 << 20) {
+		close(fd);
+		return;
+	}
+	s->cache_buf = xmalloc((size_t)st.st_size + 1);
+	ssize_t got = 0, r;
+	while (got < st.st_size &&
+	       (r = read(fd, s->cache_buf + got, (size_t)(st.st_size - got))) > 0)
+		got += r;
+	close(fd);
+	s->cache_buf[got] = '\0';
+	if ((size_t)got < sizeof(CACHE_MAGIC) - 1 ||
+	    memcmp(s->cache_buf, CACHE_MAGIC, sizeof(CACHE_MAGIC) - 1) != 0)
+		return;
+	for (p = s->cache_buf; (p = strchr(p, '\n')); p++)
+		lines++;
+	for (s->csize = 64; s->csize < lines * 2; s->csize *= 2)
+		;
+	s->ckey = xcalloc(s->csize, sizeof(char *));
+	p = s->cache_buf + sizeof(CACHE_MAGIC) - 1;
+	end = s->cache_buf + got;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *sp;
+		if (!nl)
+			break;
+		*nl = '\0';
+		sp = strchr(p, ' ');
+		if (sp && sp > p) {
+			*sp = '\0';
+			uint64_t h = hash_str(p, (size_t)(sp - p));
+			size_t i = h & (s->csize - 1);
+			while (s->ckey[i])
+				i = (i + 1) & (s->csize - 1);
+			s->ckey[i] = p;
+			s->centries++;
+		}
+		p = nl + 1;
+	}
+}
+
+static int cache_get(struct mailstore *s, const char *base, size_t len, uint64_t *size)
+{
+	size_t i;
+	if (!s->ckey)
+		return 0;
+	for (i = hash_str(base, len) & (s->csize - 1); s->ckey[i];
+	     i = (i + 1) & (s->csize - 1)) {
+		const char *k = s->ckey[i];
+		if (strlen(k) == len && memcmp(k, base, len) == 0) {
+			const char *v = k + len + 1;
+			char *e;
+			errno = 0;
+			unsigned long long n = strtoull(v, &e, 10);
+			if (errno || e == v || *e)
+				return 0;
+			*size = n;
+			s->chits++;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Rewrite the cache when it gained or lost entries.  Failure (a full disk)
+ * only costs speed next time, so it is logged and ignored. */
+static void cache_save(struct mailstore *s)
+{
+	char tmp[64];
+	FILE *f;
+	size_t i;
+	if (s->cnew == 0 && s->chits == s->centries)
+		return;
+	snprintf(tmp, sizeof(tmp), "tmp/" CACHE_FILE ".%ld", (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		plog(LOG_WARNING, "size cache: cannot write %s: %s", tmp, strerror(errno));
+		return;
+	}
+	fputs(CACHE_MAGIC, f);
+	for (i = 0; i < s->n; i++) {
+		const struct mdmsg *m = &s->msg[i];
+		const char *name = m->path + 4;
+		if (m->from_cache_or_w == 2) /* size came from ,W= */
+			continue;
+		fprintf(f, "%.*s %llu\n", (int)m->base_len, name, (unsigned long long)m->size);
+	}
+	if (fflush(f) != 0 || ferror(f) || fclose(f) != 0 || rename(tmp, CACHE_FILE) < 0) {
+		plog(LOG_WARNING, "size cache: cannot save: %s", strerror(errno));
+		unlink(tmp);
+	}
+}
+
+/* ---- opening files safely ---- */
+
+static int open_regular(const char *path, uid_t owner, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	if (st->st_uid != owner) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	/* Back to blocking reads (O_NONBLOCK only guarded against FIFOs). */
+	fcntl(fd, F_SETFL, O_RDONLY);
+	return fd;
+}
+
+static int count_size(const char *path, uid_t owner, uint64_t *size)
+{
+	static char buf[128 * 1024];
+	struct stat st;
+	struct msgsize ms;
+	ssize_t r;
+	int fd = open_regular(path, owner, &st);
+	if (fd < 0)
+		return -1;
+	msgsize_init(&ms);
+	while ((r = read(fd, buf, sizeof(buf))) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		msgsize_chunk(&ms, buf, (size_t)r);
+	}
+	close(fd);
+	*size = msgsize_total(&ms);
+	return 0;
+}
+
+/* ---- scanning ---- */
+
+static void add_msg(struct mailstore *s, const char *dir, const char *name,
+		    const struct mdname *m)
+{
+	struct mdmsg *x;
+	size_t dl = strlen(dir), nl = strlen(name);
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->msg = xrealloc(s->msg, s->cap * sizeof(*s->msg));
+	}
+	x = &s->msg[s->n++];
+	memset(x, 0, sizeof(*x));
+	x->path = xmalloc(dl + 1 + nl + 1);
+	memcpy(x->path, dir, dl);
+	x->path[dl] = '/';
+	memcpy(x->path + dl + 1, name, nl + 1);
+	x->time = m->time;
+	x->unique_len = (unsigned short)(m->unique_len > 0xffff ? 0xffff : m->unique_len);
+	x->base_len = (unsigned short)(m->base_len > 0xffff ? 0xffff : m->base_len);
+	if (m->has_w) {
+		x->size = m->w_size;
+		x->from_cache_or_w = 2;
+	}
+}
+
+static int entry_is_regular(DIR *d, const struct dirent *de, const char *dir)
+{
+	struct stat st;
+	if (de->d_type == DT_REG)
+		return 1;
+	if (de->d_type == DT_UNKNOWN &&
+	    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode))
+		return 1;
+	plog(LOG_WARNING, "maildir: skipping %s/%s: not a regular file", dir, de->d_name);
+	return 0;
+}
+
+static int scan_dir(struct mailstore *s, const char *dir, int move_to_cur)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		struct mdname m;
+		if (mdname_parse(de->d_name, &m) < 0)
+			continue; /* ".", "..", dot files */
+		if (!entry_is_regular(d, de, dir))
+			continue;
+		if (move_to_cur) {
+			char from[PATH_MAX], to[PATH_MAX], newname[NAME_MAX + 8];
+			snprintf(from, sizeof(from), "new/%s", de->d_name);
+			if (strchr(de->d_name, ':'))
+				snprintf(newname, sizeof(newname), "%s", de->d_name);
+			else
+				snprintf(newname, sizeof(newname), "%s:2,", de->d_name);
+			snprintf(to, sizeof(to), "cur/%s", newname);
+			if (rename(from, to) == 0) {
+				mdname_parse(newname, &m);
+				add_msg(s, "cur", newname, &m);
+				continue;
+			}
+			if (errno == ENOENT)
+				continue; /* taken by another reader */
+			plog(LOG_WARNING, "maildir: cannot move %s to cur/: %s; serving it from new/",
+			     from, strerror(errno));
+		}
+		add_msg(s, dir, de->d_name, &m);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int order_cmp(const void *a, const void *b)
+{
+	const struct mdmsg *x = a, *y = b;
+	struct mdname mx, my;
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	mdname_parse(x->path + 4, &mx);
+	mdname_parse(y->path + 4, &my);
+	return mdname_order(x->path + 4, &mx, y->path + 4, &my);
+}
+
+static void free_store(struct mailstore *s)
+{
+	size_t i;
+	for (i = 0; i < s->n; i++) {
+		if (s->msg[i].uidl && s->msg[i].uidl != s->msg[i].path + 4)
+			free(s->msg[i].uidl);
+		free(s->msg[i].path);
+	}
+	free(s->msg);
+	free(s->ckey);
+	free(s->cache_buf);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	free(s);
+}
+
+static int ensure_maildir(void)
+{
+	static const char *sub[] = { "cur", "new", "tmp" };
+	size_t i;
+	for (i = 0; i < 3; i++)
+		if (mkdir(sub[i], 0700) < 0 && errno != EEXIST)
+			return -1;
+	return 0;
+}
+
+static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
+			      struct mailstore **out, char *err, size_t errcap)
+{
+	struct mailstore *s = xcalloc(1, sizeof(*s));
+	struct flock fl;
+	size_t i, kept;
+	uint64_t total = 0;
+
+	s->lock_fd = -1;
+	s->owner = o->owner;
+	if (chdir(path) < 0) {
+		if (errno != ENOENT || mkdir(path, 0700) < 0 || chdir(path) < 0) {
+			snprintf(err, errcap, "cannot open Maildir %s: %s", path, strerror(errno));
+			free_store(s);
+			return MS_TEMP;
+		}
+	}
+	if (ensure_maildir() < 0) {
+		snprintf(err, errcap, "cannot create cur/new/tmp in %s: %s", path, strerror(errno));
+		free_store(s);
+		return MS_TEMP;
+	}
+	/* One session per mailbox: a POSIX record lock, released by the kernel
+	 * when the holder dies, and honoured by NFSv4 servers. */
+	s->lock_fd = open(LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0) {
+		snprintf(err, errcap, "cannot open lock file: %s", strerror(errno));
+		free_store(s);
+		return MS_TEMP;
+	}
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(s->lock_fd, F_SETLK, &fl) < 0) {
+		int e = errno;
+		free_store(s);
+		if (e == EACCES || e == EAGAIN) {
+			snprintf(err, errcap, "mailbox is locked by another session");
+			return MS_INUSE;
+		}
+		snprintf(err, errcap, "cannot lock mailbox: %s", strerror(e));
+		return MS_TEMP;
+	}
+	if (scan_dir(s, "cur", 0) < 0 || scan_dir(s, "new", 1) < 0) {
+		snprintf(err, errcap, "cannot read Maildir: %s", strerror(errno));
+		free_store(s);
+		return MS_TEMP;
+	}
+	if (o->max_messages && s->n > o->max_messages) {
+		snprintf(err, errcap, "mailbox has %zu messages, limit is %llu", s->n,
+			 (unsigned long long)o->max_messages);
+		free_store(s);
+		return MS_TOOBIG;
+	}
+	qsort(s->msg, s->n, sizeof(*s->msg), order_cmp);
+	if (o->size_cache)
+		cache_load(s);
+	for (i = 0, kept = 0; i < s->n; i++) {
+		struct mdmsg *m = &s->msg[i];
+		if (m->from_cache_or_w != 2) {
+			if (cache_get(s, m->path + 4, m->base_len, &m->size)) {
+				m->from_cache_or_w = 1;
+			} else if (count_size(m->path, s->owner, &m->size) < 0) {
+				if (errno != ENOENT)
+					plog(LOG_WARNING, "maildir: skipping %s: %s", m->path,
+					     errno == EINVAL ? "not a regular file" :
+					     errno == EPERM ? "not owned by the mailbox owner" :
+					     strerror(errno));
+				free(m->path);
+				continue;
+			} else {
+				s->cnew++;
+			}
+		}
+		total += m->size;
+		s->msg[kept++] = *m;
+	}
+	s->n = kept;
+	if (o->max_bytes && total > o->max_bytes) {
+		snprintf(err, errcap, "mailbox holds %llu octets, limit is %llu",
+			 (unsigned long long)total, (unsigned long long)o->max_bytes);
+		free_store(s);
+		return MS_TOOBIG;
+	}
+	if (o->size_cache)
+		cache_save(s);
+	for (i = 0; i < s->n; i++) {
+		struct mdmsg *m = &s->msg[i];
+		struct mdname mn;
+		char u[UIDL_MAX + 1];
+		mdname_parse(m->path + 4, &mn);
+		mdname_uidl(m->path + 4, &mn, u);
+		if (strlen(u) == mn.unique_len && memcmp(u, m->path + 4, mn.unique_len) == 0)
+			m->uidl = NULL; /* computed on demand from the name */
+		else
+			m->uidl = xstrdup(u);
+	}
+	*out = s;
+	return MS_OK;
+}
+
+static size_t md_count(const struct mailstore *s)
+{
+	return s->n;
+}
+
+static uint64_t md_size(const struct mailstore *s, size_t i)
+{
+	return s->msg[i].size;
+}
+
+static const char *md_uidl(const struct mailstore *s, size_t i)
+{
+	static char buf[UIDL_MAX + 1];
+	const struct mdmsg *m = &s->msg[i];
+	if (m->uidl)
+		return m->uidl;
+	memcpy(buf, m->path + 4, m->unique_len);
+	buf[m->unique_len] = '\0';
+	return buf;
+}
+
+/* A message whose flags were changed by another program since the snapshot
+ * has a new name: find it in cur/ by the part before ':'. */
+static int relocate(struct mdmsg *m)
+{
+	DIR *d = opendir("cur");
+	struct dirent *de;
+	const char *name = m->path + 4;
+	int found = 0;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, name, m->base_len) == 0 &&
+		    (de->d_name[m->base_len] == ':' || de->d_name[m->base_len] == '\0')) {
+			size_t len = strlen(de->d_name);
+			free(m->path);
+			m->path = xmalloc(len + 5);
+			memcpy(m->path, "cur/", 4);
+			memcpy(m->path + 4, de->d_name, len + 1);
+			found = 1;
+			break;
+		}
+	}
+	closedir(d);
+	return found ? 0 : -1;
+}
+
+static int md_open_msg(struct mailstore *s, size_t i)
+{
+	struct stat st;
+	int fd = open_regular(s->msg[i].path, s->owner, &st);
+	if (fd < 0 && errno == ENOENT && relocate(&s->msg[i]) == 0)
+		fd = open_regular(s->msg[i].path, s->owner, &st);
+	if (fd >= 0)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return fd;
+}
+
+/* New name with flag 'S' added, flags kept in ASCII order. */
+static char *with_seen_flag(const struct mdmsg *m)
+{
+	const char *name = m->path + 4;
+	const char *colon = strchr(name, ':');
+	const char *flags = (colon && colon[1] == '2' && colon[2] == ',') ? colon + 3 : "";
+	size_t blen = colon ? (size_t)(colon - name) : strlen(name);
+	size_t flen = strlen(flags), j = 0;
+	char *out = xmalloc(4 + blen + 3 + flen + 2);
+	char *p = out;
+	if (strchr(flags, 'S')) {
+		free(out);
+		return NULL;
+	}
+	memcpy(p, "cur/", 4);
+	p += 4;
+	memcpy(p, name, blen);
+	p += blen;
+	memcpy(p, ":2,", 3);
+	p += 3;
+	while (j < flen && (unsigned char)flags[j] < 'S')
+		*p++ = flags[j++];
+	*p++ = 'S';
+	while (j < flen)
+		*p++ = flags[j++];
+	*p = '\0';
+	return out;
+}
+
+static void update_maildirsize(uint64_t bytes, unsigned count)
+{
+	char line[64];
+	int fd = open("maildirsize", O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	int n = snprintf(line, sizeof(line), "-%llu -%u\n", (unsigned long long)bytes, count);
+	if (write_all(fd, line, (size_t)n) < 0)
+		plog(LOG_WARNING, "maildirsize: cannot update: %s", strerror(errno));
+	close(fd);
+}
+
+static enum ms_status md_commit(struct mailstore *s, const unsigned char *deleted,
+				const unsigned char *seen, struct commit_result *r)
+{
+	size_t i;
+	uint64_t disk_bytes = 0;
+	int quota = access("maildirsize", F_OK) == 0;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < s->n; i++) {
+		struct mdmsg *m = &s->msg[i];
+		if (deleted[i]) {
+			struct stat st;
+			st.st_size = 0;
+			if (lstat(m->path, &st) < 0 && errno == ENOENT &&
+			    (relocate(m) < 0 || lstat(m->path, &st) < 0)) {
+				r->deleted++; /* already gone: not an error */
+				continue;
+			}
+			if (unlink(m->path) == 0 || errno == ENOENT) {
+				r->deleted++;
+				r->deleted_bytes += m->size;
+				disk_bytes += (uint64_t)st.st_size;
+			} else {
+				plog(LOG_ERR, "maildir: cannot delete %s: %s", m->path, strerror(errno));
+				r->failed++;
+			}
+		} else if (seen[i]) {
+			char *to = with_seen_flag(m);
+			if (to && rename(m->path, to) < 0 && errno == ENOENT &&
+			    relocate(m) == 0) {
+				free(to);
+				to = with_seen_flag(m);
+				if (to && rename(m->path, to) < 0)
+					plog(LOG_WARNING, "maildir: cannot flag %s: %s", m->path, strerror(errno));
+			}
+			free(to);
+		}
+	}
+	if (quota && r->deleted)
+		update_maildirsize(disk_bytes, r->deleted);
+	return r->failed ? MS_TEMP : MS_OK;
+}
+
+static void md_close(struct mailstore *s)
+{
+	free_store(s);
+}
+
+const struct mailstore_ops maildir_ops = {
+	md_open, md_count, md_size, md_uidl, md_open_msg, md_commit, md_close,
+};

@@ -1,0 +1,353 @@
+/* mailproc.c - the mail process: TRANSACTION and UPDATE states of RFC 1939.
+ * Runs as the mailbox owner (never root), with the Maildir as working
+ * directory, talking to a plain descriptor: the client socket itself, or a
+ * socketpair to the TLS relay in the pre-auth process. */
+#include "log.h"
+#include "mailstore.h"
+#include "msgencode.h"
+#include "netio.h"
+#include "parse.h"
+#include "pop3.h"
+#include "session.h"
+#include "util.h"
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define READ_CHUNK (256 * 1024)
+
+struct mailsess {
+	struct session *s;
+	struct conn c;
+	const struct mailstore_ops *ops;
+	struct mailstore *store;
+	size_t n;
+	unsigned char *deleted, *seen;
+	unsigned ndeleted;
+	uint64_t del_bytes;
+	unsigned retr, top, bad;
+	uint64_t retr_bytes, top_bytes;
+	char *rbuf, *ebuf;
+};
+
+static void reply_err(struct mailsess *m, const char *text)
+{
+	conn_printf(&m->c, "-ERR %s\r\n", text);
+}
+
+static int msg_arg(struct mailsess *m, const struct pop3_req *r, int k, size_t *idx)
+{
+	if (pop3_msgnum(r->argv[k], r->arglen[k], m->n, idx) < 0) {
+		reply_err(m, "no such message");
+		return -1;
+	}
+	if (m->deleted[*idx]) {
+		reply_err(m, "message is deleted");
+		return -1;
+	}
+	return 0;
+}
+
+static void totals(const struct mailsess *m, size_t *count, uint64_t *octets)
+{
+	size_t i;
+	*count = 0;
+	*octets = 0;
+	for (i = 0; i < m->n; i++)
+		if (!m->deleted[i]) {
+			(*count)++;
+			*octets += m->ops->size(m->store, i);
+		}
+}
+
+static void cmd_stat(struct mailsess *m, const struct pop3_req *r)
+{
+	size_t count;
+	uint64_t octets;
+	totals(m, &count, &octets);
+	conn_printf(&m->c, "+OK %zu %llu\r\n", count, (unsigned long long)octets);
+}
+
+static void cmd_list_uidl(struct mailsess *m, const struct pop3_req *r, int uidl)
+{
+	size_t i;
+	char line[128];
+	if (r->argc == 1) {
+		if (msg_arg(m, r, 0, &i) < 0)
+			return;
+		if (uidl)
+			conn_printf(&m->c, "+OK %zu %s\r\n", i + 1, m->ops->uidl(m->store, i));
+		else
+			conn_printf(&m->c, "+OK %zu %llu\r\n", i + 1,
+				    (unsigned long long)m->ops->size(m->store, i));
+		return;
+	}
+	if (uidl) {
+		conn_put(&m->c, "+OK unique-id listing follows\r\n", 31);
+	} else {
+		size_t count;
+		uint64_t octets;
+		totals(m, &count, &octets);
+		conn_printf(&m->c, "+OK %zu messages (%llu octets)\r\n", count,
+			    (unsigned long long)octets);
+	}
+	for (i = 0; i < m->n; i++) {
+		int len;
+		if (m->deleted[i])
+			continue;
+		if (uidl)
+			len = snprintf(line, sizeof(line), "%zu %s\r\n", i + 1,
+				       m->ops->uidl(m->store, i));
+		else
+			len = snprintf(line, sizeof(line), "%zu %llu\r\n", i + 1,
+				       (unsigned long long)m->ops->size(m->store, i));
+		conn_put(&m->c, line, (size_t)len);
+	}
+	conn_put(&m->c, ".\r\n", 3);
+}
+
+/* Stream message idx: "+OK", the encoded body, the terminating dot.  A read
+ * error after "+OK" cannot be reported in-band, so the session ends. */
+static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
+{
+	struct msgenc e;
+	char fin[8];
+	uint64_t before;
+	ssize_t r;
+	int fd = m->ops->open_msg(m->store, idx);
+	if (fd < 0) {
+		plog(LOG_ERR, "user=<%s> rip=%s cannot open message %zu: %s",
+		     m->s->user, m->s->rip, idx + 1, strerror(errno));
+		reply_err(m, errno == ENOENT ? "[SYS/TEMP] message no longer exists"
+					     : "[SYS/TEMP] cannot read message");
+		return;
+	}
+	conn_printf(&m->c, "+OK %llu octets\r\n",
+		    (unsigned long long)m->ops->size(m->store, idx));
+	before = m->c.bytes_out + m->c.out_len;
+	msgenc_init(&e, top_lines);
+	while (!e.done && (r = read(fd, m->rbuf, READ_CHUNK)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			plog(LOG_ERR, "user=<%s> rip=%s read error in message %zu: %s",
+			     m->s->user, m->s->rip, idx + 1, strerror(errno));
+			close(fd);
+			conn_flush(&m->c);
+			_exit(1);
+		}
+		size_t n = msgenc_chunk(&e, m->rbuf, (size_t)r, m->ebuf);
+		if (conn_write_big(&m->c, m->ebuf, n) < 0)
+			break;
+	}
+	close(fd);
+	conn_put(&m->c, fin, msgenc_finish(&e, fin));
+	if (top_lines < 0) {
+		m->retr++;
+		m->retr_bytes += m->c.bytes_out + m->c.out_len - before;
+		m->seen[idx] = 1;
+	} else {
+		m->top++;
+		m->top_bytes += m->c.bytes_out + m->c.out_len - before;
+	}
+}
+
+static void cmd_retr(struct mailsess *m, const struct pop3_req *r)
+{
+	size_t i;
+	if (msg_arg(m, r, 0, &i) == 0)
+		send_message(m, i, -1);
+}
+
+static void cmd_top(struct mailsess *m, const struct pop3_req *r)
+{
+	size_t i;
+	uint64_t lines;
+	if (msg_arg(m, r, 0, &i) < 0)
+		return;
+	if (parse_decimal(r->argv[1], r->arglen[1], INT64_MAX, &lines) < 0) {
+		reply_err(m, "invalid line count");
+		return;
+	}
+	send_message(m, i, (int64_t)lines);
+}
+
+static void cmd_dele(struct mailsess *m, const struct pop3_req *r)
+{
+	size_t i;
+	if (msg_arg(m, r, 0, &i) < 0)
+		return;
+	m->deleted[i] = 1;
+	m->ndeleted++;
+	m->del_bytes += m->ops->size(m->store, i);
+	conn_printf(&m->c, "+OK message %zu deleted\r\n", i + 1);
+}
+
+static void cmd_rset(struct mailsess *m)
+{
+	size_t count;
+	uint64_t octets;
+	memset(m->deleted, 0, m->n);
+	m->ndeleted = 0;
+	m->del_bytes = 0;
+	totals(m, &count, &octets);
+	conn_printf(&m->c, "+OK maildrop has %zu messages (%llu octets)\r\n", count,
+		    (unsigned long long)octets);
+}
+
+static void log_logout(struct mailsess *m, const char *reason, unsigned deleted,
+		       uint64_t del_bytes)
+{
+	size_t count;
+	uint64_t octets;
+	totals(m, &count, &octets);
+	plog(LOG_INFO, "logout: user=<%s> rip=%s retr=%u/%llu top=%u/%llu dele=%u/%llu "
+	     "left=%zu/%llu reason=%s", m->s->user, m->s->rip, m->retr,
+	     (unsigned long long)m->retr_bytes, m->top, (unsigned long long)m->top_bytes,
+	     deleted, (unsigned long long)del_bytes, count, (unsigned long long)octets,
+	     reason);
+}
+
+static void __attribute__((noreturn)) cmd_quit(struct mailsess *m)
+{
+	struct commit_result cr;
+	enum ms_status st = m->ops->commit(m->store, m->deleted, m->seen, &cr);
+	if (st == MS_OK) {
+		conn_printf(&m->c, "+OK postern signing off (%zu messages deleted)\r\n",
+			    (size_t)cr.deleted);
+	} else {
+		conn_printf(&m->c, "-ERR [SYS/TEMP] %u deleted messages not removed\r\n",
+			    cr.failed);
+	}
+	conn_flush(&m->c);
+	/* Messages that could not be removed are still in the mailbox. */
+	for (size_t i = 0; i < m->n; i++)
+		m->deleted[i] = 0;
+	log_logout(m, st == MS_OK ? "quit" : "quit-partial", cr.deleted, cr.deleted_bytes);
+	m->ops->close(m->store);
+	_exit(0);
+}
+
+static void capa(struct mailsess *m)
+{
+	conn_put(&m->c, "+OK capability list follows\r\n"
+		 "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
+		 "IMPLEMENTATION postern\r\n.\r\n",
+		 sizeof("+OK capability list follows\r\n"
+			"TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
+			"IMPLEMENTATION postern\r\n.\r\n") - 1);
+}
+
+static void set_socket_options(int fd, uint64_t timeout_ms)
+{
+	int one = 1;
+	struct timeval tv = { (time_t)(timeout_ms / 1000), 0 };
+	/* Replies go out assembled; never wait for a delayed ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A client that stops reading cannot hold the process forever. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t npending)
+{
+	struct mailsess m;
+	struct mailstore_opts o;
+	char err[512];
+	enum ms_status st;
+
+	memset(&m, 0, sizeof(m));
+	m.s = s;
+	m.ops = &maildir_ops;
+	conn_init(&m.c, rfd, wfd);
+	m.c.out_cap = 256 * 1024;
+	m.c.out = xrealloc(m.c.out, m.c.out_cap);
+	m.c.idle_ms = s->cfg->timeout_ms;
+	set_socket_options(wfd, s->cfg->timeout_ms);
+	if (conn_preload(&m.c, pending, npending) < 0)
+		pfatal("pending input too large");
+
+	memset(&o, 0, sizeof(o));
+	o.max_messages = s->cfg->max_messages;
+	o.max_bytes = s->cfg->max_mailbox_size;
+	o.size_cache = s->cfg->size_cache;
+	o.owner = getuid();
+	st = m.ops->open(s->mailbox, &o, &m.store, err, sizeof(err));
+	if (st != MS_OK) {
+		static const char *code[] = { "", "[IN-USE] mailbox is in use by another session",
+			"[SYS/TEMP] mailbox unavailable, try again later",
+			"[SYS/PERM] mailbox unavailable",
+			"[SYS/PERM] mailbox too large for POP3, ask your administrator" };
+		plog(LOG_WARNING, "login refused: user=<%s> rip=%s: %s", s->user, s->rip, err);
+		reply_err(&m, code[st]);
+		conn_flush(&m.c);
+		_exit(1);
+	}
+	m.n = m.ops->count(m.store);
+	m.deleted = xcalloc(m.n + 1, 1);
+	m.seen = xcalloc(m.n + 1, 1);
+	m.rbuf = xmalloc(READ_CHUNK);
+	m.ebuf = xmalloc(2 * READ_CHUNK);
+	{
+		size_t count;
+		uint64_t octets;
+		totals(&m, &count, &octets);
+		conn_printf(&m.c, "+OK maildrop has %zu messages (%llu octets)\r\n", count,
+			    (unsigned long long)octets);
+		plog(LOG_INFO, "login: user=<%s> rip=%s lport=%u tls=%s method=%s messages=%zu",
+		     s->user, s->rip, s->lport, s->tls_info, s->method, count);
+	}
+
+	for (;;) {
+		char *line;
+		size_t len;
+		struct pop3_req r;
+		enum parse_result pr;
+		enum line_status ls = conn_read_line(&m.c, &line, &len);
+
+		if (ls == LINE_TOOLONG) {
+			reply_err(&m, "line too long");
+			m.bad++;
+			continue;
+		}
+		if (ls != LINE_OK) {
+			/* Dropped connection or autologout: no UPDATE state. */
+			if (ls == LINE_TIMEOUT) {
+				reply_err(&m, "autologout: idle for too long");
+				conn_flush(&m.c);
+			}
+			log_logout(&m, ls == LINE_TIMEOUT ? "timeout" : "disconnected", 0, 0);
+			_exit(0);
+		}
+		pr = pop3_parse(line, len, ST_TRANS, &r);
+		if (pr != PARSE_OK) {
+			if (++m.bad <= 10)
+				plog(LOG_NOTICE, "bad command: user=<%s> rip=%s cmd=<%s> error=%s",
+				     s->user, s->rip, pop3_log_name(&r, pr), pop3_parse_error(pr));
+			reply_err(&m, pop3_parse_error(pr));
+			continue;
+		}
+		switch (r.cmd->id) {
+		case CMD_STAT: cmd_stat(&m, &r); break;
+		case CMD_LIST: cmd_list_uidl(&m, &r, 0); break;
+		case CMD_UIDL: cmd_list_uidl(&m, &r, 1); break;
+		case CMD_RETR: cmd_retr(&m, &r); break;
+		case CMD_TOP: cmd_top(&m, &r); break;
+		case CMD_DELE: cmd_dele(&m, &r); break;
+		case CMD_NOOP: conn_put(&m.c, "+OK\r\n", 5); break;
+		case CMD_RSET: cmd_rset(&m); break;
+		case CMD_CAPA: capa(&m); break;
+		case CMD_QUIT: cmd_quit(&m);
+		default: reply_err(&m, "command not valid in this state"); break;
+		}
+		if (m.c.write_failed) {
+			log_logout(&m, "write-failed", 0, 0);
+			_exit(0);
+		}
+	}
+}

@@ -1,0 +1,109 @@
+/* main.c - command line, configuration, and the choice of mode: inetd (one
+ * session on stdin/stdout) or the standalone master.  Starts as root. */
+#include "config.h"
+#include "log.h"
+#include "master.h"
+#include "session.h"
+#include "tls.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: postern [-f config] [-i [-S]] [-d] [-t | -T] [-V]\n"
+		"  -f FILE  configuration file (default %s/postern/postern.conf)\n"
+		"  -i       inetd mode: serve one session on stdin/stdout\n"
+		"  -S       with -i: the session is implicit TLS (port 995)\n"
+		"  -d       log to stderr instead of syslog\n"
+		"  -t       check the configuration and exit\n"
+		"  -T       print the effective settings and exit\n"
+		"  -V       print the version and exit\n", SYSCONFDIR);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = SYSCONFDIR "/postern/postern.conf";
+	int inetd = 0, implicit_tls = 0, to_stderr = 0, check = 0, print = 0, opt;
+	struct config cfg;
+	char err[512];
+
+	while ((opt = getopt(argc, argv, "f:iSdtTVh")) != -1) {
+		switch (opt) {
+		case 'f': path = optarg; break;
+		case 'i': inetd = 1; break;
+		case 'S': implicit_tls = 1; break;
+		case 'd': to_stderr = 1; break;
+		case 't': check = 1; break;
+		case 'T': print = 1; break;
+		case 'V': printf("postern %s\n", VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || (implicit_tls && !inetd)) {
+		usage(stderr);
+		return 2;
+	}
+	config_defaults(&cfg);
+	if (config_load(&cfg, path, err, sizeof(err)) < 0 ||
+	    config_check(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "postern: %s\n", err);
+		return 1;
+	}
+	if (check || print) {
+		if (cfg.ncerts && strcmp(cfg.ssl, "off") != 0) {
+			struct tls_server *t = tls_server_new(&cfg, err, sizeof(err));
+			if (!t) {
+				fprintf(stderr, "postern: TLS: %s\n", err);
+				return 1;
+			}
+			tls_server_free(t);
+		}
+		if (print)
+			config_print(&cfg, stdout);
+		else
+			fprintf(stderr, "postern: %s: configuration OK\n", path);
+		return 0;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "postern: must be started as root (it drops privileges itself)\n");
+		return 1;
+	}
+	log_open("postern", to_stderr);
+	signal(SIGPIPE, SIG_IGN);
+	if (inetd) {
+		uid_t uid;
+		gid_t gid;
+		struct tls_server *tls = NULL;
+		if (!to_stderr) {
+			/* inetd hands the socket on 0, 1 and 2: keep protocol
+			 * bytes away from stray diagnostics. */
+			int null = open("/dev/null", O_WRONLY);
+			if (null >= 0 && null != 2) {
+				dup2(null, 2);
+				close(null);
+			}
+		}
+		if (resolve_unpriv(&cfg, &uid, &gid) < 0)
+			return 1;
+		if (cfg.ncerts && strcmp(cfg.ssl, "off") != 0) {
+			tls = tls_server_new(&cfg, err, sizeof(err));
+			if (!tls) {
+				plog(LOG_ERR, "TLS: %s", err);
+				return 1;
+			}
+		} else if (implicit_tls) {
+			plog(LOG_ERR, "-S needs ssl_cert and ssl_key");
+			return 1;
+		}
+		return monitor_run(&cfg, 0, 1, implicit_tls, uid, gid, tls);
+	}
+	return master_run(&cfg, path);
+}

@@ -1,0 +1,297 @@
+/* monitor.c - the connection monitor: one per connection, runs as root and
+ * does almost nothing.  It forks the pre-auth process, answers its
+ * credential questions from the passwd file, and on a good login forks the
+ * mail process as the mailbox owner with the client socket the pre-auth
+ * process handed over (or a socketpair to the TLS relay). */
+#include "authcheck.h"
+#include "ipc.h"
+#include "log.h"
+#include "sasl.h"
+#include "session.h"
+#include "tls.h"
+#include "util.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void session_peer(struct session *s, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	snprintf(s->rip, sizeof(s->rip), "unknown");
+	s->loopback = 0;
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, s->rip, sizeof(s->rip));
+			s->rport = ntohs(a->sin_port);
+			s->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			s->rport = ntohs(a->sin6_port);
+			if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+				struct in_addr v4;
+				memcpy(&v4, a->sin6_addr.s6_addr + 12, 4);
+				inet_ntop(AF_INET, &v4, s->rip, sizeof(s->rip));
+				s->loopback = a->sin6_addr.s6_addr[12] == 127;
+			} else {
+				inet_ntop(AF_INET6, &a->sin6_addr, s->rip, sizeof(s->rip));
+				s->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+			}
+		} else if (ss.ss_family == AF_UNIX) {
+			snprintf(s->rip, sizeof(s->rip), "local");
+			s->loopback = 1;
+		}
+	}
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			s->lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			s->lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+}
+
+struct monitor {
+	struct session s;
+	int sock;
+	int authed;
+	unsigned failures;
+	struct auth_user u;
+	struct scram_server *scram;
+};
+
+static void reply(struct monitor *mo, int ok, const char *what)
+{
+	const char *f[1] = { what };
+	size_t fl[1] = { strlen(what) };
+	if (ipc_send(mo->sock, ok ? IPC_AUTH_OK : IPC_AUTH_FAIL, 1, f, fl, 0, NULL) < 0)
+		pfatal("cannot answer the pre-auth process: %s", strerror(errno));
+}
+
+/* A login passed the password check: may this account have a session? */
+static int accept_login(struct monitor *mo, const char *method)
+{
+	const char *why;
+	if (auth_ids_ok(mo->s.cfg, &mo->u, &why) < 0 ||
+	    auth_mail_path(mo->s.cfg, &mo->u, mo->s.mailbox, sizeof(mo->s.mailbox)) < 0) {
+		if (auth_ids_ok(mo->s.cfg, &mo->u, &why) == 0)
+			why = "mail_location does not give an absolute path";
+		plog(LOG_ERR, "login refused: user=<%s> rip=%s: %s", mo->u.user, mo->s.rip, why);
+		return 0;
+	}
+	snprintf(mo->s.user, sizeof(mo->s.user), "%s", mo->u.user);
+	snprintf(mo->s.method, sizeof(mo->s.method), "%s", method);
+	mo->s.uid = mo->u.uid;
+	mo->s.gid = mo->u.gid;
+	mo->authed = 1;
+	return 1;
+}
+
+static void log_failure(struct monitor *mo, const char *user, size_t ulen,
+			const char *method, const char *why)
+{
+	char safe[80];
+	mo->failures++;
+	plog(LOG_NOTICE, "auth failed: user=<%s> rip=%s method=%s failures=%u reason=%s",
+	     log_safe(safe, sizeof(safe), user, ulen), mo->s.rip, method, mo->failures, why);
+}
+
+static void handle_auth(struct monitor *mo, struct ipc_msg *m)
+{
+	enum auth_result r;
+	const char *why = "malformed request", *method;
+	if (mo->authed || m->nfields < 3 || m->flen[1] > 255 || m->flen[2] > 1024 ||
+	    memchr(m->field[1], '\0', m->flen[1])) {
+		log_failure(mo, "", 0, "?", why);
+		reply(mo, 0, "fail");
+		return;
+	}
+	method = m->field[0];
+	if (strcmp(method, "APOP") == 0 && m->nfields == 4 && mo->s.cfg->apop) {
+		r = auth_apop(mo->s.cfg, m->field[1], m->field[3], m->field[2], &mo->u, &why);
+	} else if (m->nfields == 3 && (strcmp(method, "USER") == 0 ||
+				       strcmp(method, "PLAIN") == 0 ||
+				       strcmp(method, "LOGIN") == 0)) {
+		r = auth_password(mo->s.cfg, m->field[1], m->field[2], m->flen[2], &mo->u, &why);
+	} else {
+		r = AUTH_FAIL;
+	}
+	/* The secret is no longer needed; user and method still are. */
+	explicit_bzero((char *)m->field[2], m->flen[2]);
+	if (r == AUTH_OK && accept_login(mo, method)) {
+		reply(mo, 1, mo->u.user);
+		return;
+	}
+	if (r == AUTH_TEMPFAIL) {
+		plog(LOG_ERR, "auth unavailable: rip=%s reason=%s", mo->s.rip, why);
+		reply(mo, 0, "temp");
+		return;
+	}
+	log_failure(mo, m->field[1], m->flen[1], method, r == AUTH_OK ? "account refused" : why);
+	reply(mo, 0, "fail");
+}
+
+static void handle_sasl(struct monitor *mo, struct ipc_msg *m)
+{
+	char out[1024];
+	const char *f[1] = { out };
+	size_t fl[1];
+	const char *why = "malformed request";
+	int r;
+	if (mo->authed || m->nfields < 2) {
+		reply(mo, 0, "fail");
+		return;
+	}
+	if (!mo->scram)
+		mo->scram = scram_server_new(m->field[0], m->field[2], m->nfields > 2 ? m->flen[2] : 0);
+	r = scram_server_step(mo->scram, mo->s.cfg, m->field[1], m->flen[1], out, sizeof(out),
+			      &fl[0], &mo->u, &why);
+	if (r == SCRAM_CONTINUE) {
+		if (ipc_send(mo->sock, IPC_SASL_STEP, 1, f, fl, 0, NULL) < 0)
+			pfatal("cannot answer the pre-auth process");
+		return;
+	}
+	if (r == SCRAM_DONE && accept_login(mo, "SCRAM-SHA-256")) {
+		/* The server signature goes back with the OK. */
+		const char *ff[2] = { mo->u.user, out };
+		size_t ffl[2] = { strlen(mo->u.user), fl[0] };
+		scram_server_free(mo->scram);
+		mo->scram = NULL;
+		if (ipc_send(mo->sock, IPC_AUTH_OK, 2, ff, ffl, 0, NULL) < 0)
+			pfatal("cannot answer the pre-auth process");
+		return;
+	}
+	log_failure(mo, scram_server_user(mo->scram), strlen(scram_server_user(mo->scram)),
+		    "SCRAM-SHA-256", r == SCRAM_DONE ? "account refused" : why);
+	scram_server_free(mo->scram);
+	mo->scram = NULL;
+	reply(mo, 0, r == SCRAM_TEMPFAIL ? "temp" : "fail");
+}
+
+static pid_t start_mail(struct monitor *mo, struct ipc_msg *m, int pre)
+{
+	int rfd, wfd, relay[2] = { -1, -1 };
+	pid_t pid;
+
+	if (m->nfields != 3 || m->flen[0] > IN_CAP)
+		return -1;
+	snprintf(mo->s.tls_info, sizeof(mo->s.tls_info), "%s", m->field[1]);
+	if (m->nfds == 0) {
+		/* TLS: the pre-auth process relays between the client and a
+		 * socketpair whose other end the mail process gets. */
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, relay) < 0)
+			return -1;
+		if (ipc_send(mo->sock, IPC_RELAY, 0, NULL, NULL, 1, &relay[0]) < 0)
+			return -1;
+		close(relay[0]);
+		rfd = wfd = relay[1];
+	} else {
+		rfd = m->fds[0];
+		wfd = m->nfds > 1 ? m->fds[1] : m->fds[0];
+	}
+	pid = fork();
+	if (pid < 0) {
+		plog(LOG_ERR, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close(mo->sock);
+		/* Inherited descriptors were opened close-on-exec; the mail
+		 * process clears the flag on the ones it keeps. */
+		fcntl(rfd, F_SETFD, 0);
+		fcntl(wfd, F_SETFD, 0);
+		drop_to_mail_user(mo->s.cfg, mo->s.uid, mo->s.gid);
+		mail_main(&mo->s, rfd, wfd, m->field[0], m->flen[0]);
+	}
+	(void)pre;
+	if (relay[1] >= 0)
+		close(relay[1]);
+	for (int i = 0; i < m->nfds; i++)
+		close(m->fds[i]);
+	return pid;
+}
+
+int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
+		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls)
+{
+	struct monitor mo;
+	int sv[2], status;
+	pid_t pre, mail = -1;
+	struct ipc_msg *m = xmalloc(sizeof(*m));
+
+	memset(&mo, 0, sizeof(mo));
+	mo.s.cfg = cfg;
+	mo.s.tls_listener = tls_listener;
+	mo.s.unpriv_uid = unpriv_uid;
+	mo.s.unpriv_gid = unpriv_gid;
+	session_peer(&mo.s, rfd);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		plog(LOG_ERR, "socketpair: %s", strerror(errno));
+		return 1;
+	}
+	pre = fork();
+	if (pre < 0) {
+		plog(LOG_ERR, "fork: %s", strerror(errno));
+		return 1;
+	}
+	if (pre == 0) {
+		close(sv[0]);
+		drop_to_preauth(cfg, unpriv_uid, unpriv_gid);
+		preauth_main(&mo.s, rfd, wfd, sv[1], tls);
+	}
+	close(sv[1]);
+	mo.sock = sv[0];
+	/* The monitor keeps neither the client nor the TLS keys. */
+	if (tls)
+		tls_server_free(tls);
+	{
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0 && rfd <= 1)
+			dup2(null, rfd);
+		else
+			close(rfd);
+		if (wfd != rfd) {
+			if (null >= 0 && wfd <= 1)
+				dup2(null, wfd);
+			else
+				close(wfd);
+		}
+		if (null > 2)
+			close(null);
+	}
+
+	while (ipc_recv(mo.sock, m) == 0) {
+		if (m->type == IPC_AUTH) {
+			handle_auth(&mo, m);
+		} else if (m->type == IPC_SASL_STEP) {
+			handle_sasl(&mo, m);
+		} else if (m->type == IPC_HANDOFF && mo.authed) {
+			mail = start_mail(&mo, m, pre);
+			break;
+		} else {
+			plog(LOG_ERR, "pre-auth process sent an unexpected message (type %u); "
+			     "ending the session", m->type);
+			for (int i = 0; i < m->nfds; i++)
+				close(m->fds[i]);
+			kill(pre, SIGKILL);
+			break;
+		}
+	}
+	close(mo.sock);
+	explicit_bzero(&mo.u, sizeof(mo.u));
+	free(m);
+	/* Wait for both children; the session ends with them. */
+	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
+		;
+	(void)mail;
+	return 0;
+}

@@ -1,0 +1,208 @@
+/* netio.c - buffered POP3 line I/O (pre-auth process as postern, mail process
+ * as the mailbox owner).  Over-long lines are answered once and skipped to
+ * their end so their tail is never read as a command. */
+#include "netio.h"
+#include "util.h"
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void conn_init(struct conn *c, int rfd, int wfd)
+{
+	memset(c, 0, sizeof(*c));
+	c->rfd = rfd;
+	c->wfd = wfd;
+	c->out_cap = 16384;
+	c->out = xmalloc(c->out_cap);
+}
+
+void conn_free(struct conn *c)
+{
+	free(c->out);
+	c->out = NULL;
+}
+
+int conn_preload(struct conn *c, const void *buf, size_t len)
+{
+	if (len > sizeof(c->in))
+		return -1;
+	memcpy(c->in, buf, len);
+	c->in_start = 0;
+	c->in_end = len;
+	return 0;
+}
+
+size_t conn_buffered(const struct conn *c)
+{
+	return c->in_end - c->in_start;
+}
+
+/* Wait until rfd is readable or the deadline passes: 1 ready, 0 timeout. */
+static int wait_readable(struct conn *c)
+{
+	uint64_t now, limit = 0;
+	if (c->tr && c->tr->pending && c->tr->pending(c->tr->ctx))
+		return 1;
+	for (;;) {
+		struct pollfd p = { c->rfd, POLLIN, 0 };
+		int ms = -1, r;
+		now = now_ms();
+		if (c->idle_ms && !limit)
+			limit = now + c->idle_ms;
+		if (c->deadline && (!limit || c->deadline < limit))
+			limit = c->deadline;
+		if (limit) {
+			if (now >= limit)
+				return 0;
+			ms = (int)(limit - now > 86400000 ? 86400000 : limit - now);
+		}
+		r = poll(&p, 1, ms);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return 1; /* let read() report the error */
+	}
+}
+
+static ssize_t fill(struct conn *c)
+{
+	ssize_t r;
+	if (c->in_start > 0) {
+		memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
+		c->in_end -= c->in_start;
+		c->in_start = 0;
+	}
+	if (!wait_readable(c))
+		return -2;
+	do {
+		if (c->tr)
+			r = c->tr->read(c->tr->ctx, c->in + c->in_end, sizeof(c->in) - c->in_end);
+		else
+			r = read(c->rfd, c->in + c->in_end, sizeof(c->in) - c->in_end);
+	} while (r < 0 && errno == EINTR);
+	if (r > 0)
+		c->in_end += (size_t)r;
+	return r;
+}
+
+enum line_status conn_read_line(struct conn *c, char **line, size_t *len)
+{
+	for (;;) {
+		char *start = c->in + c->in_start;
+		size_t avail = c->in_end - c->in_start;
+		char *lf = memchr(start, '\n', avail);
+		if (lf) {
+			size_t n = (size_t)(lf - start);
+			c->in_start += n + 1;
+			if (c->discarding) {
+				c->discarding = 0;
+				continue;
+			}
+			if (n + 1 > LINE_MAX_POP3) {
+				return LINE_TOOLONG;
+			}
+			if (n > 0 && start[n - 1] == '\r')
+				n--;
+			start[n] = '\0';
+			*line = start;
+			*len = n;
+			return LINE_OK;
+		}
+		if (c->discarding) {
+			c->in_start = c->in_end;
+		} else if (avail >= LINE_MAX_POP3) {
+			/* No line end within the limit: answer once, then skip
+			 * everything up to the next LF. */
+			c->in_start = c->in_end;
+			c->discarding = 1;
+			return LINE_TOOLONG;
+		}
+		if (conn_flush(c) < 0)
+			return LINE_ERR;
+		ssize_t r = fill(c);
+		if (r == -2)
+			return LINE_TIMEOUT;
+		if (r == 0)
+			return LINE_EOF;
+		if (r < 0)
+			return LINE_ERR;
+	}
+}
+
+void conn_put(struct conn *c, const void *buf, size_t len)
+{
+	if (c->out_len + len > c->out_cap) {
+		if (len > c->out_cap / 2) {
+			conn_write_big(c, buf, len);
+			return;
+		}
+		if (conn_flush(c) < 0)
+			return;
+	}
+	memcpy(c->out + c->out_len, buf, len);
+	c->out_len += len;
+}
+
+void conn_printf(struct conn *c, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	conn_put(c, buf, (size_t)n);
+}
+
+static int raw_write(struct conn *c, const char *p, size_t len)
+{
+	if (c->write_failed)
+		return -1;
+	while (len > 0) {
+		ssize_t w;
+		if (c->tr)
+			w = c->tr->write(c->tr->ctx, p, len);
+		else
+			w = write(c->wfd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			c->write_failed = 1;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+		c->bytes_out += (uint64_t)w;
+	}
+	return 0;
+}
+
+int conn_flush(struct conn *c)
+{
+	int r = 0;
+	if (c->out_len)
+		r = raw_write(c, c->out, c->out_len);
+	c->out_len = 0;
+	return r;
+}
+
+int conn_write_big(struct conn *c, const void *buf, size_t len)
+{
+	/* Small enough to share a packet with queued replies: queue it. */
+	if (c->out_len + len <= c->out_cap) {
+		memcpy(c->out + c->out_len, buf, len);
+		c->out_len += len;
+		return 0;
+	}
+	if (conn_flush(c) < 0)
+		return -1;
+	return raw_write(c, buf, len);
+}

@@ -1,0 +1,558 @@
+/* preauth.c - the pre-auth process: AUTHORIZATION state, STLS and implicit
+ * TLS, SASL framing.  Runs chrooted in an empty directory as the
+ * unprivileged 'postern' user, opens no files, and asks the monitor to check
+ * credentials over a socketpair.  After a login it hands the client socket to
+ * the monitor (plain) or stays as the TLS relay (TLS). */
+#include "ipc.h"
+#include "log.h"
+#include "netio.h"
+#include "passwd_line.h"
+#include "pop3.h"
+#include "sasl.h"
+#include "session.h"
+#include "tls.h"
+#include "util.h"
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+struct preauth {
+	struct session *s;
+	const struct config *cfg;
+	struct conn c;
+	int mon;
+	struct tls_server *tls_srv;
+	struct tls_conn *tls;
+	char user[PW_USER_MAX + 1];
+	int have_user;
+	unsigned failures, commands, bad;
+	char timestamp[128];
+};
+
+static void pa_exit(struct preauth *p, int code) __attribute__((noreturn));
+static void pa_exit(struct preauth *p, int code)
+{
+	conn_flush(&p->c);
+	if (p->tls)
+		tls_close(p->tls);
+	_exit(code);
+}
+
+static void err(struct preauth *p, const char *text)
+{
+	conn_printf(&p->c, "-ERR %s\r\n", text);
+}
+
+static int tls_possible(const struct preauth *p)
+{
+	return p->tls_srv && strcmp(p->cfg->ssl, "off") != 0;
+}
+
+/* May passwords cross this connection as they are? */
+static int plaintext_ok(const struct preauth *p)
+{
+	if (p->tls)
+		return 1;
+	if (strcmp(p->cfg->ssl, "required") == 0)
+		return 0;
+	if (strcmp(p->cfg->plaintext_auth, "always") == 0)
+		return 1;
+	return p->s->loopback && !p->cfg->test_loopback_is_remote;
+}
+
+static const char *mechanisms(const struct preauth *p, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s%s", plaintext_ok(p) ? "PLAIN LOGIN " : "",
+		 p->tls ? "SCRAM-SHA-256 SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256");
+	return buf;
+}
+
+static void capa(struct preauth *p)
+{
+	char mech[128];
+	conn_printf(&p->c, "+OK capability list follows\r\n"
+		    "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n%s"
+		    "SASL %s\r\n%sIMPLEMENTATION postern\r\n.\r\n",
+		    plaintext_ok(p) ? "USER\r\n" : "", mechanisms(p, mech, sizeof(mech)),
+		    tls_possible(p) && !p->tls ? "STLS\r\n" : "");
+}
+
+static void refuse_plaintext(struct preauth *p)
+{
+	err(p, "[AUTH] plaintext authentication is not allowed on this connection; "
+	       "use STLS or port 995 (TLS) first");
+}
+
+/* After a successful login: give the client to the monitor, which starts the
+ * mail process.  Plain: pass the socket and any pipelined input, then exit.
+ * TLS: keep the session and relay to the socketpair the monitor sends. */
+static void handoff(struct preauth *p, const char *method) __attribute__((noreturn));
+static void handoff(struct preauth *p, const char *method)
+{
+	char info[128];
+	const char *f[3];
+	size_t fl[3];
+	int fds[2], nfds = 0;
+	size_t pending = conn_buffered(&p->c);
+
+	if (p->tls)
+		tls_describe(p->tls, info, sizeof(info));
+	else
+		snprintf(info, sizeof(info), "plaintext");
+	f[0] = p->tls ? "" : p->c.in + p->c.in_start;
+	fl[0] = p->tls ? 0 : pending;
+	f[1] = info;
+	fl[1] = strlen(info);
+	f[2] = method;
+	fl[2] = strlen(method);
+	if (conn_flush(&p->c) < 0)
+		pa_exit(p, 1);
+	if (!p->tls) {
+		fds[nfds++] = p->c.rfd;
+		if (p->c.wfd != p->c.rfd)
+			fds[nfds++] = p->c.wfd;
+	}
+	if (ipc_send(p->mon, IPC_HANDOFF, 3, f, fl, nfds, fds) < 0)
+		pfatal("handoff to monitor failed: %s", strerror(errno));
+	if (!p->tls)
+		_exit(0);
+	{
+		struct ipc_msg *m = xmalloc(sizeof(*m));
+		if (ipc_recv(p->mon, m) < 0 || m->type != IPC_RELAY || m->nfds != 1)
+			pfatal("monitor sent no relay socket");
+		close(p->mon);
+		tls_relay(p->tls, m->fds[0], p->c.in + p->c.in_start, pending,
+			  p->cfg->timeout_ms);
+		tls_close(p->tls);
+		_exit(0);
+	}
+}
+
+static void auth_failed(struct preauth *p, int temp)
+{
+	p->have_user = 0;
+	if (temp) {
+		err(p, "[SYS/TEMP] authentication is temporarily unavailable");
+		return;
+	}
+	p->failures++;
+	/* A growing delay makes guessing slow; the same for every failure
+	 * reason, so it tells nothing about the account. */
+	conn_flush(&p->c);
+	sleep_ms(p->cfg->login_fail_delay_ms * p->failures);
+	if (p->failures >= p->cfg->max_login_failures) {
+		err(p, "[AUTH] authentication failed; too many failures, closing connection");
+		pa_exit(p, 0);
+	}
+	err(p, "[AUTH] authentication failed");
+}
+
+/* Ask the monitor; on success never returns. */
+static void check_with_monitor(struct preauth *p, const char *method, int nf,
+			       const char *const *f, const size_t *fl)
+{
+	struct ipc_msg *m = xmalloc(sizeof(*m));
+	if (ipc_send(p->mon, IPC_AUTH, nf, f, fl, 0, NULL) < 0 || ipc_recv(p->mon, m) < 0)
+		pfatal("lost the monitor");
+	if (m->type == IPC_AUTH_OK) {
+		free(m);
+		handoff(p, method);
+	}
+	int temp = m->type == IPC_AUTH_FAIL && m->nfields == 1 && strcmp(m->field[0], "temp") == 0;
+	free(m);
+	auth_failed(p, temp);
+}
+
+static void cmd_user(struct preauth *p, const struct pop3_req *r)
+{
+	if (!plaintext_ok(p)) {
+		refuse_plaintext(p);
+		return;
+	}
+	if (r->arglen[0] > PW_USER_MAX) {
+		err(p, "user name too long");
+		return;
+	}
+	memcpy(p->user, r->argv[0], r->arglen[0] + 1);
+	p->have_user = 1;
+	conn_put(&p->c, "+OK\r\n", 5);
+}
+
+static void cmd_pass(struct preauth *p, const struct pop3_req *r)
+{
+	const char *f[3];
+	size_t fl[3];
+	if (!plaintext_ok(p)) {
+		refuse_plaintext(p);
+		return;
+	}
+	if (!p->have_user) {
+		err(p, "USER first");
+		return;
+	}
+	f[0] = "USER";
+	fl[0] = 4;
+	f[1] = p->user;
+	fl[1] = strlen(p->user);
+	f[2] = r->argv[0];
+	fl[2] = r->arglen[0];
+	check_with_monitor(p, "USER", 3, f, fl);
+	explicit_bzero(r->argv[0], r->arglen[0]);
+}
+
+static void cmd_apop(struct preauth *p, const struct pop3_req *r)
+{
+	const char *f[4];
+	size_t fl[4];
+	if (!p->cfg->apop) {
+		err(p, "APOP is not enabled on this server");
+		return;
+	}
+	if (r->arglen[0] > PW_USER_MAX || r->arglen[1] != 32) {
+		err(p, "syntax error in arguments");
+		return;
+	}
+	f[0] = "APOP"; fl[0] = 4;
+	f[1] = r->argv[0]; fl[1] = r->arglen[0];
+	f[2] = r->argv[1]; fl[2] = r->arglen[1];
+	f[3] = p->timestamp; fl[3] = strlen(p->timestamp);
+	check_with_monitor(p, "APOP", 4, f, fl);
+}
+
+/* Read one SASL continuation line: base64, or "*" to cancel.  Returns the
+ * decoded length, -1 for cancel/bad input (already answered), -2 on EOF. */
+static long sasl_read(struct preauth *p, unsigned char *out, size_t cap)
+{
+	char *line;
+	size_t len;
+	enum line_status ls = conn_read_line(&p->c, &line, &len);
+	long n;
+	if (ls == LINE_TOOLONG) {
+		err(p, "[AUTH] SASL response too long");
+		return -1;
+	}
+	if (ls != LINE_OK)
+		return -2;
+	if (len == 1 && line[0] == '*') {
+		err(p, "[AUTH] authentication cancelled");
+		return -1;
+	}
+	n = b64_decode(line, len, out, cap);
+	if (n < 0)
+		err(p, "[AUTH] invalid base64");
+	return n;
+}
+
+static long initial_or_read(struct preauth *p, const struct pop3_req *r,
+			    unsigned char *out, size_t cap)
+{
+	long n;
+	if (r->argc < 2) {
+		conn_put(&p->c, "+ \r\n", 4);
+		return sasl_read(p, out, cap);
+	}
+	if (r->arglen[1] == 1 && r->argv[1][0] == '=')
+		return 0; /* RFC 5034: "=" is an empty initial response */
+	n = b64_decode(r->argv[1], r->arglen[1], out, cap);
+	if (n < 0)
+		err(p, "[AUTH] invalid base64");
+	return n;
+}
+
+static void auth_plain(struct preauth *p, const struct pop3_req *r)
+{
+	unsigned char buf[LINE_MAX_POP3];
+	const char *authz, *authc, *pass, *f[3];
+	size_t passlen, fl[3];
+	long n = initial_or_read(p, r, buf, sizeof(buf) - 1);
+	if (n == -2)
+		pa_exit(p, 0);
+	if (n < 0)
+		return;
+	buf[n] = '\0';
+	if (sasl_plain_split(buf, (size_t)n, &authz, &authc, &pass, &passlen) < 0 ||
+	    (authz[0] && strcmp(authz, authc) != 0)) {
+		err(p, "[AUTH] malformed PLAIN response (or authorization identity differs)");
+		return;
+	}
+	f[0] = "PLAIN"; fl[0] = 5;
+	f[1] = authc; fl[1] = strlen(authc);
+	f[2] = pass; fl[2] = passlen;
+	check_with_monitor(p, "PLAIN", 3, f, fl);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static void auth_login(struct preauth *p, const struct pop3_req *r)
+{
+	unsigned char user[LINE_MAX_POP3], pass[LINE_MAX_POP3];
+	const char *f[3];
+	size_t fl[3];
+	long un, pn;
+	if (r->argc == 2) {
+		un = initial_or_read(p, r, user, sizeof(user) - 1);
+	} else {
+		conn_put(&p->c, "+ VXNlcm5hbWU6\r\n", 16); /* "Username:" */
+		un = sasl_read(p, user, sizeof(user) - 1);
+	}
+	if (un == -2)
+		pa_exit(p, 0);
+	if (un < 0)
+		return;
+	conn_put(&p->c, "+ UGFzc3dvcmQ6\r\n", 16); /* "Password:" */
+	pn = sasl_read(p, pass, sizeof(pass) - 1);
+	if (pn == -2)
+		pa_exit(p, 0);
+	if (pn < 0)
+		return;
+	user[un] = '\0';
+	if (memchr(user, '\0', (size_t)un)) {
+		err(p, "[AUTH] malformed user name");
+		return;
+	}
+	f[0] = "LOGIN"; fl[0] = 5;
+	f[1] = (const char *)user; fl[1] = (size_t)un;
+	f[2] = (const char *)pass; fl[2] = (size_t)pn;
+	check_with_monitor(p, "LOGIN", 3, f, fl);
+	explicit_bzero(pass, sizeof(pass));
+}
+
+/* One SCRAM message to the monitor; its answer in *m (caller frees). */
+static struct ipc_msg *scram_exchange(struct preauth *p, const char *mech,
+				      const unsigned char *in, size_t len,
+				      const char *cb, size_t cblen)
+{
+	struct ipc_msg *m = xmalloc(sizeof(*m));
+	const char *f[3] = { mech, (const char *)in, cb };
+	size_t fl[3] = { strlen(mech), len, cblen };
+	if (ipc_send(p->mon, IPC_SASL_STEP, cb ? 3 : 2, f, fl, 0, NULL) < 0 ||
+	    ipc_recv(p->mon, m) < 0)
+		pfatal("lost the monitor");
+	return m;
+}
+
+static int scram_fail(struct preauth *p, struct ipc_msg *m, int want)
+{
+	if (m->type == (uint32_t)want)
+		return 0;
+	int temp = m->type == IPC_AUTH_FAIL && m->nfields == 1 && strcmp(m->field[0], "temp") == 0;
+	free(m);
+	auth_failed(p, temp);
+	return -1;
+}
+
+static void send_challenge(struct preauth *p, const char *raw, size_t len)
+{
+	char b64[1400];
+	if (len > 1024)
+		len = 1024;
+	b64_encode((const unsigned char *)raw, len, b64);
+	conn_printf(&p->c, "+ %s\r\n", b64);
+}
+
+static void preauth_scram(struct preauth *p, const struct pop3_req *r, int plus)
+{
+	const char *mech = plus ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256";
+	unsigned char in[LINE_MAX_POP3];
+	char cb[160];
+	size_t cblen = 0;
+	struct ipc_msg *m;
+	long n;
+
+	if (p->tls) {
+		const char *type;
+		unsigned char data[128];
+		int dl = tls_channel_binding(p->tls, &type, data, sizeof(data));
+		if (dl > 0 && strlen(type) + 1 + (size_t)dl <= sizeof(cb)) {
+			cblen = strlen(type) + 1;
+			memcpy(cb, type, cblen);
+			memcpy(cb + cblen, data, (size_t)dl);
+			cblen += (size_t)dl;
+		}
+	}
+	n = initial_or_read(p, r, in, sizeof(in));
+	if (n == -2)
+		pa_exit(p, 0);
+	if (n < 0)
+		return;
+	m = scram_exchange(p, mech, in, (size_t)n, cb, cblen);
+	if (scram_fail(p, m, IPC_SASL_STEP) < 0)
+		return;
+	if (m->nfields != 1) {
+		free(m);
+		pfatal("bad SCRAM answer from the monitor");
+	}
+	send_challenge(p, m->field[0], m->flen[0]);
+	free(m);
+	n = sasl_read(p, in, sizeof(in));
+	if (n == -2)
+		pa_exit(p, 0);
+	if (n < 0) {
+		/* Cancelled or garbage: the monitor forgets the exchange. */
+		m = scram_exchange(p, mech, (const unsigned char *)"", 0, NULL, 0);
+		free(m);
+		return;
+	}
+	m = scram_exchange(p, mech, in, (size_t)n, NULL, 0);
+	if (scram_fail(p, m, IPC_AUTH_OK) < 0)
+		return;
+	if (m->nfields != 2) {
+		free(m);
+		pfatal("bad SCRAM answer from the monitor");
+	}
+	/* Success data goes in a last challenge (RFC 5034 has no room for it
+	 * in +OK); the client answers with an empty line. */
+	send_challenge(p, m->field[1], m->flen[1]);
+	free(m);
+	{
+		char *line;
+		size_t len;
+		if (conn_read_line(&p->c, &line, &len) != LINE_OK || len != 0) {
+			err(p, "[AUTH] authentication aborted");
+			pa_exit(p, 0);
+		}
+	}
+	handoff(p, mech);
+}
+
+static void cmd_auth(struct preauth *p, const struct pop3_req *r)
+{
+	char mech[128];
+	if (r->argc == 0) {
+		/* Pre-RFC 5034 clients (Outlook) list mechanisms this way. */
+		char *s, *save = NULL;
+		conn_put(&p->c, "+OK\r\n", 5);
+		mechanisms(p, mech, sizeof(mech));
+		for (s = strtok_r(mech, " ", &save); s; s = strtok_r(NULL, " ", &save))
+			conn_printf(&p->c, "%s\r\n", s);
+		conn_put(&p->c, ".\r\n", 3);
+		return;
+	}
+	if (strcasecmp(r->argv[0], "PLAIN") == 0 || strcasecmp(r->argv[0], "LOGIN") == 0) {
+		if (!plaintext_ok(p)) {
+			refuse_plaintext(p);
+			return;
+		}
+		if (toupper((unsigned char)r->argv[0][0]) == 'P')
+			auth_plain(p, r);
+		else
+			auth_login(p, r);
+	} else if (strcasecmp(r->argv[0], "SCRAM-SHA-256") == 0) {
+		preauth_scram(p, r, 0);
+	} else if (strcasecmp(r->argv[0], "SCRAM-SHA-256-PLUS") == 0 && p->tls) {
+		preauth_scram(p, r, 1);
+	} else {
+		err(p, "[AUTH] unsupported authentication mechanism");
+	}
+}
+
+static void cmd_stls(struct preauth *p)
+{
+	char why[128];
+	if (p->tls) {
+		err(p, "already using TLS");
+		return;
+	}
+	if (!tls_possible(p)) {
+		err(p, "STLS is not available");
+		return;
+	}
+	conn_put(&p->c, "+OK begin TLS negotiation\r\n", 27);
+	if (conn_flush(&p->c) < 0)
+		pa_exit(p, 0);
+	/* Bytes pipelined after STLS were sent in the clear: drop them, never
+	 * run them inside the TLS session (CVE-2011-0411 class). */
+	p->c.in_start = p->c.in_end = 0;
+	p->c.discarding = 0;
+	p->tls = tls_accept(p->tls_srv, p->c.rfd, p->c.deadline, why, sizeof(why));
+	if (!p->tls) {
+		plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s", p->s->rip, why);
+		_exit(0);
+	}
+	p->c.tr = tls_transport(p->tls);
+	p->have_user = 0;
+}
+
+void preauth_main(struct session *s, int rfd, int wfd, int mon, struct tls_server *tls)
+{
+	struct preauth *p = xcalloc(1, sizeof(*p));
+	const struct config *cfg = s->cfg;
+	char host[64];
+
+	p->s = s;
+	p->cfg = cfg;
+	p->mon = mon;
+	p->tls_srv = tls;
+	conn_init(&p->c, rfd, wfd);
+	p->c.deadline = now_ms() + cfg->login_timeout_ms;
+	if (s->tls_listener) {
+		char why[128];
+		p->tls = tls_accept(tls, rfd, p->c.deadline, why, sizeof(why));
+		if (!p->tls) {
+			plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s", s->rip, why);
+			_exit(0);
+		}
+		p->c.tr = tls_transport(p->tls);
+	}
+	if (cfg->apop) {
+		if (gethostname(host, sizeof(host)) < 0)
+			strcpy(host, "localhost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(p->timestamp, sizeof(p->timestamp), "<%ld.%ld.%lu@%s>",
+			 (long)getpid(), (long)time(NULL), (unsigned long)now_ms(), host);
+		conn_printf(&p->c, "+OK postern ready %s\r\n", p->timestamp);
+	} else {
+		conn_put(&p->c, "+OK postern ready\r\n", 19);
+	}
+
+	for (;;) {
+		char *line;
+		size_t len;
+		struct pop3_req r;
+		enum parse_result pr;
+		enum line_status ls = conn_read_line(&p->c, &line, &len);
+
+		if (ls == LINE_TIMEOUT) {
+			err(p, "login timeout, closing connection");
+			plog(LOG_NOTICE, "login timeout: rip=%s", s->rip);
+			pa_exit(p, 0);
+		}
+		if (ls == LINE_EOF || ls == LINE_ERR)
+			pa_exit(p, 0);
+		if (++p->commands > cfg->max_login_commands) {
+			err(p, "too many commands before login, closing connection");
+			plog(LOG_NOTICE, "too many commands before login: rip=%s", s->rip);
+			pa_exit(p, 0);
+		}
+		if (ls == LINE_TOOLONG) {
+			err(p, "line too long");
+			if (++p->bad <= 5)
+				plog(LOG_NOTICE, "line too long: rip=%s", s->rip);
+			continue;
+		}
+		pr = pop3_parse(line, len, ST_AUTH, &r);
+		if (pr != PARSE_OK) {
+			if (++p->bad <= 5)
+				plog(LOG_NOTICE, "bad command: rip=%s cmd=<%s> error=%s", s->rip,
+				     pop3_log_name(&r, pr), pop3_parse_error(pr));
+			err(p, pop3_parse_error(pr));
+			continue;
+		}
+		switch (r.cmd->id) {
+		case CMD_USER: cmd_user(p, &r); break;
+		case CMD_PASS: cmd_pass(p, &r); break;
+		case CMD_APOP: cmd_apop(p, &r); break;
+		case CMD_AUTH: cmd_auth(p, &r); break;
+		case CMD_STLS: cmd_stls(p); break;
+		case CMD_CAPA: capa(p); break;
+		case CMD_QUIT:
+			conn_put(&p->c, "+OK bye\r\n", 9);
+			pa_exit(p, 0);
+		default: err(p, "command not valid in this state"); break;
+		}
+	}
+}

@@ -1,0 +1,308 @@
+/* tls.c - OpenSSL server side.  tls_server_new runs as root (it reads the
+ * private keys) in the master or, in inetd mode, the monitor; everything
+ * else runs in the pre-auth process, chrooted as 'postern'.  The mail
+ * process never calls into OpenSSL. */
+#include "tls.h"
+#include "log.h"
+#include "util.h"
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+struct tls_server {
+	SSL_CTX *ctx[CONF_MAX_CERTS];
+	int n;
+};
+
+struct tls_conn {
+	SSL *ssl;
+	int fd;
+	struct transport tr;
+};
+
+static void ssl_err(char *err, size_t cap, const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256];
+	ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(err, cap, "%s: %s", what, e ? buf : strerror(errno));
+	ERR_clear_error();
+}
+
+static int sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct tls_server *t = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	int i;
+	(void)alert;
+	if (!name)
+		return SSL_TLSEXT_ERR_OK;
+	for (i = 0; i < t->n; i++) {
+		X509 *cert = SSL_CTX_get0_certificate(t->ctx[i]);
+		if (cert && X509_check_host(cert, name, 0, 0, NULL) == 1) {
+			if (i > 0)
+				SSL_set_SSL_CTX(ssl, t->ctx[i]);
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	/* Unknown name: the default certificate. */
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *make_ctx(const struct config *cfg, const struct cert_pair *cp,
+			 char *err, size_t cap)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	char what[600];
+	if (!ctx) {
+		ssl_err(err, cap, "SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, strcmp(cfg->ssl_min_protocol, "TLSv1.3") == 0 ?
+				      TLS1_3_VERSION : TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+			    (cfg->ssl_prefer_server_ciphers ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
+	if (SSL_CTX_set_cipher_list(ctx, cfg->ssl_ciphers) != 1) {
+		ssl_err(err, cap, "ssl_ciphers");
+		goto fail;
+	}
+	if (SSL_CTX_set_ciphersuites(ctx, cfg->ssl_ciphersuites) != 1) {
+		ssl_err(err, cap, "ssl_ciphersuites");
+		goto fail;
+	}
+	snprintf(what, sizeof(what), "ssl_cert %s", cp->cert);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cp->cert) != 1) {
+		ssl_err(err, cap, what);
+		goto fail;
+	}
+	snprintf(what, sizeof(what), "ssl_key %s", cp->key);
+	if (SSL_CTX_use_PrivateKey_file(ctx, cp->key, SSL_FILETYPE_PEM) != 1) {
+		ssl_err(err, cap, what);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_err(err, cap, "ssl_key does not match ssl_cert");
+		goto fail;
+	}
+	/* Session resumption by tickets: the ticket keys are made here, in
+	 * the master, so every forked session shares them. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+struct tls_server *tls_server_new(const struct config *cfg, char *err, size_t cap)
+{
+	struct tls_server *t;
+	int i;
+	if (cfg->ncerts == 0) {
+		snprintf(err, cap, "no ssl_cert configured");
+		return NULL;
+	}
+	t = xcalloc(1, sizeof(*t));
+	for (i = 0; i < cfg->ncerts; i++) {
+		t->ctx[i] = make_ctx(cfg, &cfg->certs[i], err, cap);
+		if (!t->ctx[i]) {
+			tls_server_free(t);
+			return NULL;
+		}
+		t->n++;
+	}
+	SSL_CTX_set_tlsext_servername_callback(t->ctx[0], sni_cb);
+	SSL_CTX_set_tlsext_servername_arg(t->ctx[0], t);
+	return t;
+}
+
+void tls_server_free(struct tls_server *t)
+{
+	int i;
+	if (!t)
+		return;
+	for (i = 0; i < t->n; i++)
+		SSL_CTX_free(t->ctx[i]);
+	free(t);
+}
+
+static ssize_t tr_read(void *ctx, void *buf, size_t n)
+{
+	struct tls_conn *c = ctx;
+	size_t got = 0;
+	int r = SSL_read_ex(c->ssl, buf, n, &got);
+	if (r == 1)
+		return (ssize_t)got;
+	if (SSL_get_error(c->ssl, r) == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	errno = EIO;
+	return -1;
+}
+
+static ssize_t tr_write(void *ctx, const void *buf, size_t n)
+{
+	struct tls_conn *c = ctx;
+	size_t done = 0;
+	if (SSL_write_ex(c->ssl, buf, n, &done) == 1)
+		return (ssize_t)done;
+	errno = EIO;
+	return -1;
+}
+
+static int tr_pending(void *ctx)
+{
+	struct tls_conn *c = ctx;
+	return SSL_pending(c->ssl) > 0;
+}
+
+static void set_rcvtimeo(int fd, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+struct tls_conn *tls_accept(struct tls_server *t, int fd, uint64_t deadline,
+			    char *err, size_t cap)
+{
+	struct tls_conn *c;
+	uint64_t now = now_ms();
+	int r;
+	if (!t) {
+		snprintf(err, cap, "TLS not configured");
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->ssl = SSL_new(t->ctx[0]);
+	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+		ssl_err(err, cap, "SSL_new");
+		free(c);
+		return NULL;
+	}
+	/* The handshake may not outlast the login deadline. */
+	set_rcvtimeo(fd, deadline > now ? deadline - now : 1);
+	r = SSL_accept(c->ssl);
+	set_rcvtimeo(fd, 0);
+	if (r != 1) {
+		ssl_err(err, cap, "handshake");
+		SSL_free(c->ssl);
+		free(c);
+		return NULL;
+	}
+	c->tr.read = tr_read;
+	c->tr.write = tr_write;
+	c->tr.pending = tr_pending;
+	c->tr.ctx = c;
+	return c;
+}
+
+const struct transport *tls_transport(struct tls_conn *c)
+{
+	return &c->tr;
+}
+
+void tls_describe(struct tls_conn *c, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/%s", SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+}
+
+int tls_channel_binding(struct tls_conn *c, const char **type, unsigned char *out,
+			size_t cap)
+{
+	if (SSL_version(c->ssl) >= TLS1_3_VERSION) {
+		/* RFC 9266 tls-exporter */
+		*type = "tls-exporter";
+		if (cap < 32 || SSL_export_keying_material(c->ssl, out, 32,
+				"EXPORTER-Channel-Binding", 24, NULL, 0, 0) != 1)
+			return -1;
+		return 32;
+	}
+	{
+		/* RFC 5929 tls-server-end-point: hash of our certificate with
+		 * its signature hash, SHA-256 at least. */
+		X509 *cert = SSL_get_certificate(c->ssl);
+		const EVP_MD *md = EVP_sha256();
+		int mdnid = 0, pknid = 0;
+		unsigned int len = 0;
+		if (!cert)
+			return -1;
+		if (OBJ_find_sigid_algs(X509_get_signature_nid(cert), &mdnid, &pknid) &&
+		    (mdnid == NID_sha384 || mdnid == NID_sha512))
+			md = EVP_get_digestbynid(mdnid);
+		if (cap < (size_t)EVP_MD_get_size(md) || X509_digest(cert, md, out, &len) != 1)
+			return -1;
+		*type = "tls-server-end-point";
+		return (int)len;
+	}
+}
+
+void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
+	       uint64_t idle_ms)
+{
+	enum { BUF = 256 * 1024 };
+	char *buf = xmalloc(BUF);
+	int client_open = 1;
+
+	if (npending && write_all(fd, pending, npending) < 0)
+		goto out;
+	for (;;) {
+		struct pollfd p[2] = { { c->fd, POLLIN, 0 }, { fd, POLLIN, 0 } };
+		int r;
+		if (client_open && SSL_pending(c->ssl) > 0) {
+			p[0].revents = POLLIN;
+			r = 1;
+		} else {
+			p[0].fd = client_open ? c->fd : -1;
+			r = poll(p, 2, (int)(idle_ms + 60000));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			size_t got = 0;
+			int ok = SSL_read_ex(c->ssl, buf, BUF, &got);
+			if (ok != 1) {
+				int e = SSL_get_error(c->ssl, ok);
+				if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+					/* Client gone: closing our end makes the
+					 * mail process end without UPDATE. */
+					client_open = 0;
+					break;
+				}
+			} else if (write_all(fd, buf, got) < 0) {
+				break;
+			}
+		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = read(fd, buf, BUF);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break; /* mail process finished */
+			size_t done = 0;
+			if (SSL_write_ex(c->ssl, buf, (size_t)n, &done) != 1)
+				break;
+		}
+	}
+out:
+	close(fd);
+	free(buf);
+}
+
+void tls_close(struct tls_conn *c)
+{
+	if (!c)
+		return;
+	SSL_shutdown(c->ssl);
+	SSL_free(c->ssl);
+	free(c);
+}
