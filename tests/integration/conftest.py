@@ -1,0 +1,279 @@
+"""Shared fixtures for postern's integration tests.
+
+They start the real daemon as root on loopback, with real Unix users made for
+the test, real Maildirs and real clients.  Run from the repository root after
+`make`:  /usr/bin/python3 -m pytest tests/integration
+"""
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+POSTERN = os.path.join(TOP, "postern")
+PASSWD_TOOL = os.path.join(TOP, "postern-passwd")
+TEST_USERS = ["ptalice", "ptbob", "ptcarol"]
+PASSWORD = "s3cret pass"          # has a space on purpose (PASS takes the rest)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(host, port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {host}:{port}")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def system_setup():
+    assert os.geteuid() == 0, "integration tests start postern as root"
+    assert os.path.exists(POSTERN), "run make first"
+    try:
+        pwd.getpwnam("postern")
+    except KeyError:
+        run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+             "--shell", "/usr/sbin/nologin", "postern"])
+    for u in TEST_USERS:
+        try:
+            pwd.getpwnam(u)
+        except KeyError:
+            run(["useradd", "--no-create-home", "--home-dir", "/nonexistent",
+                 "--shell", "/usr/sbin/nologin", u])
+    yield
+
+
+def hash_password(password, scheme="sha512-crypt"):
+    r = subprocess.run([PASSWD_TOOL, "hash", "-s", scheme, "--stdin"], input=password + "\n",
+                       capture_output=True, text=True, check=True)
+    return r.stdout.strip()
+
+
+class Maildir:
+    """A user's Maildir, owned by that user."""
+    _seq = 0
+
+    def __init__(self, path, uid, gid):
+        self.path, self.uid, self.gid = path, uid, gid
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(path, sub), exist_ok=True)
+            os.chown(os.path.join(path, sub), uid, gid)
+        os.chown(path, uid, gid)
+        os.chmod(path, 0o700)
+
+    def add(self, data: bytes, where="new", name=None, when=None):
+        """Deliver data; returns the file name.  Names are in delivery
+        order: time, then a sequence number."""
+        Maildir._seq += 1
+        if name is None:
+            t = when if when is not None else 1700000000 + Maildir._seq
+            name = f"{t}.M{Maildir._seq}P{os.getpid()}.testhost"
+            if where == "cur":
+                name += ":2,"
+        p = os.path.join(self.path, where, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        os.chown(p, self.uid, self.gid)
+        return name
+
+    def files(self):
+        out = []
+        for sub in ("new", "cur"):
+            for n in sorted(os.listdir(os.path.join(self.path, sub))):
+                out.append(os.path.join(sub, n))
+        return out
+
+    def contents(self):
+        """Message bodies currently in the Maildir, as a sorted list."""
+        res = []
+        for rel in self.files():
+            with open(os.path.join(self.path, rel), "rb") as f:
+                res.append(f.read())
+        return sorted(res)
+
+
+class Server:
+    """A postern instance with its own config, passwd file and users."""
+
+    def __init__(self, tmp, extra_conf="", users=TEST_USERS, scheme="sha512-crypt",
+                 tls=None):
+        self.tmp = tmp
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        self.conf = os.path.join(tmp, "postern.conf")
+        self.passwd = os.path.join(tmp, "passwd")
+        self.log = os.path.join(tmp, "postern.log")
+        self.home = os.path.join(tmp, "home")
+        self.proc = None
+        self.inetd_sock = None
+        self.maildirs = {}
+        os.makedirs(self.home, exist_ok=True)
+        os.chmod(tmp, 0o755)
+        os.chmod(self.home, 0o755)
+        lines = []
+        h = hash_password(PASSWORD, scheme)
+        for u in users:
+            pw = pwd.getpwnam(u)
+            home = os.path.join(self.home, u)
+            os.makedirs(home, exist_ok=True)
+            os.chown(home, pw.pw_uid, pw.pw_gid)
+            self.maildirs[u] = Maildir(os.path.join(home, "Maildir"), pw.pw_uid, pw.pw_gid)
+            lines.append(f"{u}:{h}:{pw.pw_uid}:{pw.pw_gid}::{home}::")
+        with open(self.passwd, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.chmod(self.passwd, 0o640)
+        conf = [f"listen = 127.0.0.1:{self.port}",
+                f"passwd_file = {self.passwd}",
+                "first_valid_uid = 1000",
+                "login_fail_delay = 0",
+                "max_conn_rate_per_source = 0",
+                "max_sessions_per_source = 0"]
+        if tls:
+            conf += [f"listen_tls = 127.0.0.1:{self.tls_port}"]
+            for cert, key in tls:
+                conf += [f"ssl_cert = {cert}", f"ssl_key = {key}"]
+        self.write_conf("\n".join(conf) + "\n" + extra_conf)
+
+    def write_conf(self, text):
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def add_user_line(self, line):
+        with open(self.passwd, "a") as f:
+            f.write(line + "\n")
+
+    def start(self):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([POSTERN, "-f", self.conf, "-d"], stdout=self.logf,
+                                     stderr=self.logf)
+        wait_port("127.0.0.1", self.port)
+        return self
+
+    def start_inetd(self, implicit_tls=False):
+        """A minimal inetd: one `postern -i` per connection on this port."""
+        import threading
+        self.logf = open(self.log, "ab")
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.tls_port if implicit_tls else self.port))
+        ls.listen(64)
+        self.inetd_sock = ls
+        self.inetd_children = []
+        args = [POSTERN, "-f", self.conf, "-d", "-i"] + (["-S"] if implicit_tls else [])
+
+        def loop():
+            while True:
+                try:
+                    c, _ = ls.accept()
+                except OSError:
+                    return
+                p = subprocess.Popen(args, stdin=c.fileno(), stdout=c.fileno(),
+                                     stderr=self.logf)
+                self.inetd_children.append(p)
+                c.close()
+        threading.Thread(target=loop, daemon=True).start()
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.inetd_sock:
+            self.inetd_sock.close()
+            for p in self.inetd_children:
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+    def logtext(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def children(self):
+        """PIDs of all live descendants of the master."""
+        if not self.proc:
+            return []
+        out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True,
+                             text=True).stdout
+        kids, tree = [], {}
+        pairs = [tuple(map(int, l.split())) for l in out.strip().splitlines()]
+        for pid, ppid in pairs:
+            tree.setdefault(ppid, []).append(pid)
+        todo = [self.proc.pid]
+        while todo:
+            p = todo.pop()
+            for c in tree.get(p, []):
+                kids.append(c)
+                todo.append(c)
+        return kids
+
+
+@pytest.fixture
+def server_factory():
+    # Not pytest's tmp_path: it is 0700 and the mail users must traverse it.
+    servers = []
+
+    def make(**kw):
+        d = tempfile.mkdtemp(prefix="postern-it-", dir="/tmp")
+        os.chmod(d, 0o755)
+        s = Server(d, **kw)
+        servers.append(s)
+        return s
+    yield make
+    for s in servers:
+        s.stop()
+        shutil.rmtree(s.tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def server(server_factory):
+    """A running standalone postern with users ptalice, ptbob, ptcarol."""
+    return server_factory().start()
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    """A test CA and ECDSA P-256 server certificates for mail.test (default)
+    and other.test (for SNI).  Returns dict of paths."""
+    d = str(tmp_path_factory.mktemp("ca"))
+    os.chmod(d, 0o755)
+    def ossl(*a):
+        run(["openssl", *a], cwd=d)
+    ossl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
+    ossl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=postern test CA",
+         "-days", "30", "-out", "ca.pem")
+    out = {"ca": os.path.join(d, "ca.pem")}
+    for name in ("mail.test", "other.test"):
+        ossl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key")
+        ossl("req", "-new", "-key", f"{name}.key", "-subj", f"/CN={name}", "-out", f"{name}.csr")
+        with open(os.path.join(d, f"{name}.ext"), "w") as f:
+            f.write(f"subjectAltName=DNS:{name}\n")
+        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "30", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+        out[name] = (os.path.join(d, f"{name}.pem"), os.path.join(d, f"{name}.key"))
+    return out
