@@ -63,7 +63,7 @@ static void set_password(char *pw, struct pwline *out)
 	    (out->password[0] == '\0' || out->password[0] == '*' ||
 	     out->password[0] == '!'))
 		out->scheme = PW_LOCKED;
-	if (out->scheme == PW_PLAIN && out->password[0] == '\0')
+	if (out->password[0] == '\0')
 		out->scheme = PW_LOCKED;
 }
 
