@@ -1,0 +1,23 @@
+# tests/unit/unit.mk - cmocka unit tests of the pure modules.  Included from
+# the top Makefile, which provides CORE_OBJS, ALL_CPPFLAGS, ALL_CFLAGS,
+# ALL_LDFLAGS and SSL_LIBS.
+#   make unit          build and run every test; fails if any test fails
+#   make unit-strict   also fail on the KNOWN BUG tests (reported, unfixed)
+UNIT_NAMES = parse msgencode mdname passwd_line config util
+UNIT_BINS  = $(UNIT_NAMES:%=tests/unit/test_%)
+UNIT_HDRS  = tests/unit/unit.h tests/unit/msgref.h $(wildcard include/*.h)
+
+$(UNIT_BINS): tests/unit/test_%: tests/unit/test_%.c $(CORE_OBJS) $(UNIT_HDRS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	    $(CORE_OBJS) -lcmocka $(SSL_LIBS)
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do \
+	    echo "== $$t"; ./$$t || { echo "FAILED: $$t"; fail=1; }; \
+	done; \
+	if [ $$fail = 0 ]; then echo "unit: all passed"; fi; exit $$fail
+
+unit-strict:
+	POSTERN_UNIT_STRICT=1 $(MAKE) unit
+
+.PHONY: unit unit-strict
