@@ -29,7 +29,7 @@ CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o \
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o \
               src/mailproc.o src/maildir.o src/netio.o src/ipc.o \
               src/privdrop.o src/pop3cmd.o src/tls.o \
-              src/sasl.o src/authcheck.o
+              src/sasl.o src/authcheck.o src/sandbox_linux.o
 PASSWD_OBJS = src/postern-passwd.o
 
 BINS = postern postern-passwd
@@ -37,7 +37,7 @@ BINS = postern postern-passwd
 all: $(BINS)
 
 postern: $(DAEMON_OBJS) $(CORE_OBJS)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS) -lseccomp
 
 postern-passwd: $(PASSWD_OBJS) $(CORE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS)

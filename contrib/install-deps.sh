@@ -2,7 +2,7 @@
 # Install what building (build) or testing (test) postern needs on Debian.
 # Runs apt-get only for packages that are missing; needs root for that.
 set -e
-build="gcc make pkg-config libssl-dev libcrypt-dev"
+build="gcc make pkg-config libssl-dev libcrypt-dev libseccomp-dev"
 test="$build libcmocka-dev python3 python3-pytest fetchmail getmail6 mpop curl
       openssl libio-socket-ssl-perl perl mandoc cppcheck clang libclang-rt-14-dev
       valgrind procps iproute2"

@@ -1,6 +1,7 @@
 /* privdrop.c - the privilege drops of DESIGN.md, spelled out in one place.
  * Called as root by the monitor's children just after fork. */
 #include "log.h"
+#include "sandbox.h"
 #include "session.h"
 #include <errno.h>
 #include <grp.h>
@@ -78,6 +79,8 @@ void drop_to_preauth(const struct config *cfg, uid_t uid, gid_t gid)
 	setrlimit(RLIMIT_NPROC, &rl);   /* cannot fork */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		pfatal("prctl(NO_NEW_PRIVS): %s", strerror(errno));
+	if (cfg->seccomp)
+		sandbox_preauth();
 }
 
 /* Mail process: the mailbox owner's uid and primary gid only. */
