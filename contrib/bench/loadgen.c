@@ -120,6 +120,20 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* -v: per-command timing trace on stderr (for latency diagnosis) */
+static double g_t0;
+
+static void
+trace(const char *dir, const char *text, size_t len)
+{
+	if (!o_verbose) return;
+	char s[200];
+	sanitize(s, sizeof s, text, len);
+	pthread_mutex_lock(&g_errlock);
+	fprintf(stderr, "%9.3f ms %s %s\n", (now() - g_t0) * 1000.0, dir, s);
+	pthread_mutex_unlock(&g_errlock);
+}
+
 /* ---------- manifest ---------- */
 struct mentry { char *key; uint64_t size; unsigned char md5[16]; int has_md5; };
 static struct mentry *g_man;
@@ -202,6 +216,7 @@ man_load(const char *path)
 
 /* ---------- connections ---------- */
 static SSL_CTX *g_cli_ctx;
+static char g_cipher[96];  /* first negotiated version/cipher, for RESULT */
 
 struct conn {
 	int fd;
@@ -272,6 +287,7 @@ conn_open(struct conn *c)
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) { report_failure("%s: socket: %s", c->ctx, strerror(errno)); return -1; }
 	set_timeouts(c->fd);
+	trace("--", "connect", 7);
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		report_failure("%s: connect: %s", c->ctx, strerror(errno));
 		conn_close(c);
@@ -289,6 +305,11 @@ conn_open(struct conn *c)
 			conn_close(c);
 			return -1;
 		}
+		const char *v = SSL_get_version(c->ssl), *ci = SSL_get_cipher_name(c->ssl);
+		if (!g_cipher[0]) snprintf(g_cipher, sizeof g_cipher, "%s/%s", v, ci);
+		char t[160];
+		snprintf(t, sizeof t, "TLS done: %s %s", v, ci);
+		trace("--", t, strlen(t));
 	}
 	return 0;
 }
@@ -399,6 +420,7 @@ send_cmd(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 	if (strncmp(cmd, "PASS ", 5) == 0) snprintf(c->last, sizeof c->last, "\"PASS ****\"");
 	else { char s[140]; sanitize(s, sizeof s, cmd, (size_t)n); snprintf(c->last, sizeof c->last, "\"%s\"", s); }
+	trace("C:", c->last, strlen(c->last));
 	cmd[n++] = '\r';
 	cmd[n++] = '\n';
 	if (conn_write(c, cmd, (size_t)n) < 0) {
@@ -415,6 +437,7 @@ expect_ok(struct conn *c, char **rest)
 	char *line;
 	size_t len;
 	if (read_line(c, &line, &len, "status") < 0) return -1;
+	trace("S:", line, len);
 	if (len >= 3 && memcmp(line, "+OK", 3) == 0 && (len == 3 || line[3] == ' ')) {
 		if (rest) *rest = line + (len > 3 ? 4 : 3);
 		return 0;
@@ -787,6 +810,7 @@ pop_quit(struct session *s)
 		report_failure("%s: waiting for close after QUIT: %s", c->ctx, io_err(c, r));
 		return -1;
 	}
+	trace("--", "closed by server", 16);
 	if (c->ssl) SSL_shutdown(c->ssl); /* our close_notify; ignore result */
 	conn_close(c);
 	return 0;
@@ -855,8 +879,8 @@ mode_login(void)
 	double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
 		     (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
 	long ok = atomic_load(&g_done);
-	printf("RESULT mode=login conc=%d tls=%d sessions=%ld fail=%ld wall=%.6f rate=%.3f client_cpu=%.3f\n",
-	       o_conc, o_tls, ok, atomic_load(&g_failures), wall, ok / wall, cpu);
+	printf("RESULT mode=login conc=%d tls=%d sessions=%ld fail=%ld wall=%.6f rate=%.3f client_cpu=%.3f cipher=%s\n",
+	       o_conc, o_tls, ok, atomic_load(&g_failures), wall, ok / wall, cpu, g_cipher[0] ? g_cipher : "none");
 	free(ts);
 	return atomic_load(&g_failures) ? 1 : 0;
 }
@@ -933,8 +957,9 @@ mode_retr(int all)
 	double wall = now() - t0, xfer = tx1 - tx0;
 	conn_close(&s.c);
 	printf("RESULT mode=%s tls=%d msgs=%" PRIu64 " octets=%" PRIu64 " fail=%ld wall=%.6f xfer=%.6f "
-	       "mbps=%.3f xfer_mbps=%.3f\n", all ? "retrall" : "retr", o_tls, nretr, total, atomic_load(&g_failures),
-	       wall, xfer, total / wall / 1e6, total / (xfer > 0 ? xfer : 1e-9) / 1e6);
+	       "mbps=%.3f xfer_mbps=%.3f cipher=%s\n", all ? "retrall" : "retr", o_tls, nretr, total,
+	       atomic_load(&g_failures), wall, xfer, total / wall / 1e6, total / (xfer > 0 ? xfer : 1e-9) / 1e6,
+	       g_cipher[0] ? g_cipher : "none");
 	sess_reset(&s);
 	conn_free(&s.c);
 	return atomic_load(&g_failures) ? 1 : 0;
@@ -1121,7 +1146,8 @@ usage(void)
 		"  -u user|pattern-with-%%d (u%%03d)  -w password (benchpass)  -N nusers (1)\n"
 		"  -c clients (1)  -d seconds (5)  -n max-sessions  -s sessions (1)  -m msgno (1)\n"
 		"  --manifest FILE  --md5 (check RETR content)  --hold sec (600)\n"
-		"  --src FILE  --cert PEM --key PEM (loopback --tls)  -v\n");
+		"  --src FILE  --cert PEM --key PEM (loopback --tls)\n"
+		"  -v  trace every command and reply with a timestamp (stderr)\n");
 }
 
 int
@@ -1175,6 +1201,7 @@ main(int argc, char **argv)
 	SSL_CTX_set_options(g_cli_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_session_cache_mode(g_cli_ctx, SSL_SESS_CACHE_OFF); /* full handshakes */
 	if (o_manifest) man_load(o_manifest);
+	g_t0 = now();
 
 	if (!strcmp(mode, "login")) return mode_login();
 	if (!strcmp(mode, "poll")) return mode_poll();

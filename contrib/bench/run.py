@@ -95,6 +95,7 @@ ORDER = []
 ISSUES = []   # (server, workload, message lines)
 NOTES = []
 RAW = []      # (metric, server, run, value)
+CIPHERS = {}  # server -> negotiated TLS version/cipher
 
 
 def metric(mid, label, unit, better, chart=None):
@@ -137,10 +138,13 @@ def machine_info():
         except Exception:
             return "n/a"
     rev = ver(["git", "-C", REPO, "describe", "--always", "--dirty"])
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
     return [
         "machine: %s, nproc %d, %s RAM, kernel %s %s" % (model, os.cpu_count(), mem, platform.system(),
                                                          platform.release()),
         "software: postern %s, dovecot %s, %s" % (rev, ver(["dovecot", "--version"]), ver(["openssl", "version"])),
+        "load average at start: %s (anything else running on the machine skews the numbers)" % load,
     ]
 
 
@@ -359,6 +363,10 @@ class Server:
             f.write("\n".join(lines) + "\n")
 
     def start(self):
+        for port in (self.port, self.tls_port):
+            if port_busy(port):
+                self.avail = "n/a: port 127.0.0.1:%d already in use (set BENCH_PORT_BASE)" % port
+                return
         self._cg_setup()
         if self.kind == "postern":
             exe = os.path.join(REPO, "postern")
@@ -440,6 +448,16 @@ class Server:
                     break
                 except OSError:
                     time.sleep(0.1)
+
+
+def port_busy(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return False
+        except OSError:
+            return True
 
 
 def port_open_tls(port):
@@ -710,6 +728,8 @@ def w1_login(servers):
                 cpu1 = s.cpu_seconds()
                 if handle(r, mid, s, "W1 login %s c=%d" % (name, c)):
                     record(mid, s.name, run, float(r.kv["rate"]))
+                    if tls and r.kv.get("cipher", "none") != "none":
+                        CIPHERS[s.name] = r.kv["cipher"]
                     if "W6" in WORKLOADS:
                         record(cid, s.name, run, (cpu1 - cpu0) * 1000.0 / max(1, int(r.kv["sessions"])))
                 elif "W6" in WORKLOADS:
@@ -986,6 +1006,8 @@ def report(servers, header, elapsed):
                     [cell(m, n) for n in names] + [ratio(m), ref])
     widths = [max(len(str(r[i])) for r in rows + [cols]) for i in range(len(cols))]
     lines = list(header)
+    with open("/proc/loadavg") as f:
+        lines.append("load average at end: %s" % " ".join(f.read().split()[:3]))
     lines.append("runs per cell: %d (scaling %d, W5 %d), login-storm duration %.1f s; "
                  "cells: median [min-max]; elapsed %.0f s" % (RUNS, SCALE_RUNS, W5_RUNS, DURATION, elapsed))
     lines.append("")
@@ -1012,6 +1034,9 @@ def report(servers, header, elapsed):
         for l in na:
             key = l.split(": ", 1)[-1]
             lines.append(l)
+    if CIPHERS:
+        NOTES.append("TLS negotiated: " + ", ".join("%s %s" % kv for kv in sorted(CIPHERS.items())) +
+                     " (ECDSA P-256 certificate, full handshake every session)")
     if NOTES:
         lines.append("")
         lines.append("Notes:")
