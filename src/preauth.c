@@ -175,7 +175,7 @@ static void cmd_user(struct preauth *p, const struct pop3_req *r)
 		return;
 	}
 	if (r->arglen[0] > PW_USER_MAX) {
-		err(p, "user name too long");
+		err(p, "[AUTH] user name too long");
 		return;
 	}
 	memcpy(p->user, r->argv[0], r->arglen[0] + 1);
