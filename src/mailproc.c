@@ -226,9 +226,12 @@ static void __attribute__((noreturn)) cmd_quit(struct mailsess *m)
 			    cr.failed);
 	}
 	conn_flush(&m->c);
-	/* Messages that could not be removed are still in the mailbox. */
-	for (size_t i = 0; i < m->n; i++)
-		m->deleted[i] = 0;
+	/* The logout line's "left" counts what is still in the mailbox: all
+	 * but the removed messages, or, when some could not be removed
+	 * (which ones is not known here), every message of the snapshot. */
+	if (st != MS_OK)
+		for (size_t i = 0; i < m->n; i++)
+			m->deleted[i] = 0;
 	log_logout(m, st == MS_OK ? "quit" : "quit-partial", cr.deleted, cr.deleted_bytes);
 	m->ops->close(m->store);
 	_exit(0);
