@@ -5,10 +5,15 @@
 #include "authcheck.h"
 #include "log.h"
 #include "passwd_line.h"
+#include "sasl.h"
 #include "util.h"
 #include <crypt.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +87,9 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 			have_dummy = 1;
 		}
 	}
+	/* Other users' hashes passed through this buffer. */
+	if (line)
+		explicit_bzero(line, cap);
 	free(line);
 	fclose(f);
 	return found;
@@ -89,13 +97,42 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 
 static int crypt_check(const char *pass, const char *hash)
 {
-	static struct crypt_data cd;
+	/* crypt's 32 KB work area is mapped for the call and unmapped after,
+	 * so it neither stays resident in the monitor nor leaves secrets in a
+	 * page the mail process would inherit. */
+	struct crypt_data *cd = mmap(NULL, sizeof(*cd), PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	const char *out;
-	memset(&cd, 0, sizeof(cd));
-	out = crypt_rn(pass, hash, &cd, sizeof(cd));
-	if (!out || out[0] == '*')
+	int ok = 0;
+	if (cd == MAP_FAILED)
 		return 0;
-	return ct_equal(out, strlen(out), hash, strlen(hash));
+	out = crypt_rn(pass, hash, cd, sizeof(*cd));
+	if (out && out[0] != '*')
+		ok = ct_equal(out, strlen(out), hash, strlen(hash));
+	explicit_bzero(cd, sizeof(*cd));
+	munmap(cd, sizeof(*cd));
+	return ok;
+}
+
+/* A plain password against a {SCRAM-SHA-256} secret (USER/PASS, PLAIN and
+ * LOGIN for SCRAM-only accounts): StoredKey = H(HMAC(PBKDF2(p), "Client Key")). */
+static int scram_check(const char *pass, size_t passlen, const char *secret)
+{
+	unsigned char salt[64], stored[32], server[32], salted[32], ckey[32], h[32];
+	unsigned iter, len = 32;
+	size_t saltlen;
+	int ok;
+	if (scram_parse_secret(secret, &iter, salt, &saltlen, stored, server) < 0)
+		return 0;
+	if (PKCS5_PBKDF2_HMAC(pass, (int)passlen, salt, (int)saltlen, (int)iter,
+			      EVP_sha256(), 32, salted) != 1)
+		return 0;
+	HMAC(EVP_sha256(), salted, 32, (const unsigned char *)"Client Key", 10, ckey, &len);
+	SHA256(ckey, 32, h);
+	ok = CRYPTO_memcmp(h, stored, 32) == 0;
+	explicit_bzero(salted, sizeof(salted));
+	explicit_bzero(ckey, sizeof(ckey));
+	return ok;
 }
 
 enum auth_result auth_password(const struct config *cfg, const char *user,
@@ -125,6 +162,8 @@ enum auth_result auth_password(const struct config *cfg, const char *user,
 		ok = ct_equal(pass, passlen, u->plain, strlen(u->plain));
 	} else if (found && scheme == PW_CRYPT) {
 		ok = crypt_check(pass, hash);
+	} else if (found && scheme == PW_SCRAM256) {
+		ok = scram_check(pass, passlen, u->scram);
 	} else {
 		/* Unknown user, locked account or a scheme USER/PASS cannot use
 		 * here: spend the same time, then fail. */

@@ -276,14 +276,19 @@ int config_check(const struct config *c, char *err, size_t cap)
 		return cerr(err, cap, "first_valid_gid must not be 0");
 	if (c->max_login_failures == 0)
 		return cerr(err, cap, "max_login_failures must be at least 1");
+	if (c->max_login_commands == 0)
+		return cerr(err, cap, "max_login_commands must be at least 1");
 	if (c->timeout_ms < 1000 || c->login_timeout_ms < 1000)
 		return cerr(err, cap, "timeouts must be at least 1s");
 	for (i = 0; i < c->ncerts; i++)
 		if (!c->certs[i].key[0])
 			return cerr(err, cap, "ssl_cert %s has no ssl_key", c->certs[i].cert);
-	for (i = 0; i < c->nlisten; i++)
+	for (i = 0; i < c->nlisten; i++) {
 		if (c->listen[i].tls && c->ncerts == 0)
 			return cerr(err, cap, "listen_tls needs ssl_cert and ssl_key");
+		if (c->listen[i].tls && strcmp(c->ssl, "off") == 0)
+			return cerr(err, cap, "listen_tls cannot be used with ssl = off");
+	}
 	if (strcmp(c->ssl, "required") == 0 && c->ncerts == 0)
 		return cerr(err, cap, "ssl = required needs ssl_cert and ssl_key");
 	return 0;

@@ -54,6 +54,7 @@ static struct {
 	uid_t unpriv_uid;
 	gid_t unpriv_gid;
 	int sigpipe[2];
+	int from_systemd;        /* listeners belong to systemd: never rebind */
 } M;
 
 static void on_signal(int sig)
@@ -76,17 +77,23 @@ static int bind_one(const struct listen_addr *la, struct listener *out, char *er
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	snprintf(port, sizeof(port), "%u", la->port);
+	snprintf(err, cap, "%s:%u: no usable address", host, la->port);
+again:
 	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0 && !la->host[0])
-		rc = getaddrinfo("0.0.0.0", port, &hints, &res);
 	if (rc != 0) {
 		snprintf(err, cap, "%s:%u: %s", host, la->port, gai_strerror(rc));
+		if (!la->host[0] && strcmp(host, "::") == 0) {
+			host = "0.0.0.0";
+			goto again;
+		}
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0)
+		if (fd < 0) {
+			snprintf(err, cap, "%s:%u: %s", host, la->port, strerror(errno));
 			continue;
+		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (ai->ai_family == AF_INET6) {
 			/* "*:port" is dual-stack; an explicit v6 address is v6 only. */
@@ -101,6 +108,12 @@ static int bind_one(const struct listen_addr *la, struct listener *out, char *er
 		fd = -1;
 	}
 	freeaddrinfo(res);
+	if (fd < 0 && !la->host[0] && strcmp(host, "::") == 0) {
+		/* No IPv6 on this host: "*" means IPv4 alone. */
+		host = "0.0.0.0";
+		res = NULL;
+		goto again;
+	}
 	if (fd < 0)
 		return -1;
 	out->fd = fd;
@@ -162,6 +175,7 @@ static int take_systemd_sockets(void)
 				M.l[i].tls = 1;
 	}
 	M.nl = n;
+	M.from_systemd = 1;
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
@@ -345,7 +359,9 @@ static void reload(void)
 		plog(LOG_ERR, "reload failed, keeping the running configuration and certificates");
 		return;
 	}
-	if (nc.nlisten != M.cfg.nlisten ||
+	if (M.from_systemd) {
+		/* systemd owns the sockets; listen lines do not apply. */
+	} else if (nc.nlisten != M.cfg.nlisten ||
 	    memcmp(nc.listen, M.cfg.listen, sizeof(nc.listen[0]) * (size_t)nc.nlisten) != 0) {
 		struct listener nl[CONF_MAX_LISTEN * 2];
 		int n, i;

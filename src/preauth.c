@@ -65,9 +65,16 @@ static int plaintext_ok(const struct preauth *p)
 	return p->s->loopback && !p->cfg->test_loopback_is_remote;
 }
 
+/* ssl = required: nothing logs in before TLS, not even SCRAM. */
+static int login_ok(const struct preauth *p)
+{
+	return p->tls || strcmp(p->cfg->ssl, "required") != 0;
+}
+
 static const char *mechanisms(const struct preauth *p, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s%s", plaintext_ok(p) ? "PLAIN LOGIN " : "",
+		 !login_ok(p) ? "" :
 		 p->tls ? "SCRAM-SHA-256 SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256");
 	return buf;
 }
@@ -77,8 +84,9 @@ static void capa(struct preauth *p)
 	char mech[128];
 	conn_printf(&p->c, "+OK capability list follows\r\n"
 		    "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n%s"
-		    "SASL %s\r\n%sIMPLEMENTATION postern\r\n.\r\n",
-		    plaintext_ok(p) ? "USER\r\n" : "", mechanisms(p, mech, sizeof(mech)),
+		    "%s%s%s%sIMPLEMENTATION postern\r\n.\r\n",
+		    plaintext_ok(p) ? "USER\r\n" : "", login_ok(p) ? "SASL " : "",
+		    mechanisms(p, mech, sizeof(mech)), login_ok(p) ? "\r\n" : "",
 		    tls_possible(p) && !p->tls ? "STLS\r\n" : "");
 }
 
@@ -441,6 +449,8 @@ static void cmd_auth(struct preauth *p, const struct pop3_req *r)
 			auth_plain(p, r);
 		else
 			auth_login(p, r);
+	} else if (!login_ok(p)) {
+		refuse_plaintext(p);
 	} else if (strcasecmp(r->argv[0], "SCRAM-SHA-256") == 0) {
 		preauth_scram(p, r, 0);
 	} else if (strcasecmp(r->argv[0], "SCRAM-SHA-256-PLUS") == 0 && p->tls) {
