@@ -215,16 +215,21 @@ class Server:
             return f.read().decode(errors="replace")
 
     def children(self):
-        """PIDs of all live descendants of the master."""
-        if not self.proc:
+        """PIDs of all live descendants of the master (standalone), or in
+        inetd mode the running `postern -i` processes and their
+        descendants (there is no master then)."""
+        roots = [self.proc.pid] if self.proc else []
+        inetd = [p.pid for p in list(getattr(self, "inetd_children", []))
+                 if p.poll() is None]
+        if not roots and not inetd:
             return []
         out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True,
                              text=True).stdout
-        kids, tree = [], {}
+        kids, tree = list(inetd), {}
         pairs = [tuple(map(int, l.split())) for l in out.strip().splitlines()]
         for pid, ppid in pairs:
             tree.setdefault(ppid, []).append(pid)
-        todo = [self.proc.pid]
+        todo = roots + inetd
         while todo:
             p = todo.pop()
             for c in tree.get(p, []):
@@ -254,6 +259,15 @@ def server_factory():
 def server(server_factory):
     """A running standalone postern with users ptalice, ptbob, ptcarol."""
     return server_factory().start()
+
+
+@pytest.fixture(params=["standalone", "inetd"])
+def any_server(request, server_factory):
+    """The same setup as `server`, started standalone or under the mini
+    inetd (`postern -i` per connection); .mode says which."""
+    s = server_factory()
+    s.mode = request.param
+    return s.start() if request.param == "standalone" else s.start_inetd()
 
 
 @pytest.fixture(scope="session")
