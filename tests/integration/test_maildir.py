@@ -1,0 +1,499 @@
+"""The Maildir store behind POP3 (issue 2, DESIGN.md "Mail store"): sizes
+that agree with the bytes sent, streamed RETR and TOP with CRLF and
+dot-stuffing, UIDLs from the unique names, delivery order, the login
+snapshot, deletion only in UPDATE, flags, maildirsize and the RFC 3206
+codes of the mailbox."""
+import hashlib
+import os
+import stat
+import time
+
+import pytest
+
+from pop3util import (Pop3, logged_in, procs_by_uid, status, uidl_of, unstuff,
+                      user_uid, wait_until, wire_body, wire_size)
+
+TRICKY = {
+    "plain": b"Subject: plain\n\nhello\n",
+    "dots": b"Subject: dots\n\n.\n..\n.leading dot\n. space\nmid.dle\n...\n",
+    "no-final-newline": b"Subject: nofinal\n\nlast line has no newline",
+    "dot-no-final-newline": b"Subject: x\n\n.",
+    "crlf": b"Subject: crlf\r\n\r\nalready\r\ncrlf\r\n.dot\r\n",
+    "mixed-ends": b"Subject: mixed\n\r\nline\r\nother\n\r\n",
+    "bare-cr": b"Subject: cr\n\na\rb\rc\n\r\n\rstart\nend\r",
+    "cr-cr-lf": b"Subject: crcrlf\n\nx\r\r\ny\n",
+    "empty": b"",
+    "only-newline": b"\n",
+    "header-only": b"Subject: only a header\nX-Other: 1\n",
+    "eight-bit": b"Subject: bin\n\n" + bytes(range(0x80, 0x100)) + b"\n\t\x1b\x7f\x01\n",
+    "nul-bytes": b"Subject: nul\n\na\0b\n\0\n",
+}
+
+
+def check_message(c, n, data):
+    """LIST n, RETR n: the announced size is the octets sent (un-stuffed,
+    with the final CRLF), and the bytes are the reference encoding."""
+    want = wire_body(data)
+    assert c.cmd(f"LIST {n}") == f"+OK {n} {wire_size(data)}"
+    st, raw = c.retr_raw(f"RETR {n}")
+    assert st == f"+OK {wire_size(data)} octets"
+    assert raw == want, (raw[:200], want[:200])
+    assert len(unstuff(raw)) == wire_size(data)
+
+
+def test_sizes_agree_with_bytes_sent(any_server):
+    md = any_server.maildirs["ptalice"]
+    order = list(TRICKY)
+    for k in order:
+        md.add(TRICKY[k])
+    total = sum(wire_size(TRICKY[k]) for k in order)
+    with logged_in(any_server.port) as c:
+        assert c.cmd("STAT") == f"+OK {len(order)} {total}"
+        st, lines = c.multi("LIST")
+        assert lines == [f"{i + 1} {wire_size(TRICKY[k])}" for i, k in enumerate(order)]
+        for i, k in enumerate(order):
+            check_message(c, i + 1, TRICKY[k])
+        assert c.cmd("QUIT").startswith("+OK")
+    # A second session (sizes now from the cache) says the same.
+    assert os.path.exists(os.path.join(md.path, "postern-sizes"))
+    with logged_in(any_server.port) as c:
+        assert c.cmd("STAT") == f"+OK {len(order)} {total}"
+        for i, k in enumerate(order):
+            check_message(c, i + 1, TRICKY[k])
+        assert c.cmd("QUIT").startswith("+OK")
+
+
+def test_exact_wire_bytes_of_tricky_messages(server):
+    """Spelled out, not computed: the reference encoder is checked too."""
+    md = server.maildirs["ptalice"]
+    md.add(TRICKY["dots"])
+    md.add(TRICKY["no-final-newline"])
+    md.add(TRICKY["bare-cr"])
+    md.add(TRICKY["crlf"])
+    with logged_in(server.port) as c:
+        assert c.retr_raw("RETR 1") == (
+            "+OK 61 octets",
+            b"Subject: dots\r\n\r\n..\r\n...\r\n..leading dot\r\n.. space\r\nmid.dle\r\n....\r\n")
+        assert c.retr_raw("RETR 2") == (
+            "+OK 46 octets", b"Subject: nofinal\r\n\r\nlast line has no newline\r\n")
+        assert c.retr_raw("RETR 3") == (
+            "+OK 38 octets", b"Subject: cr\r\n\r\na\rb\rc\r\n\r\n\rstart\r\nend\r\r\n")
+        assert c.retr_raw("RETR 4") == (
+            "+OK 38 octets", b"Subject: crlf\r\n\r\nalready\r\ncrlf\r\n..dot\r\n")
+        c.quit()
+
+
+def test_one_megabyte_line(server):
+    md = server.maildirs["ptalice"]
+    big = b"Subject: long line\n\n" + b".x" + b"y" * (1 << 20) + b"\nafter\n"
+    md.add(big)
+    md.add(b"Subject: long, no newline\n\n" + b"z" * (1 << 20))
+    with logged_in(server.port) as c:
+        check_message(c, 1, big)
+        check_message(c, 2, b"Subject: long, no newline\n\n" + b"z" * (1 << 20))
+        st, raw = c.retr_raw("TOP 1 0")
+        assert raw == b"Subject: long line\r\n\r\n"
+        c.quit()
+
+
+def test_chunk_boundaries(server):
+    """Line ends and leading dots exactly at the server's read-buffer
+    boundaries (256 KiB for RETR, 128 KiB for the size count)."""
+    md = server.maildirs["ptalice"]
+    msgs = []
+    for boundary in (128 << 10, 256 << 10, 512 << 10):
+        for shift in (-2, -1, 0, 1):
+            head = b"Subject: b\n\n"
+            fill_len = boundary + shift - len(head)
+            # CRLF straddling the boundary, then a dot line.
+            body = head + b"a" * (fill_len - 1) + b"\r\n.dot\n.\r\n..\nend"
+            msgs.append(body)
+            md.add(body)
+    with logged_in(server.port) as c:
+        for i, m in enumerate(msgs):
+            check_message(c, i + 1, m)
+        c.quit()
+
+
+def test_fifty_megabyte_message_streams(any_server):
+    md = any_server.maildirs["ptalice"]
+    line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-+\n"
+    block = line * 1000 + b".starts with a dot\n"
+    n = (50 << 20) // len(block) + 1
+    data = b"Subject: big\n\n" + block * n
+    assert len(data) > 50 << 20
+    md.add(data)
+    md.add(b"Subject: small\n\nafter the big one\n")
+    want_size = wire_size(data)
+    with logged_in(any_server.port) as c:
+        assert c.cmd("LIST 1") == f"+OK 1 {want_size}"
+        t0 = time.time()
+        st, raw = c.retr_raw("RETR 1")
+        took = time.time() - t0
+        assert st == f"+OK {want_size} octets"
+        assert len(raw) == want_size + n          # one stuffed dot per block
+        assert hashlib.sha256(raw).digest() == hashlib.sha256(wire_body(data)).digest()
+        assert took < 60, took
+        # Streamed with bounded memory: the mail process never held the
+        # message (or its encoding) in memory.
+        mail = procs_by_uid(any_server, user_uid("ptalice"))
+        assert len(mail) == 1
+        hwm_kb = int(status(mail[0])["VmHWM"].split()[0])
+        assert hwm_kb < 24 * 1024, f"mail process peak RSS {hwm_kb} kB"
+        # And the session goes on.
+        assert c.retr_raw("RETR 2")[1] == b"Subject: small\r\n\r\nafter the big one\r\n"
+        assert c.cmd("QUIT").startswith("+OK")
+
+
+# ---- TOP ----
+
+TOPMSG = b"From: x\nSubject: top\n\nbody 1\n.body 2\nbody 3\n"
+
+
+def test_top(any_server):
+    md = any_server.maildirs["ptalice"]
+    md.add(TOPMSG)
+    md.add(b"Subject: header only\nX-A: 1\n")                  # no empty line at all
+    md.add(b"Subject: header and empty line\n\n")
+    md.add(b"Subject: crlf\r\n\r\nb1\r\nb2\r\n")
+    md.add(b"Subject: no final\n\nb1\nb2")
+    with logged_in(any_server.port) as c:
+        size = wire_size(TOPMSG)
+        assert c.retr_raw("TOP 1 0") == (f"+OK {size} octets",
+                                         b"From: x\r\nSubject: top\r\n\r\n")
+        assert c.retr_raw("TOP 1 1") == (f"+OK {size} octets",
+                                         b"From: x\r\nSubject: top\r\n\r\nbody 1\r\n")
+        assert c.retr_raw("TOP 1 2")[1] == \
+            b"From: x\r\nSubject: top\r\n\r\nbody 1\r\n..body 2\r\n"
+        for n in (3, 4, 1000):
+            assert c.retr_raw(f"TOP 1 {n}")[1] == wire_body(TOPMSG)
+        for n in (0, 1, 5):
+            assert c.retr_raw(f"TOP 2 {n}")[1] == b"Subject: header only\r\nX-A: 1\r\n"
+            assert c.retr_raw(f"TOP 3 {n}")[1] == b"Subject: header and empty line\r\n\r\n"
+        assert c.retr_raw("TOP 4 1")[1] == b"Subject: crlf\r\n\r\nb1\r\n"
+        assert c.retr_raw("TOP 5 1")[1] == b"Subject: no final\r\n\r\nb1\r\n"
+        assert c.retr_raw("TOP 5 2")[1] == b"Subject: no final\r\n\r\nb1\r\nb2\r\n"
+        assert c.retr_raw("TOP 5 9")[1] == b"Subject: no final\r\n\r\nb1\r\nb2\r\n"
+        # Reference encoder agrees everywhere.
+        for i, m in enumerate([TOPMSG, b"Subject: header only\nX-A: 1\n"]):
+            for n in range(5):
+                assert c.retr_raw(f"TOP {i + 1} {n}")[1] == wire_body(m, top=n)
+        assert c.cmd("QUIT").startswith("+OK")
+    # TOP is not a retrieval: no message got the S flag.
+    assert not [f for f in md.files() if f.endswith("S")]
+
+
+# ---- UIDL ----
+
+def test_uidl_is_the_unique_name_and_stable(any_server):
+    md = any_server.maildirs["ptalice"]
+    names = [
+        md.add(b"a\n", name="1700000101.M1P1.host"),
+        md.add(b"b\n", name="1700000102.M2P1.host,S=2"),
+        md.add(b"c\n", where="cur", name="1700000103.M3P1.host,S=2,W=3:2,"),
+        md.add(b"d\n", where="cur", name="1700000104.M4P1.host:2,FR"),
+        md.add(b"e\n", name="1700000105.Vfe01I1M5.host.example"),
+    ]
+    expect = ["1700000101.M1P1.host", "1700000102.M2P1.host", "1700000103.M3P1.host",
+              "1700000104.M4P1.host", "1700000105.Vfe01I1M5.host.example"]
+    assert [uidl_of(n) for n in names] == expect
+
+    def uidls():
+        with logged_in(any_server.port) as c:
+            st, lines = c.multi("UIDL")
+            single = [c.cmd(f"UIDL {i + 1}") for i in range(len(lines))]
+            c.retr_raw("RETR 1")
+            c.retr_raw("RETR 4")
+            assert c.cmd("QUIT").startswith("+OK")
+        assert single == [f"+OK {l}" for l in lines]
+        return lines
+
+    first = uidls()
+    assert first == [f"{i + 1} {u}" for i, u in enumerate(expect)]
+    # Files moved new/ -> cur/ and got flags; the UIDLs did not change.
+    assert all(f.startswith("cur/") for f in md.files())
+    assert uidls() == first
+    assert uidls() == first
+
+
+def test_uidl_digest_for_unusable_names(server):
+    md = server.maildirs["ptalice"]
+    odd = [
+        "1700000201.M1P1.host with space",
+        "1700000202.M2P1.h\x01st",
+        "1700000203." + "x" * 60,                     # 71 characters
+        "1700000204." + "y" * 59,                     # 70 characters: kept
+        "1700000205.M5P1.h\u00f6st",                  # UTF-8, outside 0x21-0x7e
+        "1700000206.M6P1.tab\there,S=9",
+    ]
+    for n in odd:
+        md.add(b"x\n", name=n)
+    with logged_in(server.port) as c:
+        st, lines = c.multi("UIDL")
+        got = [l.split(" ", 1)[1] for l in lines]
+        assert len(got) == len(odd)
+        assert got == [uidl_of(n) for n in odd]
+        for u, n in zip(got, odd):
+            if n.startswith("1700000204"):
+                assert u == n
+            else:
+                assert len(u) == 40 and all(ch in "0123456789abcdef" for ch in u), u
+        assert len(set(got)) == len(got)
+        c.quit()
+    with logged_in(server.port) as c:
+        assert [l.split(" ", 1)[1] for l in c.multi("UIDL")[1]] == got
+        c.quit()
+
+
+def test_order_is_delivery_order(any_server):
+    md = any_server.maildirs["ptalice"]
+    # Created in a scrambled order, in new/ and cur/; the names say the
+    # delivery order: time first, then the sequence numbers as numbers.
+    md.add(b"3\n", name="1700000300.M10P5.host")
+    md.add(b"1\n", where="cur", name="1700000100.M1P5.host:2,S")
+    md.add(b"5\n", where="cur", name="1700000400.M1P5.host:2,")
+    md.add(b"2\n", name="1700000300.M9P5.host")
+    md.add(b"0\n", name="999999999.M1P5.host")
+    md.add(b"4\n", name="1700000300.M10P5.host2")
+    want = [b"0", b"1", b"2", b"3", b"4", b"5"]
+    for _ in range(2):
+        with logged_in(any_server.port) as c:
+            got = [c.retr_raw(f"RETR {i}")[1].strip() for i in range(1, 7)]
+            assert c.cmd("QUIT").startswith("+OK")
+        assert got == want
+
+
+# ---- snapshot, UPDATE, flags ----
+
+def test_dele_rset_then_quit_deletes_nothing(any_server):
+    md = any_server.maildirs["ptalice"]
+    for i in range(3):
+        md.add(b"m%d\n" % i)
+    before = md.contents()
+    with logged_in(any_server.port) as c:
+        assert c.cmd("DELE 1") == "+OK message 1 deleted"
+        assert c.cmd("DELE 3") == "+OK message 3 deleted"
+        assert c.cmd("STAT") == "+OK 1 4"
+        assert c.cmd("RSET") == "+OK maildrop has 3 messages (12 octets)"
+        assert c.cmd("STAT") == "+OK 3 12"
+        assert c.cmd("RETR 1").startswith("+OK")
+        c.raw_until()
+        assert c.cmd("QUIT") == "+OK postern signing off (0 messages deleted)"
+    assert md.contents() == before
+
+
+def test_quit_deletes(any_server):
+    md = any_server.maildirs["ptalice"]
+    for i in range(4):
+        md.add(b"m%d\n" % i)
+    with logged_in(any_server.port) as c:
+        assert c.cmd("DELE 2") == "+OK message 2 deleted"
+        assert c.cmd("DELE 2") == "-ERR message is deleted"
+        assert c.cmd("RETR 2") == "-ERR message is deleted"
+        assert c.cmd("TOP 2 0") == "-ERR message is deleted"
+        assert c.cmd("LIST 2") == "-ERR message is deleted"
+        assert c.cmd("UIDL 2") == "-ERR message is deleted"
+        assert c.cmd("DELE 4") == "+OK message 4 deleted"
+        # Still on disk until QUIT.
+        assert len(md.files()) == 4
+        assert c.cmd("QUIT") == "+OK postern signing off (2 messages deleted)"
+    assert md.contents() == [b"m0\n", b"m2\n"]
+    # The logout line is written just after the reply.
+    assert wait_until(lambda: "reason=quit" in any_server.logtext(), 5)
+    logout = [l for l in any_server.logtext().splitlines() if "logout: user=<ptalice>" in l]
+    assert len(logout) == 1, logout
+    assert " retr=0/0 top=0/0 dele=2/8 left=2/8 reason=quit" in logout[0], logout
+
+
+def test_dropped_connection_deletes_nothing(any_server):
+    md = any_server.maildirs["ptalice"]
+    for i in range(3):
+        md.add(b"m%d\n" % i)
+    c = logged_in(any_server.port)
+    for i in (1, 2, 3):
+        assert c.cmd(f"DELE {i}") == f"+OK message {i} deleted"
+    c.close()                                    # no QUIT
+    assert wait_until(lambda: "reason=disconnected" in any_server.logtext(), 10)
+    assert wait_until(lambda: any_server.children() == [], 10)
+    assert md.contents() == [b"m0\n", b"m1\n", b"m2\n"]
+    # Nothing retrieved, nothing flagged seen.
+    assert not [f for f in md.files() if f.endswith("S")]
+
+
+def test_mail_delivered_during_session_is_untouched(any_server):
+    md = any_server.maildirs["ptalice"]
+    md.add(b"old 1\n")
+    md.add(b"old 2\n", where="cur")
+    with logged_in(any_server.port) as c:
+        late_new = md.add(b"late new\n")
+        late_cur = md.add(b"late cur\n", where="cur")
+        assert c.cmd("STAT") == "+OK 2 14"
+        st, lines = c.multi("LIST")
+        assert lines == ["1 7", "2 7"]
+        assert c.cmd("LIST 3") == "-ERR no such message"
+        assert c.cmd("DELE 1").startswith("+OK")
+        assert c.cmd("DELE 2").startswith("+OK")
+        assert c.cmd("QUIT") == "+OK postern signing off (2 messages deleted)"
+    assert sorted(md.files()) == sorted([f"new/{late_new}", f"cur/{late_cur}"])
+    with logged_in(any_server.port) as c:
+        assert c.cmd("STAT") == "+OK 2 20"
+        c.quit()
+
+
+def test_new_moves_to_cur_and_retrieved_get_seen_flag(any_server):
+    md = any_server.maildirs["ptalice"]
+    a = md.add(b"a\n")
+    b = md.add(b"b\n")
+    c_ = md.add(b"c\n", where="cur", name="1700000501.M1P1.host:2,FR")
+    d = md.add(b"d\n", where="cur", name="1700000502.M1P1.host:2,T")
+    e = md.add(b"e\n", where="cur", name="1700000503.M1P1.host:2,S")
+    with logged_in(any_server.port) as c:
+        # At login new/ was emptied into cur/ with an empty info part.
+        assert sorted(os.listdir(os.path.join(md.path, "new"))) == []
+        cur = sorted(os.listdir(os.path.join(md.path, "cur")))
+        assert f"{a}:2," in cur and f"{b}:2," in cur
+        for i in (1, 3, 4, 5):
+            st, raw = c.retr_raw(f"RETR {i}")
+            assert st.startswith("+OK")
+        c.retr_raw("TOP 2 0")
+        assert c.cmd("QUIT").startswith("+OK")
+    cur = sorted(os.listdir(os.path.join(md.path, "cur")))
+    assert cur == sorted([f"{a}:2,S", f"{b}:2,", "1700000501.M1P1.host:2,FRS",
+                          "1700000502.M1P1.host:2,ST", "1700000503.M1P1.host:2,S"])
+
+
+def test_dropped_connection_sets_no_flags(server):
+    md = server.maildirs["ptalice"]
+    md.add(b"a\n")
+    c = logged_in(server.port)
+    c.retr_raw("RETR 1")
+    c.close()
+    assert wait_until(lambda: "reason=disconnected" in server.logtext(), 10)
+    assert wait_until(lambda: server.children() == [], 10)
+    assert [f.endswith(":2,") for f in md.files()] == [True]
+
+
+def test_maildirsize_updated_after_deletions(any_server):
+    md = any_server.maildirs["ptalice"]
+    datas = [b"first\n", b"second message\n", b"x" * 1000 + b"\n"]
+    for d in datas:
+        md.add(d)
+    ms = os.path.join(md.path, "maildirsize")
+    with open(ms, "w") as f:
+        f.write("1000000S,1000C\n%d %d\n" % (sum(map(len, datas)), len(datas)))
+    os.chown(ms, md.uid, md.gid)
+    with logged_in(any_server.port) as c:
+        assert c.cmd("DELE 1").startswith("+OK")
+        assert c.cmd("DELE 3").startswith("+OK")
+        assert c.cmd("QUIT") == "+OK postern signing off (2 messages deleted)"
+    lines = open(ms).read().splitlines()
+    # Maildir++ counts bytes on disk (not the CRLF wire size).
+    assert lines == ["1000000S,1000C", "%d %d" % (sum(map(len, datas)), 3),
+                     "-%d -2" % (len(datas[0]) + len(datas[2]))]
+    # A session that deletes nothing leaves it alone.
+    with logged_in(any_server.port) as c:
+        c.quit()
+    assert open(ms).read().splitlines() == lines
+
+
+def test_no_maildirsize_is_not_created(server):
+    md = server.maildirs["ptalice"]
+    md.add(b"x\n")
+    with logged_in(server.port) as c:
+        c.cmd("DELE 1")
+        c.quit()
+    assert not os.path.exists(os.path.join(md.path, "maildirsize"))
+
+
+def test_size_from_w_field(server):
+    md = server.maildirs["ptalice"]
+    data = b"Subject: w\n\nbody\n"
+    md.add(data, name=f"1700000601.M1P1.host,S={len(data)},W={wire_size(data)}")
+    md.add(data, name=f"1700000602.M1P1.host,S={len(data)}")
+    with logged_in(server.port) as c:
+        assert c.multi("LIST")[1] == [f"1 {wire_size(data)}", f"2 {wire_size(data)}"]
+        check_message(c, 1, data)
+        c.quit()
+
+
+def test_message_removed_during_session(server):
+    md = server.maildirs["ptalice"]
+    md.add(b"a\n")
+    md.add(b"b\n")
+    md.add(b"c\n")
+    with logged_in(server.port) as c:
+        files = md.files()
+        os.unlink(os.path.join(md.path, files[0]))       # another reader took it
+        assert c.cmd("RETR 1") == "-ERR [SYS/TEMP] message no longer exists"
+        # Another program changed the flags of message 2: still served.
+        os.rename(os.path.join(md.path, files[1]),
+                  os.path.join(md.path, files[1].split(":")[0] + ":2,F"))
+        assert c.retr_raw("RETR 2") == ("+OK 3 octets", b"b\r\n")
+        # Deleting a message already gone is not an error.
+        assert c.cmd("DELE 1").startswith("+OK")
+        assert c.cmd("DELE 2").startswith("+OK")
+        assert c.cmd("QUIT") == "+OK postern signing off (2 messages deleted)"
+    assert md.contents() == [b"c\n"]
+
+
+def test_undeletable_message_gets_sys_temp_and_is_kept(server):
+    md = server.maildirs["ptalice"]
+    md.add(b"a\n")
+    md.add(b"b\n")
+    cur = os.path.join(md.path, "cur")
+    with logged_in(server.port) as c:
+        assert c.cmd("DELE 1").startswith("+OK")
+        os.chmod(cur, 0o500)                       # the owner cannot unlink now
+        try:
+            assert c.cmd("QUIT") == "-ERR [SYS/TEMP] 1 deleted messages not removed"
+        finally:
+            os.chmod(cur, 0o700)
+    assert md.contents() == [b"a\n", b"b\n"]
+    assert "cannot delete" in server.logtext()
+
+
+def test_missing_maildir_is_created(server):
+    md = server.maildirs["ptalice"]
+    for sub in ("cur", "new", "tmp"):
+        os.rmdir(os.path.join(md.path, sub))
+    os.rmdir(md.path)
+    with logged_in(server.port) as c:
+        assert c.cmd("STAT") == "+OK 0 0"
+        c.quit()
+    for sub in ("cur", "new", "tmp"):
+        st = os.stat(os.path.join(md.path, sub))
+        assert stat.S_ISDIR(st.st_mode) and st.st_uid == md.uid
+
+
+def test_unreachable_mailbox_is_sys_temp(server):
+    home = os.path.dirname(server.maildirs["ptalice"].path)
+    os.chown(home, 0, 0)
+    os.chmod(home, 0o700)
+    with Pop3(server.port) as c:
+        assert c.cmd("USER ptalice") == "+OK"
+        assert c.cmd("PASS s3cret pass") == \
+            "-ERR [SYS/TEMP] mailbox unavailable, try again later"
+        assert c.is_closed()
+
+
+def test_too_many_messages_is_sys_perm(server_factory):
+    s = server_factory(extra_conf="max_messages = 2\n").start()
+    md = s.maildirs["ptalice"]
+    for i in range(3):
+        md.add(b"x\n")
+    with Pop3(s.port) as c:
+        c.cmd("USER ptalice")
+        assert c.cmd("PASS s3cret pass") == \
+            "-ERR [SYS/PERM] mailbox too large for POP3, ask your administrator"
+        assert c.is_closed()
+    # The refusal moved nothing it did not serve... and deleted nothing.
+    assert len(md.files()) == 3
+
+
+def test_mailbox_size_limit_is_sys_perm(server_factory):
+    s = server_factory(extra_conf="max_mailbox_size = 100\n").start()
+    md = s.maildirs["ptalice"]
+    md.add(b"x" * 200 + b"\n")
+    with Pop3(s.port) as c:
+        c.cmd("USER ptalice")
+        assert c.cmd("PASS s3cret pass").startswith("-ERR [SYS/PERM]")
