@@ -1,0 +1,305 @@
+"""Real POP3 clients against the real daemon (issue 2): Python poplib,
+fetchmail, getmail6, mpop and curl, in standalone and inetd mode.  Each
+must fetch byte-identical messages (after CRLF -> LF; a message without a
+final newline arrives with one) and delete when asked, and only then.
+
+Client specifics are in /work/shared/CLIENTS.md."""
+import os
+import poplib
+import pwd
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import PASSWORD
+from pop3util import wait_until, wire_size
+
+MSGS = [
+    b"From: a@example.org\nTo: b@example.org\nSubject: plain\nMessage-ID: <1@postern.test>\n"
+    b"\nHello, world.\n",
+    b"From: a@example.org\nSubject: dots\nMessage-ID: <2@postern.test>\n\n"
+    b".\n..\n.leading dot\n. dot space\n...\nend.\n.\n",
+    b"From: a@example.org\nSubject: 8bit\nMessage-ID: <3@postern.test>\n"
+    b"Content-Type: application/octet-stream\nContent-Transfer-Encoding: 8bit\n\n"
+    + bytes(range(0x80, 0x100)) + b"\n\t\x1b\x7f\x01\x02 control bytes\n"
+    + bytes(range(0xff, 0x7f, -1)) + b"\n",
+    b"From: a@example.org\nSubject: no final newline\nMessage-ID: <4@postern.test>\n\n"
+    b"the last line has no newline",
+    b"From: a@example.org\nSubject: bigger\nMessage-ID: <5@postern.test>\n\n"
+    + b"".join(b"%06d " % i + b"x" * 70 + b"\n" + (b".%d\n" % i if i % 100 == 0 else b"")
+               for i in range(20000)),
+]
+
+TOOLS = {"fetchmail": "fetchmail", "getmail": "getmail6", "mpop": "mpop", "curl": "curl"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clients_installed():
+    missing = [pkg for tool, pkg in TOOLS.items() if not shutil.which(tool)]
+    if missing:
+        subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=False,
+                       capture_output=True)
+    still = [tool for tool in TOOLS if not shutil.which(tool)]
+    assert not still, f"POP3 clients missing and not installable: {still}"
+
+
+def expected():
+    """What a client should hand over: the stored bytes, plus the line end
+    POP3 adds to a message that has none."""
+    return sorted(m if m.endswith(b"\n") else m + b"\n" for m in MSGS)
+
+
+def lf(data):
+    return data.replace(b"\r\n", b"\n")
+
+
+def load(server, user="ptalice"):
+    for m in MSGS:
+        server.maildirs[user].add(m)
+
+
+def assert_untouched(server, user="ptalice"):
+    assert server.maildirs[user].contents() == sorted(MSGS)
+
+
+def assert_emptied(server, user="ptalice"):
+    assert wait_until(lambda: server.maildirs[user].files() == [], 5), \
+        server.maildirs[user].files()
+
+
+def workdir(server, name):
+    d = os.path.join(server.tmp, name)
+    os.makedirs(d, mode=0o755)
+    os.chmod(d, 0o755)
+    return d
+
+
+def read_dir(d):
+    out = []
+    for root, _, files in os.walk(d):
+        for n in files:
+            with open(os.path.join(root, n), "rb") as f:
+                out.append(f.read())
+    return out
+
+
+def session_log(server):
+    """The login/logout lines, to show what the client did."""
+    return [l.split(": ", 1)[1] for l in server.logtext().splitlines()
+            if "login:" in l or "logout:" in l]
+
+
+# ---- Python poplib ----
+
+def test_poplib(any_server):
+    load(any_server)
+    sizes = sorted(wire_size(m) for m in MSGS)
+
+    def fetch(delete):
+        p = poplib.POP3("127.0.0.1", any_server.port, timeout=30)
+        try:
+            assert p.getwelcome() == b"+OK postern ready"
+            caps = p.capa()
+            for c in ("TOP", "UIDL", "USER", "RESP-CODES", "PIPELINING"):
+                assert c in caps
+            p.user("ptalice")
+            p.pass_(PASSWORD)
+            count, total = p.stat()
+            assert count == len(MSGS) and total == sum(sizes)
+            _, listing, _ = p.list()
+            assert sorted(int(l.split()[1]) for l in listing) == sizes
+            uidls = [l.split()[1] for l in p.uidl()[1]]
+            assert len(set(uidls)) == len(MSGS)
+            got = []
+            for i in range(1, count + 1):
+                resp, lines, octets = p.retr(i)
+                got.append(b"\n".join(lines) + b"\n")
+                if delete:
+                    assert p.dele(i).startswith(b"+OK")
+            r = p.quit()
+            assert r.startswith(b"+OK postern signing off (%d messages deleted)"
+                                % (count if delete else 0))
+            return got, uidls
+        finally:
+            p.close()
+
+    got, u1 = fetch(delete=False)
+    assert sorted(got) == expected()
+    assert_untouched(any_server)
+    got, u2 = fetch(delete=True)
+    assert sorted(got) == expected()
+    assert u1 == u2
+    assert_emptied(any_server)
+
+
+def test_poplib_top_and_long_lines(server):
+    data = b"Subject: long\n\n" + b"L" * (1 << 20) + b"\nshort\n"
+    server.maildirs["ptalice"].add(data)
+    old = poplib._MAXLINE
+    poplib._MAXLINE = 2 << 20
+    try:
+        p = poplib.POP3("127.0.0.1", server.port, timeout=30)
+        p.user("ptalice")
+        p.pass_(PASSWORD)
+        assert p.top(1, 0)[1] == [b"Subject: long", b""]
+        resp, lines, octets = p.retr(1)
+        assert b"\n".join(lines) + b"\n" == data
+        p.quit()
+    finally:
+        poplib._MAXLINE = old
+
+
+# ---- fetchmail ----
+
+def run_fetchmail(server, keep):
+    w = workdir(server, "fetchmail-" + ("keep" if keep else "nokeep"))
+    out = workdir(server, os.path.basename(w) + "-out")
+    mda = os.path.join(w, "mda.sh")
+    with open(mda, "w") as f:
+        f.write(f'#!/bin/sh\nexec cat > "$(mktemp "{out}/msg.XXXXXXXX")"\n')
+    os.chmod(mda, 0o755)
+    rc = os.path.join(w, "fetchmailrc")
+    with open(rc, "w") as f:
+        f.write(f'set invisible\nset no bouncemail\n'
+                f'poll 127.0.0.1 service {server.port} protocol pop3 auth password\n'
+                f'  user "ptalice" there with password "{PASSWORD}" is root here\n'
+                f'  sslproto "" fetchall {"keep" if keep else "nokeep"} no rewrite\n'
+                f'  mda "{mda}"\n')
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, HOME=w, FETCHMAILHOME=w)
+    r = subprocess.run(["fetchmail", "-f", rc, "--nodetach", "-v", "--idfile",
+                        os.path.join(w, "ids"), "--pidfile", os.path.join(w, "pid")],
+                       env=env, capture_output=True, timeout=120)
+    trace = (r.stdout + r.stderr).decode("latin-1")
+    assert r.returncode == 0, trace
+    return read_dir(out), trace
+
+
+def test_fetchmail(any_server):
+    load(any_server)
+    got, trace = run_fetchmail(any_server, keep=True)
+    assert sorted(got) == expected()
+    assert "POP3> DELE" not in trace
+    assert_untouched(any_server)
+    got, trace = run_fetchmail(any_server, keep=False)
+    assert sorted(got) == expected()
+    assert "POP3> DELE 1" in trace
+    assert_emptied(any_server)
+
+
+# ---- getmail6 ----
+
+def run_getmail(server, delete):
+    nobody = pwd.getpwnam("nobody")
+    w = workdir(server, "getmail-" + ("delete" if delete else "keep"))
+    md = os.path.join(w, "Maildir")
+    for sub in ("", "cur", "new", "tmp"):
+        os.mkdir(os.path.join(md, sub))
+        os.chown(os.path.join(md, sub), nobody.pw_uid, nobody.pw_gid)
+    gd = os.path.join(w, "getmaildir")
+    os.mkdir(gd)
+    rc = os.path.join(w, "getmailrc")
+    with open(rc, "w") as f:
+        f.write(f"[retriever]\ntype = SimplePOP3Retriever\nserver = 127.0.0.1\n"
+                f"port = {server.port}\nusername = ptalice\npassword = {PASSWORD}\n\n"
+                f"[destination]\ntype = Maildir\npath = {md}/\nuser = nobody\n\n"
+                f"[options]\nread_all = true\ndelete = {'true' if delete else 'false'}\n"
+                f"delivered_to = false\nreceived = false\nverbose = 2\n")
+    os.chmod(rc, 0o600)
+    r = subprocess.run(["getmail", "--rcfile", rc, "--getmaildir", gd],
+                       capture_output=True, timeout=120)
+    trace = (r.stdout + r.stderr).decode("latin-1")
+    assert r.returncode == 0, trace
+    got = read_dir(md)
+    # Files written as nobody, as asked.
+    for sub in ("new", "cur"):
+        for n in os.listdir(os.path.join(md, sub)):
+            assert os.stat(os.path.join(md, sub, n)).st_uid == nobody.pw_uid
+    # getmail's Maildir delivery puts a Return-Path line on top.
+    prefix = b"Return-Path: <unknown>\n"
+    assert all(g.startswith(prefix) for g in got)
+    return [g[len(prefix):] for g in got], trace
+
+
+def test_getmail6(any_server):
+    load(any_server)
+    got, trace = run_getmail(any_server, delete=False)
+    assert sorted(got) == expected()
+    assert "deleted" not in trace
+    assert_untouched(any_server)
+    got, trace = run_getmail(any_server, delete=True)
+    assert sorted(got) == expected()
+    assert trace.count(", deleted") == len(MSGS)
+    assert_emptied(any_server)
+
+
+# ---- mpop ----
+
+def run_mpop(server, keep):
+    w = workdir(server, "mpop-" + ("keep" if keep else "nokeep"))
+    md = os.path.join(w, "Maildir")
+    for sub in ("", "cur", "new", "tmp"):
+        os.mkdir(os.path.join(md, sub))
+    rc = os.path.join(w, "mpoprc")
+    with open(rc, "w") as f:
+        f.write(f"defaults\ntls off\n\naccount test\nhost 127.0.0.1\nport {server.port}\n"
+                f"user ptalice\npassword {PASSWORD}\nauth user\ndelivery maildir {md}\n"
+                f"keep {'on' if keep else 'off'}\nonly_new off\n"
+                f"uidls_file {w}/uidls\nreceived_header off\n")
+    os.chmod(rc, 0o600)
+    r = subprocess.run(["mpop", "-C", rc, "-d", "test"], env=dict(os.environ, HOME=w),
+                       capture_output=True, timeout=120)
+    trace = (r.stdout + r.stderr).decode("latin-1").replace("\r\n", "\n")
+    assert r.returncode == 0, trace[-3000:]
+    return read_dir(md), trace
+
+
+def test_mpop(any_server):
+    load(any_server)
+    got, trace = run_mpop(any_server, keep=True)
+    assert sorted(got) == expected()
+    assert "--> DELE" not in trace
+    assert_untouched(any_server)
+    got, trace = run_mpop(any_server, keep=False)
+    assert sorted(got) == expected()
+    assert "--> DELE 1" in trace
+    # mpop pipelines (PIPELINING is advertised): USER and PASS went out
+    # before the first answer, and so did the RETRs.
+    assert "--> USER ptalice\n--> PASS" in trace
+    assert "--> RETR 1\n--> RETR 2" in trace
+    assert_emptied(any_server)
+
+
+# ---- curl ----
+
+def curl(server, *args, check=True):
+    r = subprocess.run(["curl", "-s", "-S", "--max-time", "60", "-u", f"ptalice:{PASSWORD}",
+                        *args], capture_output=True, timeout=120)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_curl(any_server):
+    load(any_server)
+    base = f"pop3://127.0.0.1:{any_server.port}/"
+    listing = curl(any_server, base).stdout
+    assert listing == b"".join(b"%d %d\r\n" % (i + 1, wire_size(m)) for i, m in enumerate(MSGS))
+    got = [lf(curl(any_server, base + str(i + 1)).stdout) for i in range(len(MSGS))]
+    assert sorted(got) == expected()
+    assert_untouched(any_server)
+    # A message number that does not exist is an error, not an empty body.
+    assert curl(any_server, base + "99", check=False).returncode != 0
+    # Delete them one session at a time: each DELE 1 takes the oldest.
+    for i in range(len(MSGS)):
+        r = curl(any_server, base, "-X", "DELE 1", "-I")
+        assert r.stdout == b""
+        assert len(any_server.maildirs["ptalice"].files()) == len(MSGS) - i - 1
+    # (curl prints the CRLF of an empty listing's "+OK" line, a curl quirk.)
+    assert curl(any_server, base).stdout in (b"", b"\r\n")
+    assert_emptied(any_server)
+    assert wait_until(lambda: sum("logout:" in l for l in session_log(any_server))
+                      == len(MSGS) * 2 + 3, 5)
+    # curl logs in with SASL PLAIN.
+    assert all("method=PLAIN" in l for l in session_log(any_server) if "login:" in l)

@@ -1,0 +1,428 @@
+"""Privilege separation and process life cycle (issue 2, DESIGN.md "Process
+model"): the rights of each live process read from /proc during a session,
+refusal of root and system accounts, the one-session lock and its release
+on kill -9, no zombie or leftover process, SIGHUP and SIGTERM."""
+import os
+import poplib
+import signal
+import socket
+import ssl
+import time
+
+import pytest
+
+import conftest
+from conftest import PASSWORD
+from pop3util import (Pop3, logged_in, procs_by_uid, status, uid_of, user_uid,
+                      wait_until)
+
+EMPTY_DIR = "/run/postern/empty"
+
+
+def postern_ids():
+    import pwd
+    pw = pwd.getpwnam("postern")
+    return pw.pw_uid, pw.pw_gid
+
+
+def ppid_of(pid):
+    return int(status(pid)["PPid"])
+
+
+def live(pids):
+    out = []
+    for p in pids:
+        try:
+            if not status(p)["State"].startswith("Z"):
+                out.append(p)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def starttime(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[19]
+
+
+class Tracker:
+    """Every process seen under the server, remembered with its start time
+    so a leftover is found even after it was re-parented to init."""
+
+    def __init__(self, server):
+        self.server = server
+        self.seen = {}
+
+    def snap(self):
+        for p in self.server.children():
+            try:
+                self.seen.setdefault(p, starttime(p))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+
+    def alive(self):
+        res = []
+        for p, t in self.seen.items():
+            try:
+                if starttime(p) == t and not status(p)["State"].startswith("Z"):
+                    res.append(p)
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                pass
+        return res
+
+    def zombies(self):
+        res = []
+        for p, t in self.seen.items():
+            try:
+                if starttime(p) == t and status(p)["State"].startswith("Z"):
+                    res.append(p)
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                pass
+        return res
+
+
+def session_roots(server):
+    """The connection monitors: children of the master, or in inetd mode
+    the `postern -i` processes themselves."""
+    if server.proc:
+        return [p for p in live(server.children()) if ppid_of(p) == server.proc.pid]
+    return [p.pid for p in server.inetd_children if p.poll() is None]
+
+
+# ---- rights of the live processes ----
+
+def check_preauth(pid):
+    st = status(pid)
+    pu, pg = postern_ids()
+    assert [int(x) for x in st["Uid"].split()] == [pu] * 4, st["Uid"]
+    assert [int(x) for x in st["Gid"].split()] == [pg] * 4, st["Gid"]
+    assert st["Groups"] == ""
+    assert st["NoNewPrivs"] == "1"
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+    assert os.readlink(f"/proc/{pid}/root") == EMPTY_DIR
+    assert os.listdir(f"/proc/{pid}/root") == []
+
+
+def check_mail(pid, user, maildir):
+    import pwd
+    pw = pwd.getpwnam(user)
+    st = status(pid)
+    assert [int(x) for x in st["Uid"].split()] == [pw.pw_uid] * 4, st["Uid"]
+    assert [int(x) for x in st["Gid"].split()] == [pw.pw_gid] * 4, st["Gid"]
+    assert st["Groups"] == "", st["Groups"]
+    assert st["NoNewPrivs"] == "1"
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+    assert os.readlink(f"/proc/{pid}/cwd") == maildir
+
+
+def test_process_rights_before_and_after_login(any_server):
+    s = any_server
+    s.maildirs["ptalice"].add(b"x\n")
+    if s.proc:
+        assert status(s.proc.pid)["Uid"].split()[0] == "0"      # the master
+    # Connected, nothing sent yet.
+    c = Pop3(s.port)
+    try:
+        pu, _ = postern_ids()
+        pre = procs_by_uid(s, pu)
+        assert len(pre) == 1, pre
+        check_preauth(pre[0])
+        mons = session_roots(s)
+        assert len(mons) == 1
+        assert uid_of(mons[0]) == 0                              # the monitor
+        assert ppid_of(pre[0]) == mons[0]
+        assert sorted(live(s.children())) == sorted(mons + pre)
+
+        # Logged in, connection idle.
+        assert c.login().startswith("+OK maildrop has 1")
+        mail = procs_by_uid(s, user_uid("ptalice"))
+        assert len(mail) == 1
+        check_mail(mail[0], "ptalice", s.maildirs["ptalice"].path)
+        assert ppid_of(mail[0]) == mons[0]
+        # Plain connection: the pre-auth process handed the socket over and
+        # left; only the root monitor and the mail process remain.
+        assert wait_until(lambda: sorted(live(s.children())) == sorted(mons + mail), 5), \
+            [(p, uid_of(p)) for p in live(s.children())]
+        assert uid_of(mons[0]) == 0
+        # The mail process can still talk: it owns the client socket.
+        assert c.cmd("STAT").startswith("+OK 1 ")
+        assert c.cmd("QUIT").startswith("+OK")
+    finally:
+        c.close()
+    assert wait_until(lambda: s.children() == [], 5)
+
+
+def test_tls_relay_stays_as_postern(server_factory, test_ca):
+    s = server_factory(tls=[test_ca["mail.test"]]).start()
+    s.maildirs["ptbob"].add(b"Subject: t\n\nover tls\n")
+    ctx = ssl.create_default_context(cafile=test_ca["ca"])
+    ctx.check_hostname = False
+    p = poplib.POP3_SSL("127.0.0.1", s.tls_port, context=ctx, timeout=15)
+    try:
+        pu, _ = postern_ids()
+        pre = procs_by_uid(s, pu)
+        assert len(pre) == 1
+        check_preauth(pre[0])
+        p.user("ptbob")
+        assert p.pass_(PASSWORD).startswith(b"+OK maildrop has 1")
+        mail = procs_by_uid(s, user_uid("ptbob"))
+        assert len(mail) == 1
+        check_mail(mail[0], "ptbob", s.maildirs["ptbob"].path)
+        # The relay is the same pre-auth process, still alive, still
+        # postern in the empty chroot.
+        time.sleep(0.3)
+        assert live(pre) == pre
+        check_preauth(pre[0])
+        # The mail process talks to a socketpair, not to the TCP socket.
+        fds = [os.readlink(f"/proc/{mail[0]}/fd/{fd}") for fd in os.listdir(f"/proc/{mail[0]}/fd")]
+        tcp = {l.split()[9] for l in open("/proc/net/tcp").read().splitlines()[1:]}
+        sock_inodes = {f[8:-1] for f in fds if f.startswith("socket:[")}
+        assert sock_inodes and not (sock_inodes & tcp)
+        resp, lines, _ = p.retr(1)
+        assert lines == [b"Subject: t", b"", b"over tls"]
+        p.quit()
+    finally:
+        p.close()
+    assert wait_until(lambda: s.children() == [], 5)
+
+
+@pytest.mark.parametrize("uid,gid,why", [
+    (0, None, "uid below first_valid_uid"),
+    (None, 0, "gid below first_valid_gid"),
+    ("postern", None, "uid below first_valid_uid"),
+    (1, 1, "uid below first_valid_uid"),
+])
+def test_root_and_system_accounts_are_refused(server, uid, gid, why):
+    import pwd
+    alice = pwd.getpwnam("ptalice")
+    uid = alice.pw_uid if uid is None else pwd.getpwnam("postern").pw_uid if uid == "postern" else uid
+    gid = alice.pw_gid if gid is None else gid
+    home = os.path.join(server.tmp, "roothome")
+    os.makedirs(home)
+    server.add_user_line(f"rootish:{conftest.hash_password(PASSWORD)}:{uid}:{gid}::{home}::")
+    with Pop3(server.port) as c:
+        assert c.cmd("USER rootish") == "+OK"
+        assert c.cmd("PASS " + PASSWORD) == "-ERR [AUTH] authentication failed"
+        # Nothing was started for the account: still the root monitor and
+        # the pre-auth process only, and the connection is in AUTHORIZATION.
+        pu, _ = postern_ids()
+        kids = live(server.children())
+        assert sorted(uid_of(p) for p in kids) == [0, pu]
+        assert c.cmd("STAT") == "-ERR command not valid in this state"
+        assert c.login().startswith("+OK maildrop")              # a real user still can
+        c.quit()
+    assert os.listdir(home) == []
+    log = server.logtext()
+    assert f"login refused: user=<rootish> rip=127.0.0.1: {why}" in log
+    assert "auth failed: user=<rootish>" in log
+
+
+def test_first_valid_uid_is_configurable(server_factory):
+    import pwd
+    alice = pwd.getpwnam("ptalice")
+    s = server_factory(extra_conf=f"first_valid_uid = {alice.pw_uid + 1}\n").start()
+    with Pop3(s.port) as c:
+        c.cmd("USER ptalice")
+        assert c.cmd("PASS " + PASSWORD) == "-ERR [AUTH] authentication failed"
+        c.cmd("USER ptbob")
+        assert c.cmd("PASS " + PASSWORD).startswith("+OK maildrop")
+        c.quit()
+
+
+# ---- the mailbox lock ----
+
+def test_second_login_in_use_then_kill9_releases(any_server):
+    s = any_server
+    s.maildirs["ptalice"].add(b"a\n")
+    first = logged_in(s.port)
+    try:
+        with Pop3(s.port) as c:
+            assert c.cmd("USER ptalice") == "+OK"
+            assert c.cmd("PASS " + PASSWORD) == \
+                "-ERR [IN-USE] mailbox is in use by another session"
+            assert c.is_closed()
+        # Another user is not blocked.
+        with logged_in(s.port, "ptbob") as c:
+            c.quit()
+        # The first session is unharmed.
+        assert first.cmd("STAT") == "+OK 1 3"
+        assert first.cmd("DELE 1").startswith("+OK")
+        mail = procs_by_uid(s, user_uid("ptalice"))
+        assert len(mail) == 1
+        os.kill(mail[0], signal.SIGKILL)
+        assert first.is_closed()
+        assert wait_until(lambda: not live(mail), 5)
+        # The kernel dropped the lock with the process: a new login works
+        # at once, and the killed session's DELE never happened.
+        with Pop3(s.port) as c:
+            assert c.login() == "+OK maildrop has 1 messages (3 octets)"
+            c.quit()
+    finally:
+        first.close()
+    assert wait_until(lambda: s.children() == [], 5)
+
+
+def test_in_use_does_not_disturb_the_holder(server):
+    server.maildirs["ptalice"].add(b"a\n")
+    with logged_in(server.port) as first:
+        for _ in range(3):
+            with Pop3(server.port) as c:
+                c.cmd("USER ptalice")
+                assert c.cmd("PASS " + PASSWORD).startswith("-ERR [IN-USE]")
+        assert first.cmd("DELE 1").startswith("+OK")
+        assert first.cmd("QUIT") == "+OK postern signing off (1 messages deleted)"
+    assert server.maildirs["ptalice"].files() == []
+
+
+# ---- no zombies, no leftovers ----
+
+def test_no_leftover_processes(any_server):
+    s = any_server
+    t = Tracker(s)
+    md = s.maildirs["ptalice"]
+    for i in range(5):
+        md.add(b"m%d\n" % i)
+    for _ in range(3):                          # normal sessions
+        with logged_in(s.port) as c:
+            t.snap()
+            c.retr_raw("RETR 1")
+            c.quit()
+    for _ in range(3):                          # dropped before login
+        c = Pop3(s.port)
+        t.snap()
+        c.close()
+    for _ in range(2):                          # dropped mid-USER/PASS
+        c = Pop3(s.port)
+        c.cmd("USER ptalice")
+        t.snap()
+        c.close()
+    for _ in range(3):                          # dropped after login
+        c = logged_in(s.port)
+        c.cmd("DELE 1")
+        t.snap()
+        c.close()
+        wait_until(lambda: s.children() == [], 5)
+    for _ in range(2):                          # failed logins
+        with Pop3(s.port) as c:
+            c.cmd("USER ptalice")
+            c.cmd("PASS nope")
+            t.snap()
+            c.cmd("QUIT")
+    for _ in range(2):                          # too many failures
+        with Pop3(s.port) as c:
+            for _ in range(3):
+                c.cmd("USER nobody-here")
+                c.cmd("PASS nope")
+            t.snap()
+            assert c.is_closed()
+    for _ in range(2):                          # kill -9 of the mail process
+        c = logged_in(s.port)
+        t.snap()
+        for p in procs_by_uid(s, user_uid("ptalice")):
+            os.kill(p, signal.SIGKILL)
+        assert c.is_closed()
+        c.close()
+    for _ in range(2):                          # kill -9 of the pre-auth process
+        c = Pop3(s.port)
+        t.snap()
+        for p in procs_by_uid(s, postern_ids()[0]):
+            os.kill(p, signal.SIGKILL)
+        assert c.is_closed()
+        c.close()
+    # Concurrent sessions, all dropped at once.
+    conns = [logged_in(s.port, u) for u in ("ptalice", "ptbob", "ptcarol")]
+    conns += [Pop3(s.port) for _ in range(5)]
+    t.snap()
+    for c in conns:
+        c.close()
+    assert wait_until(lambda: s.children() == [], 5), \
+        [(p, status(p)["State"]) for p in s.children()]
+    assert t.alive() == [] and t.zombies() == []
+    assert len(t.seen) > 40
+    if s.proc:
+        assert s.proc.poll() is None            # the master survived it all
+    # Only the dropped sessions' DELE did not happen: nothing deleted.
+    assert len(md.files()) == 5
+
+
+# ---- signals (standalone master) ----
+
+def test_sighup_reloads_configuration(server):
+    with Pop3(server.port) as c:
+        c.sock.settimeout(4)
+        with pytest.raises(socket.timeout):
+            c.line()                             # login_timeout is 60s now
+    with open(server.conf, "a") as f:
+        f.write("login_timeout = 2s\n")
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "configuration reloaded" in server.logtext(), 5)
+    with Pop3(server.port) as c:
+        c.sock.settimeout(10)
+        t0 = time.time()
+        assert c.line() == "-ERR login timeout, closing connection"
+        assert time.time() - t0 < 5
+
+
+def test_sighup_with_broken_config_keeps_running(server):
+    server.maildirs["ptalice"].add(b"x\n")
+    with open(server.conf, "a") as f:
+        f.write("no_such_key = 1\n")
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "reload failed, keeping the running configuration"
+                      in server.logtext(), 5)
+    assert server.proc.poll() is None
+    with logged_in(server.port) as c:
+        assert c.cmd("STAT") == "+OK 1 3"
+        c.quit()
+
+
+def test_sighup_can_move_the_listener(server):
+    new_port = conftest.free_port()
+    text = open(server.conf).read().replace(f"127.0.0.1:{server.port}",
+                                            f"127.0.0.1:{new_port}")
+    server.write_conf(text)
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "configuration reloaded" in server.logtext(), 5)
+    conftest.wait_port("127.0.0.1", new_port)
+    with Pop3(new_port) as c:
+        assert c.greeting == "+OK postern ready"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2)
+
+
+def test_sigterm_stops_listening_sessions_finish(server):
+    server.maildirs["ptalice"].add(b"x\n")
+    c = logged_in(server.port)
+    pending = Pop3(server.port)                  # connected, not logged in
+    t = Tracker(server)
+    t.snap()
+    try:
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(5) == 0
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=2)
+        # Sessions in progress finish on their own.
+        assert c.cmd("STAT") == "+OK 1 3"
+        assert c.cmd("DELE 1").startswith("+OK")
+        assert c.cmd("QUIT") == "+OK postern signing off (1 messages deleted)"
+        assert pending.login().startswith("+OK maildrop has 0")
+        assert pending.cmd("QUIT").startswith("+OK")
+        assert wait_until(lambda: t.alive() == [], 5), t.alive()
+    finally:
+        c.close()
+        pending.close()
+        for p in t.alive():                      # only processes of this server
+            os.kill(p, signal.SIGKILL)
+    assert "postern stopping" in server.logtext()
+
+
+def test_sigterm_inetd_child_unaffected_by_master_absence(server_factory):
+    """In inetd mode there is no master: each `postern -i` lives exactly as
+    long as its connection."""
+    s = server_factory().start_inetd()
+    s.maildirs["ptalice"].add(b"x\n")
+    with logged_in(s.port) as c:
+        assert len(s.inetd_children) == 1
+        assert s.inetd_children[0].poll() is None
+        c.quit()
+    assert s.inetd_children[0].wait(5) == 0
