@@ -1,0 +1,612 @@
+"""TLS behaviour of postern: protocol versions and ciphers, plaintext on the
+TLS port, STLS correctness (twice, after login, pipelined input), CAPA after
+STLS, SNI, session resumption, close_notify, certificate reload under live
+sessions, bad keys, logging, and clients that vanish mid-session."""
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import warnings
+
+import pytest
+
+from tlsutil import (MESSAGE, PASSWORD, Pop, cert_der, client_ctx, make_cert,
+                     s_client, sessions_gone, tls_server, wait_log)
+import conftest
+
+TLS12 = ssl.TLSVersion.TLSv1_2
+TLS13 = ssl.TLSVersion.TLSv1_3
+MODES = ["stls", "implicit"]
+
+
+@pytest.fixture
+def srv(server_factory, test_ca):
+    s = tls_server(server_factory, test_ca, names=("mail.test", "other.test"))
+    s.start()
+    s.maildirs["ptalice"].add(MESSAGE)
+    return s
+
+
+def connect(srv, test_ca, mode, name="mail.test", ctx=None, **kw):
+    """A Pop in TLS by either route; ctx defaults to a verifying one."""
+    ctx = ctx or client_ctx(test_ca["ca"], **kw)
+    if mode == "implicit":
+        return Pop(srv.tls_port, tls_ctx=ctx, server_hostname=name)
+    p = Pop(srv.port)
+    assert p.greeting.startswith("+OK")
+    p.stls(ctx, name)
+    return p
+
+
+def s_client_args(srv, mode):
+    if mode == "implicit":
+        return ["-connect", f"127.0.0.1:{srv.tls_port}"]
+    return ["-connect", f"127.0.0.1:{srv.port}", "-starttls", "pop3"]
+
+
+# ---- protocol versions and ciphers ----
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("old", ["-tls1", "-tls1_1"])
+def test_old_tls_versions_refused(srv, test_ca, mode, old):
+    # SECLEVEL=0 lets Debian's OpenSSL offer TLS 1.0/1.1, so a refusal is
+    # the server's: it answers with a protocol_version alert.
+    r = s_client(s_client_args(srv, mode) + [old, "-cipher", "DEFAULT:@SECLEVEL=0"],
+                 input=b"QUIT\n")
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode != 0, out
+    assert "alert protocol version" in out, out
+    assert "no protocols available" not in out
+    wait_log(srv, r"TLS handshake failed: rip=127\.0\.0\.1 reason=.*"
+                  r"(unsupported protocol|version too low|wrong version)")
+    # the same client with TLS 1.2 gets in: the refusal was about the version
+    r = s_client(s_client_args(srv, mode) + ["-tls1_2", "-cipher", "DEFAULT:@SECLEVEL=0",
+                                             "-CAfile", test_ca["ca"], "-verify_return_error"],
+                 input=b"QUIT\n")
+    assert r.returncode == 0, r.stderr
+    assert b"Protocol  : TLSv1.2" in r.stdout or b"TLSv1.2" in r.stdout
+
+
+def test_python_tls10_refused(srv, test_ca):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    with socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10) as s:
+        with pytest.raises(ssl.SSLError) as ei:
+            ctx.wrap_socket(s, server_hostname="mail.test")
+    assert "PROTOCOL_VERSION" in str(ei.value).upper() or "VERSION" in str(ei.value).upper()
+
+
+def test_min_protocol_tls13(server_factory, test_ca):
+    s = tls_server(server_factory, test_ca, extra_conf="ssl_min_protocol = TLSv1.3\n").start()
+    with pytest.raises(ssl.SSLError):
+        connect(s, test_ca, "implicit", maxv=TLS12)
+    p = connect(s, test_ca, "implicit")
+    assert p.sock.version() == "TLSv1.3"
+    p.close()
+
+
+@pytest.mark.parametrize("cipher", ["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA",
+                                    "AES128-SHA256", "AES256-GCM-SHA384",
+                                    "ECDHE-ECDSA-NULL-SHA", "ECDHE-ECDSA-AES128-SHA256",
+                                    "ECDHE-ECDSA-AES256-SHA384"])
+def test_weak_tls12_ciphers_refused(srv, cipher):
+    """The default policy: ECDHE/DHE with AEAD only; no CBC-SHA1, NULL,
+    static RSA key exchange, CBC-SHA2.  (This OpenSSL has no 3DES or RC4 to
+    offer at all; testssl.sh covers those.)"""
+    r = s_client(["-connect", f"127.0.0.1:{srv.tls_port}", "-tls1_2",
+                  "-cipher", cipher + ":@SECLEVEL=0"], input=b"QUIT\n")
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode != 0, out
+    # the refusal is the server's: a handshake_failure alert from it
+    assert "alert handshake failure" in out, out
+
+
+def test_tls13_ccm_refused(srv):
+    r = s_client(["-connect", f"127.0.0.1:{srv.tls_port}", "-tls1_3",
+                  "-ciphersuites", "TLS_AES_128_CCM_SHA256"], input=b"QUIT\n")
+    assert r.returncode != 0
+
+
+@pytest.mark.parametrize("prefer,expect", [("yes", "ECDHE-ECDSA-AES256-GCM-SHA384"),
+                                           ("no", "ECDHE-ECDSA-CHACHA20-POLY1305")])
+def test_server_cipher_preference(server_factory, test_ca, prefer, expect):
+    s = tls_server(server_factory, test_ca,
+                   extra_conf=f"ssl_prefer_server_ciphers = {prefer}\n").start()
+    ctx = client_ctx(test_ca["ca"], maxv=TLS12)
+    ctx.set_ciphers("ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384")
+    p = Pop(s.tls_port, tls_ctx=ctx)
+    assert p.sock.cipher()[0] == expect
+    p.close()
+
+
+def test_configured_ciphers(server_factory, test_ca):
+    s = tls_server(server_factory, test_ca, extra_conf=(
+        "ssl_ciphers = ECDHE+CHACHA20\nssl_ciphersuites = TLS_CHACHA20_POLY1305_SHA256\n")).start()
+    p = Pop(s.tls_port, tls_ctx=client_ctx(test_ca["ca"], maxv=TLS12))
+    assert p.sock.cipher()[0] == "ECDHE-ECDSA-CHACHA20-POLY1305"
+    p.close()
+    p = Pop(s.tls_port, tls_ctx=client_ctx(test_ca["ca"]))
+    assert p.sock.cipher()[0] == "TLS_CHACHA20_POLY1305_SHA256"
+    p.login()
+    p.cmd("QUIT")
+    wait_log(s, r"login: user=<ptalice> .* tls=TLSv1\.3/TLS_CHACHA20_POLY1305_SHA256 ")
+
+
+# ---- plaintext and garbage on the TLS port ----
+
+@pytest.mark.parametrize("junk", [b"USER ptalice\r\n", b"CAPA\r\n",
+                                  b"\x16\x03\x01\x00\x05hello", b"\x00" * 300 + b"\r\n"])
+def test_plaintext_to_tls_port(srv, test_ca, junk):
+    with socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10) as s:
+        s.sendall(junk)
+        s.settimeout(5)
+        got = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except ConnectionResetError:
+            pass
+    # No POP3 in the clear; at most a TLS alert record.
+    assert b"+OK" not in got and b"-ERR" not in got
+    assert got == b"" or got[0] == 0x15, got
+    wait_log(srv, r"TLS handshake failed: rip=127\.0\.0\.1 ")
+    # the server is fine: the next TLS client logs in
+    p = connect(srv, test_ca, "implicit")
+    p.login()
+    assert p.cmd("QUIT").startswith("+OK")
+    sessions_gone(srv)
+    assert srv.proc.poll() is None
+
+
+def test_silent_client_on_tls_port_times_out(server_factory, test_ca):
+    """A client that connects and says nothing (or half a ClientHello) is
+    dropped at the login timeout, not held forever."""
+    s = tls_server(server_factory, test_ca, extra_conf="login_timeout = 2s\n").start()
+    t0 = time.time()
+    socks = [socket.create_connection(("127.0.0.1", s.tls_port), timeout=10)
+             for _ in range(2)]
+    socks[1].sendall(b"\x16\x03\x01\x02\x00\x01")
+    for c in socks:
+        c.settimeout(10)       # a socket.timeout here fails the test
+        try:
+            got = c.recv(4096)
+            assert got == b"" or got[0] == 0x15, got     # EOF or a TLS alert
+        except ConnectionResetError:
+            pass
+    assert time.time() - t0 < 8
+    wait_log(s, r"TLS handshake failed: rip=127\.0\.0\.1 ")
+    for c in socks:
+        c.close()
+    sessions_gone(s)
+
+
+def test_failed_handshakes_logged_with_rip(srv):
+    start = len(srv.logtext())
+    r = s_client(["-connect", f"127.0.0.1:{srv.tls_port}", "-tls1",
+                  "-cipher", "DEFAULT:@SECLEVEL=0"])
+    assert r.returncode != 0
+    m = wait_log(srv, r"TLS handshake failed: rip=(\S+) reason=(.+)", start=start)
+    assert m.group(1) == "127.0.0.1"
+
+
+def test_failed_handshakes_rate_limited(srv, test_ca):
+    """Issue 3: handshake failures are logged with the source address,
+    rate-limited: a burst from one source must not write a line each."""
+    n = 40
+    for _ in range(n):
+        with socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+    sessions_gone(srv)
+    lines = [l for l in srv.logtext().splitlines() if "TLS handshake failed" in l]
+    assert 1 <= len(lines) < n, f"{len(lines)} log lines for {n} failed handshakes"
+    p = connect(srv, test_ca, "implicit")
+    p.close()
+
+
+# ---- STLS correctness ----
+
+def test_capa_before_and_after_stls(srv, test_ca):
+    p = Pop(srv.port)
+    before = p.capa()
+    assert "STLS" in before
+    assert not any(l.startswith("SASL") and "PLUS" in l for l in before)
+    p.stls(client_ctx(test_ca["ca"]))
+    after = p.capa()
+    assert "STLS" not in after
+    assert "USER" in after
+    sasl = [l for l in after if l.startswith("SASL ")][0].split()[1:]
+    assert {"PLAIN", "LOGIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"} <= set(sasl)
+    p.login()
+    assert p.retr(1).replace(b"\r\n", b"\n") == MESSAGE
+    p.cmd("QUIT")
+
+
+def test_implicit_tls_capa_has_no_stls(srv, test_ca):
+    p = connect(srv, test_ca, "implicit")
+    assert "STLS" not in p.capa()
+    r = p.cmd("STLS")
+    assert r.startswith("-ERR"), r
+    p.login()
+    p.cmd("QUIT")
+
+
+def test_stls_twice(srv, test_ca):
+    p = Pop(srv.port)
+    p.stls(client_ctx(test_ca["ca"]))
+    r = p.cmd("STLS")
+    assert r.startswith("-ERR"), r
+    # still a working TLS session
+    p.login()
+    assert p.cmd("STAT").startswith("+OK 1 ")
+    assert p.cmd("QUIT").startswith("+OK")
+
+
+@pytest.mark.parametrize("route", ["plain", "stls", "implicit"])
+def test_stls_after_login(srv, test_ca, route):
+    if route == "plain":
+        p = Pop(srv.port)    # loopback: plaintext login allowed by default
+    else:
+        p = connect(srv, test_ca, route)
+    p.login()
+    r = p.cmd("STLS")
+    assert r.startswith("-ERR"), r
+    assert p.cmd("STAT").startswith("+OK 1 ")
+    assert p.cmd("QUIT").startswith("+OK")
+
+
+@pytest.mark.parametrize("junk", [b"CAPA\r\n", b"USER ptalice\r\n",
+                                  b"USER ptalice\r\nPASS " + PASSWORD.encode() + b"\r\n",
+                                  b"CAPA\r\nQUIT\r\n"])
+def test_stls_pipelined_junk_discarded(srv, test_ca, junk):
+    """Bytes sent in the clear after STLS, in the same packet, must never
+    run inside the TLS session (the STARTTLS injection class)."""
+    p = Pop(srv.port)
+    p.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    p.send(b"STLS\r\n" + junk)
+    r = p.line()
+    assert r.startswith("+OK"), r
+    assert p.buf == b""
+    p.wrap(client_ctx(test_ca["ca"]))
+    # nothing is answered for the injected commands
+    assert p.quiet(0.7) == b""
+    # and no state leaked from them: PASS without USER in the TLS session
+    r = p.cmd("PASS " + PASSWORD)
+    assert r.startswith("-ERR"), r
+    assert "STLS" not in p.capa()
+    p.login()
+    assert p.cmd("QUIT").startswith("+OK")
+
+
+def test_stls_junk_in_separate_packet_breaks_handshake(srv, test_ca):
+    """Clear bytes that arrive after the +OK are part of the TLS stream: the
+    handshake fails and the server stays up."""
+    p = Pop(srv.port)
+    assert p.cmd("STLS").startswith("+OK")
+    p.send(b"CAPA\r\n")
+    with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+        p.wrap(client_ctx(test_ca["ca"]))
+    p.close()
+    wait_log(srv, r"TLS handshake failed: rip=127\.0\.0\.1")
+    q = connect(srv, test_ca, "stls")
+    q.login()
+    q.cmd("QUIT")
+
+
+def test_stls_unavailable_when_ssl_off(server_factory, test_ca):
+    s = tls_server(server_factory, test_ca, extra_conf="ssl = off\n")
+    # ssl = off: no TLS at all, so no TLS listener either
+    s.write_conf(open(s.conf).read().replace(f"listen_tls = 127.0.0.1:{s.tls_port}\n", ""))
+    s.start()
+    p = Pop(s.port)
+    assert "STLS" not in p.capa()
+    assert p.cmd("STLS").startswith("-ERR")
+    p.login()
+    p.cmd("QUIT")
+
+
+# ---- SNI ----
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("maxv", [TLS12, TLS13])
+def test_sni(srv, test_ca, mode, maxv):
+    for name, want in [("other.test", "other.test"), ("OTHER.TEST", "other.test"),
+                       ("mail.test", "mail.test"), ("unknown.test", "mail.test"),
+                       (None, "mail.test")]:
+        verify = name is not None and name.lower() == want
+        ctx = client_ctx(test_ca["ca"], check_hostname=verify, maxv=maxv)
+        p = connect(srv, test_ca, mode, name=name, ctx=ctx)
+        assert p.sock.getpeercert(binary_form=True) == cert_der(test_ca[want][0]), name
+        if name == "other.test":
+            p.login()
+            assert p.retr(1).replace(b"\r\n", b"\n") == MESSAGE
+            p.cmd("QUIT")
+        p.close()
+
+
+# ---- session resumption and close_notify ----
+
+@pytest.mark.parametrize("maxv", [TLS12, TLS13])
+def test_session_resumption(srv, test_ca, maxv):
+    ctx = client_ctx(test_ca["ca"], maxv=maxv)
+    p = Pop(srv.tls_port, tls_ctx=ctx)
+    p.capa()                                  # TLS 1.3 tickets arrive after the handshake
+    sess = p.sock.session
+    assert p.cmd("QUIT").startswith("+OK")
+    p.close()
+    assert sess is not None and sess.has_ticket
+    s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10)
+    s = ctx.wrap_socket(s, server_hostname="mail.test", session=sess)
+    assert s.session_reused, "the session was not resumed"
+    s.close()
+
+
+@pytest.mark.parametrize("login", [False, True])
+def test_close_notify_after_quit(srv, test_ca, login):
+    ctx = client_ctx(test_ca["ca"])
+    raw = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname="mail.test", suppress_ragged_eofs=False)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    if login:
+        s.sendall(f"USER ptalice\r\nPASS {PASSWORD}\r\n".encode())
+        assert f.readline().startswith(b"+OK")
+        assert f.readline().startswith(b"+OK")
+    s.sendall(b"QUIT\r\n")
+    assert f.readline().startswith(b"+OK")
+    # a clean TLS end: close_notify, not a bare TCP close
+    assert s.recv(100) == b""
+    s.close()
+
+
+# ---- the login log line ----
+
+def test_login_log_lines(srv, test_ca):
+    p = connect(srv, test_ca, "implicit")
+    p.login()
+    p.cmd("QUIT")
+    wait_log(srv, r"login: user=<ptalice> rip=127\.0\.0\.1 lport=\d+ "
+                  r"tls=TLSv1\.3/TLS_AES_256_GCM_SHA384 method=USER")
+    p = connect(srv, test_ca, "stls", maxv=TLS12)
+    p.login()
+    p.cmd("QUIT")
+    wait_log(srv, r"login: user=<ptalice> rip=127\.0\.0\.1 lport=\d+ "
+                  r"tls=TLSv1\.2/ECDHE-ECDSA-AES256-GCM-SHA384 method=USER")
+    p = Pop(srv.port)
+    p.login()
+    p.cmd("QUIT")
+    wait_log(srv, r"login: user=<ptalice> rip=127\.0\.0\.1 lport=\d+ tls=plaintext method=USER")
+
+
+# ---- a client that vanishes mid-session ----
+
+@pytest.mark.parametrize("how", ["tcp-close", "tcp-reset", "close-notify"])
+@pytest.mark.parametrize("mode", MODES)
+def test_vanish_after_dele_deletes_nothing(srv, test_ca, mode, how):
+    srv.maildirs["ptalice"].add(b"Subject: two\n\nsecond\n")
+    before = srv.maildirs["ptalice"].contents()
+    p = connect(srv, test_ca, mode)
+    p.login()
+    assert p.cmd("DELE 1").startswith("+OK")
+    assert p.cmd("DELE 2").startswith("+OK")
+    assert p.cmd("STAT").startswith("+OK 0 0")
+    if how == "close-notify":
+        p.sock.unwrap().close()
+    elif how == "tcp-reset":
+        p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        p.sock.close()
+    else:
+        p.sock.close()
+    sessions_gone(srv)
+    assert srv.maildirs["ptalice"].contents() == before
+    q = connect(srv, test_ca, mode)
+    q.login()
+    assert q.cmd("STAT").startswith("+OK 2 ")
+    q.cmd("QUIT")
+
+
+def test_quit_after_dele_over_tls_deletes(srv, test_ca):
+    """The control for the test above: with QUIT the deletion happens."""
+    p = connect(srv, test_ca, "implicit")
+    p.login()
+    assert p.cmd("DELE 1").startswith("+OK")
+    assert p.cmd("QUIT").startswith("+OK")
+    sessions_gone(srv)
+    assert srv.maildirs["ptalice"].contents() == []
+
+
+# ---- certificate reload (SIGHUP) ----
+
+def reload_server(server_factory, test_ca):
+    """A server whose certificate and key are copies it may overwrite."""
+    s = server_factory()
+    d = os.path.join(s.tmp, "tls")
+    os.makedirs(d)
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    shutil.copy(test_ca["mail.test"][0], cert)
+    shutil.copy(test_ca["mail.test"][1], key)
+    os.chmod(key, 0o600)
+    s.tls_port = conftest.free_port()
+    s.write_conf(open(s.conf).read() + f"listen_tls = 127.0.0.1:{s.tls_port}\n"
+                 f"ssl_cert = {cert}\nssl_key = {key}\n")
+    s.cert, s.key, s.certdir = cert, key, d
+    s.start()
+    s.maildirs["ptalice"].add(MESSAGE)
+    s.maildirs["ptbob"].add(MESSAGE)
+    return s
+
+
+def peer_der(s, test_ca, mode="implicit"):
+    p = connect(s, test_ca, mode)
+    der = p.sock.getpeercert(binary_form=True)
+    p.login("ptcarol")
+    assert p.cmd("QUIT").startswith("+OK")
+    p.close()
+    return der
+
+
+def sighup(s, expect, timeout=10):
+    start = len(s.logtext())
+    s.proc.send_signal(signal.SIGHUP)
+    return wait_log(s, expect, timeout, start=start)
+
+
+def test_reload_certificate_keeps_live_sessions(server_factory, test_ca):
+    s = reload_server(server_factory, test_ca)
+    old = cert_der(s.cert)
+    assert peer_der(s, test_ca) == old
+    # live sessions: one logged in (relaying), one still in AUTHORIZATION
+    live = connect(s, test_ca, "implicit")
+    live.login()
+    assert live.retr(1).replace(b"\r\n", b"\n") == MESSAGE
+    pre = connect(s, test_ca, "stls")
+    newcert, newkey = make_cert(test_ca, "mail.test", s.certdir)
+    shutil.copy(newcert, s.cert)
+    shutil.copy(newkey, s.key)
+    sighup(s, r"configuration reloaded")
+    assert s.proc.poll() is None
+    new = cert_der(s.cert)
+    assert new != old
+    # the live sessions go on as if nothing happened
+    assert live.retr(1).replace(b"\r\n", b"\n") == MESSAGE
+    assert live.cmd("NOOP").startswith("+OK")
+    assert live.cmd("QUIT").startswith("+OK")
+    assert pre.sock.getpeercert(binary_form=True) == old
+    pre.login("ptbob")
+    assert pre.retr(1).replace(b"\r\n", b"\n") == MESSAGE
+    assert pre.cmd("QUIT").startswith("+OK")
+    # new connections get the new certificate, by both routes
+    assert peer_der(s, test_ca, "implicit") == new
+    assert peer_der(s, test_ca, "stls") == new
+
+
+@pytest.mark.parametrize("breakage", ["garbage", "mismatch", "missing", "empty", "cert-garbage"])
+def test_reload_with_broken_key_keeps_old_certificate(server_factory, test_ca, breakage):
+    s = reload_server(server_factory, test_ca)
+    old = cert_der(s.cert)
+    live = connect(s, test_ca, "implicit")
+    live.login()
+    if breakage == "garbage":
+        open(s.key, "w").write("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    elif breakage == "mismatch":
+        shutil.copy(test_ca["other.test"][1], s.key)
+    elif breakage == "missing":
+        os.unlink(s.key)
+    elif breakage == "empty":
+        open(s.key, "w").close()
+    else:
+        open(s.cert, "w").write("garbage\n")
+    sighup(s, r"reload failed")
+    text = s.logtext()
+    assert "reload failed" in text, text
+    assert s.key in text or s.cert in text or "does not match" in text, text
+    assert s.proc.poll() is None
+    # old certificate still served; logins work; the live session too
+    assert peer_der(s, test_ca) == old
+    assert live.retr(1).replace(b"\r\n", b"\n") == MESSAGE
+    assert live.cmd("QUIT").startswith("+OK")
+    # repaired files are picked up by the next reload
+    newcert, newkey = make_cert(test_ca, "mail.test", s.certdir)
+    shutil.copy(newkey, s.key)
+    shutil.copy(newcert, s.cert)
+    sighup(s, r"configuration reloaded")
+    assert peer_der(s, test_ca) == cert_der(newcert)
+
+
+def test_reload_adds_sni_certificate(server_factory, test_ca):
+    """A config change on SIGHUP: a second certificate pair becomes
+    available by SNI without a restart."""
+    s = reload_server(server_factory, test_ca)
+    ctx = client_ctx(test_ca["ca"], check_hostname=False)
+    p = connect(s, test_ca, "implicit", name="other.test", ctx=ctx)
+    assert p.sock.getpeercert(binary_form=True) == cert_der(test_ca["mail.test"][0])
+    p.close()
+    cert, key = test_ca["other.test"]
+    s.write_conf(open(s.conf).read() + f"ssl_cert = {cert}\nssl_key = {key}\n")
+    sighup(s, r"configuration reloaded")
+    p = connect(s, test_ca, "implicit", name="other.test")
+    assert p.sock.getpeercert(binary_form=True) == cert_der(cert)
+    p.close()
+
+
+# ---- bad keys at startup ----
+
+def bad_key_conf(server_factory, test_ca, breakage):
+    s = server_factory(tls=[test_ca["mail.test"]])
+    d = os.path.join(s.tmp, "bad")
+    os.makedirs(d)
+    cert, key = test_ca["mail.test"]
+    if breakage == "garbage":
+        key = os.path.join(d, "key.pem")
+        open(key, "w").write("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n")
+    elif breakage == "missing":
+        key = os.path.join(d, "nonexistent.key")
+    elif breakage == "directory":
+        key = d
+    elif breakage == "mismatch":
+        key = test_ca["other.test"][1]
+    elif breakage == "cert-missing":
+        cert = os.path.join(d, "nonexistent.pem")
+    conf = open(s.conf).read().replace(f"ssl_key = {test_ca['mail.test'][1]}",
+                                       f"ssl_key = {key}")
+    conf = conf.replace(f"ssl_cert = {test_ca['mail.test'][0]}", f"ssl_cert = {cert}")
+    s.write_conf(conf)
+    return s, cert, key
+
+
+BREAKAGES = ["garbage", "missing", "directory", "mismatch", "cert-missing"]
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_bad_key_check_mode(server_factory, test_ca, breakage):
+    s, cert, key = bad_key_conf(server_factory, test_ca, breakage)
+    r = subprocess.run([conftest.POSTERN, "-t", "-f", s.conf], capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("postern: TLS: "), r.stderr
+    if breakage == "mismatch":
+        assert key in r.stderr and "mismatch" in r.stderr, r.stderr
+    elif breakage == "cert-missing":
+        assert cert in r.stderr
+    else:
+        assert key in r.stderr, r.stderr
+    assert len(r.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_bad_key_daemon_start(server_factory, test_ca, breakage):
+    s, cert, key = bad_key_conf(server_factory, test_ca, breakage)
+    r = subprocess.run([conftest.POSTERN, "-f", s.conf, "-d"], capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 1, (r.returncode, r.stderr)     # an exit, not a crash
+    assert "TLS: ssl_" in r.stderr, r.stderr
+    assert (cert if breakage == "cert-missing" else key) in r.stderr, r.stderr
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
+    # inetd mode: the same clear error, exit 1
+    a, b = socket.socketpair()
+    try:
+        r = subprocess.run([conftest.POSTERN, "-f", s.conf, "-d", "-i", "-S"],
+                           stdin=b.fileno(), stdout=b.fileno(), stderr=subprocess.PIPE,
+                           text=True, timeout=20)
+    finally:
+        a.close()
+        b.close()
+    assert r.returncode == 1 and "TLS: ssl_" in r.stderr, r.stderr
