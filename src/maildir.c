@@ -23,7 +23,7 @@
 
 #define LOCK_FILE "postern.lock"
 #define CACHE_FILE "postern-sizes"
-#define CACHE_MAGIC "postern-sizes 1\n"
+#define CACHE_MAGIC "postern-sizes 2\n"
 
 struct mdmsg {
 	char *path;            /* "cur/NAME" or "new/NAME" */
@@ -31,8 +31,15 @@ struct mdmsg {
 	uint64_t time;         /* from the name, for ordering */
 	unsigned short unique_len;
 	unsigned short base_len;
-	unsigned char from_cache_or_w;
+	unsigned char has_w;   /* size came from ,W= */
+	uint32_t rank;         /* position in the index; UINT32_MAX when new */
 	char *uidl;            /* points into path, or an allocated digest */
+};
+
+struct centry {
+	const char *key;       /* name up to ':' (in cache_buf) */
+	size_t klen;
+	uint64_t size;
 };
 
 struct mailstore {
@@ -40,14 +47,20 @@ struct mailstore {
 	size_t n, cap;
 	int lock_fd;
 	uid_t owner;
-	/* size cache */
+	/* the index file (cache_load) */
 	char *cache_buf;
-	char **ckey;           /* open-addressing table of "base\0size" entries */
-	size_t csize;          /* table slots (power of two) */
-	size_t centries, chits, cnew;
+	struct centry *cent;   /* entries in file order */
+	size_t ncent;
+	uint32_t *ctab;        /* open addressing: 1 + index into cent, 0 empty */
+	size_t csize;          /* slots, a power of two */
 };
 
-/* ---- size cache ---- */
+/* ---- the index: sizes and order of the last snapshot ----
+ *
+ * postern-sizes lists "name-up-to-colon size" lines in the order of the last
+ * session.  A warm login finds every message there: sizes need no file
+ * reads and order needs no name sorting (which also keeps the order stable
+ * when names sort oddly).  Messages not in it are appended in name order. */
 
 static uint64_t hash_str(const char *s, size_t n)
 {
@@ -57,12 +70,52 @@ static uint64_t hash_str(const char *s, size_t n)
 	return h;
 }
 
+/* Names go into the index with bytes outside 0x21-0x7e and '%' as %XX, so
+ * a file name with spaces or newlines cannot break a line. */
+static void write_escaped(FILE *f, const char *s, size_t len)
+{
+	size_t i;
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch <= 0x20 || ch >= 0x7f || ch == '%')
+			fprintf(f, "%%%02X", ch);
+		else
+			putc(ch, f);
+	}
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Decode in place; returns the new length. */
+static size_t unescape_name(char *s, size_t len)
+{
+	size_t i, o = 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '%' && i + 2 < len + 0 && hexval(s[i + 1]) >= 0 &&
+		    hexval(s[i + 2]) >= 0) {
+			s[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+		} else {
+			s[o++] = s[i];
+		}
+	}
+	return o;
+}
+
 static void cache_load(struct mailstore *s)
 {
 	int fd = open(CACHE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	char *p, *end;
 	size_t lines = 0;
+	ssize_t got = 0, r;
 
 	if (fd < 0)
 		return;
@@ -72,7 +125,6 @@ static void cache_load(struct mailstore *s)
 		return;
 	}
 	s->cache_buf = xmalloc((size_t)st.st_size + 1);
-	ssize_t got = 0, r;
 	while (got < st.st_size &&
 	       (r = read(fd, s->cache_buf + got, (size_t)(st.st_size - got))) > 0)
 		got += r;
@@ -81,64 +133,61 @@ static void cache_load(struct mailstore *s)
 	if ((size_t)got < sizeof(CACHE_MAGIC) - 1 ||
 	    memcmp(s->cache_buf, CACHE_MAGIC, sizeof(CACHE_MAGIC) - 1) != 0)
 		return;
-	for (p = s->cache_buf; (p = strchr(p, '\n')); p++)
+	end = s->cache_buf + got;
+	for (p = s->cache_buf; (p = memchr(p, '\n', (size_t)(end - p))); p++)
 		lines++;
 	for (s->csize = 64; s->csize < lines * 2; s->csize *= 2)
 		;
-	s->ckey = xcalloc(s->csize, sizeof(char *));
+	s->ctab = xcalloc(s->csize, sizeof(*s->ctab));
+	s->cent = xmalloc((lines + 1) * sizeof(*s->cent));
 	p = s->cache_buf + sizeof(CACHE_MAGIC) - 1;
-	end = s->cache_buf + got;
 	while (p < end) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
-		char *sp;
+		char *sp, *e;
+		unsigned long long size;
 		if (!nl)
 			break;
 		*nl = '\0';
-		sp = strchr(p, ' ');
-		if (sp && sp > p) {
-			*sp = '\0';
-			uint64_t h = hash_str(p, (size_t)(sp - p));
-			size_t i = h & (s->csize - 1);
-			while (s->ckey[i])
-				i = (i + 1) & (s->csize - 1);
-			s->ckey[i] = p;
-			s->centries++;
+		sp = memchr(p, ' ', (size_t)(nl - p));
+		if (sp && sp > p && sp[1] >= '0' && sp[1] <= '9' &&
+		    (size = strtoull(sp + 1, &e, 10), *e == '\0')) {
+			struct centry *ce = &s->cent[s->ncent];
+			size_t i;
+			ce->key = p;
+			ce->klen = unescape_name(p, (size_t)(sp - p));
+			ce->size = size;
+			for (i = hash_str(p, ce->klen) & (s->csize - 1); s->ctab[i];
+			     i = (i + 1) & (s->csize - 1))
+				;
+			s->ctab[i] = (uint32_t)++s->ncent;
 		}
 		p = nl + 1;
 	}
 }
 
-static int cache_get(struct mailstore *s, const char *base, size_t len, uint64_t *size)
+/* Index of base in the loaded index, or -1. */
+static long cache_find(const struct mailstore *s, const char *base, size_t len)
 {
 	size_t i;
-	if (!s->ckey)
-		return 0;
-	for (i = hash_str(base, len) & (s->csize - 1); s->ckey[i];
+	if (!s->ctab)
+		return -1;
+	for (i = hash_str(base, len) & (s->csize - 1); s->ctab[i];
 	     i = (i + 1) & (s->csize - 1)) {
-		const char *k = s->ckey[i];
-		if (strlen(k) == len && memcmp(k, base, len) == 0) {
-			const char *v = k + len + 1;
-			char *e;
-			errno = 0;
-			unsigned long long n = strtoull(v, &e, 10);
-			if (errno || e == v || *e)
-				return 0;
-			*size = n;
-			s->chits++;
-			return 1;
-		}
+		const struct centry *ce = &s->cent[s->ctab[i] - 1];
+		if (ce->klen == len && memcmp(ce->key, base, len) == 0)
+			return (long)s->ctab[i] - 1;
 	}
-	return 0;
+	return -1;
 }
 
-/* Rewrite the cache when it gained or lost entries.  Failure (a full disk)
- * only costs speed next time, so it is logged and ignored. */
-static void cache_save(struct mailstore *s)
+/* Rewrite the index when the mailbox changed since it was written.  Failure
+ * (a full disk) only costs speed next time: logged and ignored. */
+static void cache_save(struct mailstore *s, size_t known)
 {
 	char tmp[64];
 	FILE *f;
 	size_t i;
-	if (s->cnew == 0 && s->chits == s->centries)
+	if (known == s->n && known == s->ncent)
 		return;
 	snprintf(tmp, sizeof(tmp), "tmp/" CACHE_FILE ".%ld", (long)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -151,10 +200,8 @@ static void cache_save(struct mailstore *s)
 	fputs(CACHE_MAGIC, f);
 	for (i = 0; i < s->n; i++) {
 		const struct mdmsg *m = &s->msg[i];
-		const char *name = m->path + 4;
-		if (m->from_cache_or_w == 2) /* size came from ,W= */
-			continue;
-		fprintf(f, "%.*s %llu\n", (int)m->base_len, name, (unsigned long long)m->size);
+		write_escaped(f, m->path + 4, m->base_len);
+		fprintf(f, " %llu\n", (unsigned long long)m->size);
 	}
 	if (fflush(f) != 0 || ferror(f) || fclose(f) != 0 || rename(tmp, CACHE_FILE) < 0) {
 		plog(LOG_WARNING, "size cache: cannot save: %s", strerror(errno));
@@ -238,7 +285,7 @@ static void add_msg(struct mailstore *s, const char *dir, const char *name,
 	x->base_len = (unsigned short)(m->base_len > 0xffff ? 0xffff : m->base_len);
 	if (m->has_w) {
 		x->size = m->w_size;
-		x->from_cache_or_w = 2;
+		x->has_w = 1;
 	}
 }
 
@@ -295,10 +342,17 @@ static int order_cmp(const void *a, const void *b)
 {
 	const struct mdmsg *x = a, *y = b;
 	struct mdname mx, my;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
 	if (x->time != y->time)
 		return x->time < y->time ? -1 : 1;
-	mdname_parse(x->path + 4, &mx);
-	mdname_parse(y->path + 4, &my);
+	/* mdname_order needs only these two fields: no re-parsing per compare. */
+	memset(&mx, 0, sizeof(mx));
+	memset(&my, 0, sizeof(my));
+	mx.time = x->time;
+	mx.unique_len = x->unique_len;
+	my.time = y->time;
+	my.unique_len = y->unique_len;
 	return mdname_order(x->path + 4, &mx, y->path + 4, &my);
 }
 
@@ -311,7 +365,8 @@ static void free_store(struct mailstore *s)
 		free(s->msg[i].path);
 	}
 	free(s->msg);
-	free(s->ckey);
+	free(s->ctab);
+	free(s->cent);
 	free(s->cache_buf);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
@@ -333,7 +388,7 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 {
 	struct mailstore *s = xcalloc(1, sizeof(*s));
 	struct flock fl;
-	size_t i, kept;
+	size_t i, kept, known;
 	uint64_t total = 0;
 
 	s->lock_fd = -1;
@@ -382,14 +437,17 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 		free_store(s);
 		return MS_TOOBIG;
 	}
-	qsort(s->msg, s->n, sizeof(*s->msg), order_cmp);
 	if (o->size_cache)
 		cache_load(s);
-	for (i = 0, kept = 0; i < s->n; i++) {
+	for (i = 0, kept = 0, known = 0; i < s->n; i++) {
 		struct mdmsg *m = &s->msg[i];
-		if (m->from_cache_or_w != 2) {
-			if (cache_get(s, m->path + 4, m->base_len, &m->size)) {
-				m->from_cache_or_w = 1;
+		long ci = cache_find(s, m->path + 4, m->base_len);
+		m->rank = ci >= 0 ? (uint32_t)ci : UINT32_MAX;
+		if (ci >= 0)
+			known++;
+		if (!m->has_w) {
+			if (ci >= 0) {
+				m->size = s->cent[ci].size;
 			} else if (count_size(m->path, s->owner, &m->size) < 0) {
 				if (errno != ENOENT)
 					plog(LOG_WARNING, "maildir: skipping %s: %s", m->path,
@@ -397,15 +455,18 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 					     errno == EPERM ? "not owned by the mailbox owner" :
 					     strerror(errno));
 				free(m->path);
+				if (ci >= 0)
+					known--;
 				continue;
-			} else {
-				s->cnew++;
 			}
 		}
 		total += m->size;
 		s->msg[kept++] = *m;
 	}
 	s->n = kept;
+	/* Known messages keep the index's order; new ones follow in delivery
+	 * (name) order. */
+	qsort(s->msg, s->n, sizeof(*s->msg), order_cmp);
 	if (o->max_bytes && total > o->max_bytes) {
 		snprintf(err, errcap, "mailbox holds %llu octets, limit is %llu",
 			 (unsigned long long)total, (unsigned long long)o->max_bytes);
@@ -413,7 +474,7 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 		return MS_TOOBIG;
 	}
 	if (o->size_cache)
-		cache_save(s);
+		cache_save(s, known);
 	for (i = 0; i < s->n; i++) {
 		struct mdmsg *m = &s->msg[i];
 		struct mdname mn;
