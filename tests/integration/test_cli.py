@@ -167,3 +167,15 @@ def test_port_in_use_stops_start(conf):
         assert f"cannot listen on 127.0.0.1:{port}" in r.stderr
     finally:
         busy.close()
+
+
+def test_start_needs_root(conf):
+    os.chmod(conf, 0o644)
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        POSTERN, "-f", conf, "-d"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1
+    assert "must be started as root" in r.stderr
+    # Checking a configuration does not need root.
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        POSTERN, "-f", conf, "-t"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr

@@ -53,6 +53,9 @@ def test_sizes_agree_with_bytes_sent(any_server):
         assert lines == [f"{i + 1} {wire_size(TRICKY[k])}" for i, k in enumerate(order)]
         for i, k in enumerate(order):
             check_message(c, i + 1, TRICKY[k])
+            for n in (0, 1, 2, 100):
+                assert c.retr_raw(f"TOP {i + 1} {n}") == (
+                    f"+OK {wire_size(TRICKY[k])} octets", wire_body(TRICKY[k], top=n)), (k, n)
         assert c.cmd("QUIT").startswith("+OK")
     # A second session (sizes now from the cache) says the same.
     assert os.path.exists(os.path.join(md.path, "postern-sizes"))
@@ -497,3 +500,46 @@ def test_mailbox_size_limit_is_sys_perm(server_factory):
     with Pop3(s.port) as c:
         c.cmd("USER ptalice")
         assert c.cmd("PASS s3cret pass").startswith("-ERR [SYS/PERM]")
+
+
+def test_awkward_names_in_new(server):
+    md = server.maildirs["ptalice"]
+    longname = "1700000701." + "n" * 244                   # 255 bytes, NAME_MAX
+    assert len(longname) == 255
+    md.add(b"long name\n", name=longname)
+    md.add(b"has info\n", name="1700000702.M1P1.host:2,F")  # an MDA that sets flags
+    with logged_in(server.port) as c:
+        assert c.cmd("STAT") == "+OK 2 21"
+        st, lines = c.multi("UIDL")
+        assert lines == [f"1 {uidl_of(longname)}", "2 1700000702.M1P1.host"]
+        assert c.retr_raw("RETR 1")[1] == b"long name\r\n"
+        assert c.retr_raw("RETR 2")[1] == b"has info\r\n"
+        assert c.cmd("QUIT").startswith("+OK")
+    files = md.files()
+    # The long name cannot take ":2," and stays in new/; it is still served.
+    assert f"new/{longname}" in files
+    assert "cur/1700000702.M1P1.host:2,FS" in files
+    with logged_in(server.port) as c:
+        assert c.multi("UIDL")[1] == lines
+        assert c.cmd("DELE 1").startswith("+OK")
+        assert c.cmd("QUIT") == "+OK postern signing off (1 messages deleted)"
+    assert md.files() == ["cur/1700000702.M1P1.host:2,FS"]
+
+
+def test_many_messages(server):
+    md = server.maildirs["ptalice"]
+    n = 3000
+    for i in range(n):
+        md.add(b"Subject: %d\n\nbody %d\n" % (i, i), where="new" if i % 2 else "cur")
+    for _ in range(2):                               # cold, then warm size cache
+        t0 = time.time()
+        with logged_in(server.port) as c:
+            st, lines = c.multi("LIST")
+            assert len(lines) == n
+            st, uidls = c.multi("UIDL")
+            assert len(set(u.split()[1] for u in uidls)) == n
+            assert c.retr_raw(f"RETR {n}")[1] == b"Subject: %d\r\n\r\nbody %d\r\n" % (n - 1, n - 1)
+            c.quit()
+        assert time.time() - t0 < 10
+    cache = open(os.path.join(md.path, "postern-sizes")).read().splitlines()
+    assert len(cache) == n + 1

@@ -7,6 +7,7 @@ import poplib
 import signal
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -426,3 +427,112 @@ def test_sigterm_inetd_child_unaffected_by_master_absence(server_factory):
         assert s.inetd_children[0].poll() is None
         c.quit()
     assert s.inetd_children[0].wait(5) == 0
+
+
+def fd_targets(pid):
+    out = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def test_processes_hold_no_secrets_open(server_factory, test_ca):
+    """The pre-auth process opens no files; the mail process holds neither
+    the credentials file nor the TLS key."""
+    s = server_factory(tls=[test_ca["mail.test"]]).start()
+    s.maildirs["ptalice"].add(b"x\n")
+    secret_paths = [s.passwd, test_ca["mail.test"][1], test_ca["mail.test"][0]]
+    with Pop3(s.port) as c:
+        pre = procs_by_uid(s, postern_ids()[0])
+        assert len(pre) == 1
+        targets = fd_targets(pre[0])
+        files = [t for t in targets if t.startswith("/") and t != s.log]
+        assert files in ([], ["/dev/null"], ["/dev/null", "/dev/null"]), targets
+        assert c.login().startswith("+OK maildrop")
+        mail = procs_by_uid(s, user_uid("ptalice"))
+        targets = fd_targets(mail[0])
+        for p in secret_paths:
+            assert p not in targets, targets
+        # The mail process may have its Maildir's lock file open, nothing
+        # outside the Maildir (and the log it inherited).
+        md = s.maildirs["ptalice"].path
+        files = [t for t in targets if t.startswith("/") and t not in (s.log, "/dev/null")]
+        assert all(t.startswith(md + "/") for t in files), files
+        c.quit()
+
+
+def test_no_leftover_processes_with_tls(server_factory, test_ca):
+    """The TLS relay and the mail process end together, whichever goes
+    first."""
+    s = server_factory(tls=[test_ca["mail.test"]]).start()
+    s.maildirs["ptalice"].add(b"x\n")
+    ctx = ssl.create_default_context(cafile=test_ca["ca"])
+    ctx.check_hostname = False
+    t = Tracker(s)
+    pu = postern_ids()[0]
+
+    def tls_login():
+        p = poplib.POP3_SSL("127.0.0.1", s.tls_port, context=ctx, timeout=15)
+        p.user("ptalice")
+        assert p.pass_(PASSWORD).startswith(b"+OK maildrop")
+        t.snap()
+        return p
+
+    p = tls_login()                              # normal QUIT
+    p.retr(1)
+    p.quit()
+    assert wait_until(lambda: s.children() == [], 5)
+    p = tls_login()                              # client drops (no QUIT)
+    p.close()
+    assert wait_until(lambda: s.children() == [], 5)
+    for victim in ("mail", "relay"):             # kill -9 either side
+        p = tls_login()
+        uid = user_uid("ptalice") if victim == "mail" else pu
+        for pid in procs_by_uid(s, uid):
+            os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: s.children() == [], 5), \
+            (victim, [(x, uid_of(x)) for x in live(s.children())])
+        p.close()
+    # STLS session dropped mid-way.
+    c = Pop3(s.port)
+    assert c.cmd("STLS").startswith("+OK")
+    t.snap()
+    c.close()
+    assert wait_until(lambda: s.children() == [], 5)
+    assert t.alive() == [] and t.zombies() == []
+    # The lock was released each time: a new session works.
+    p = tls_login()
+    p.quit()
+    assert len(s.maildirs["ptalice"].files()) == 1
+
+
+def test_inetd_mode_over_pipes(server_factory):
+    """`postern -i` with stdin and stdout on two different pipes (the mail
+    process gets both descriptors).  A pipe is not loopback, so plaintext
+    needs plaintext_auth = always here."""
+    s = server_factory(extra_conf="plaintext_auth = always\n")
+    s.maildirs["ptalice"].add(b"Subject: p\n\nover pipes\n")
+    script = (f"USER ptalice\r\nPASS {PASSWORD}\r\nSTAT\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n")
+    r = subprocess.run([conftest.POSTERN, "-f", s.conf, "-d", "-i"], input=script.encode(),
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (b"+OK postern ready\r\n+OK\r\n+OK maildrop has 1 messages (26 octets)\r\n"
+                        b"+OK 1 26\r\n+OK 26 octets\r\nSubject: p\r\n\r\nover pipes\r\n.\r\n"
+                        b"+OK message 1 deleted\r\n"
+                        b"+OK postern signing off (1 messages deleted)\r\n"), r.stdout
+    assert s.maildirs["ptalice"].files() == []
+    assert b"login: user=<ptalice> rip=unknown" in r.stderr
+
+
+def test_inetd_mode_over_pipes_refuses_plaintext_by_default(server_factory):
+    s = server_factory()
+    r = subprocess.run([conftest.POSTERN, "-f", s.conf, "-d", "-i"],
+                       input=f"CAPA\r\nUSER ptalice\r\nQUIT\r\n".encode(),
+                       capture_output=True, timeout=30)
+    lines = r.stdout.decode().split("\r\n")
+    assert "USER" not in lines[2:lines.index(".")]
+    assert lines[lines.index(".") + 1].startswith("-ERR [AUTH] plaintext authentication "
+                                                  "is not allowed")

@@ -452,3 +452,51 @@ def test_activity_resets_the_autologout_timer(server_factory):
             time.sleep(1)
             assert c.cmd("NOOP") == "+OK"
         assert c.cmd("QUIT").startswith("+OK")
+
+
+def test_pipelined_after_pass_beyond_preauth_buffer(any_server):
+    """More pipelined bytes behind PASS than the pre-auth process buffers,
+    and a command split across the hand-over: nothing lost, nothing run
+    twice, answers in order."""
+    fill(any_server)
+    with Pop3(any_server.port) as c:
+        tail = b"".join(b"UIDL %d\r\n" % (1 + i % 2) for i in range(6000))     # ~50 kB
+        c.send(f"USER ptalice\r\nPASS {PASSWORD}\r\n".encode() + tail + b"DELE 1\r\nST")
+        assert c.line() == "+OK"
+        assert c.line().startswith("+OK maildrop has 2")
+        for i in range(6000):
+            assert c.line().startswith("+OK %d " % (1 + i % 2)), i
+        assert c.line() == "+OK message 1 deleted"
+        time.sleep(0.2)
+        c.send(b"AT\r\nQUIT\r\n")
+        assert c.line().startswith("+OK 1 ")
+        assert c.line() == "+OK postern signing off (1 messages deleted)"
+
+
+def test_ipv6_and_ipv4_listeners(server_factory):
+    import socket as so
+    from conftest import free_port
+    s = server_factory()
+    s6 = so.socket(so.AF_INET6)
+    s6.bind(("::1", 0))
+    p6 = s6.getsockname()[1]
+    s6.close()
+    text = open(s.conf).read().replace(f"listen = 127.0.0.1:{s.port}",
+                                       f"listen = 127.0.0.1:{s.port}, [::1]:{p6}")
+    s.write_conf(text)
+    s.start()
+    fill(s)
+    c6 = so.create_connection(("::1", p6), timeout=10)
+    c = Pop3.__new__(Pop3)
+    c.sock, c.buf = c6, b""
+    with c:
+        assert c.line() == "+OK postern ready"
+        # ::1 is loopback: plaintext USER is offered and accepted.
+        assert c.login().startswith("+OK maildrop has 2")
+        c.quit()
+    with logged_in(s.port) as c:
+        c.quit()
+    assert wait_until(lambda: s.logtext().count("logout:") == 2, 5)
+    log = s.logtext()
+    assert "login: user=<ptalice> rip=::1 " in log
+    assert "login: user=<ptalice> rip=127.0.0.1 " in log
