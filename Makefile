@@ -69,6 +69,8 @@ check:
 
 -include tests/unit/unit.mk
 -include tests/integration/integration.mk
+-include tests/fuzz/fuzz.mk
+-include contrib/bench/bench.mk
 
 clean:
 	rm -f src/*.o $(BINS) tests/unit/*.o $(UNIT_BINS)

@@ -5,6 +5,7 @@
  * session's failure. */
 #include "log.h"
 #include "master.h"
+#include "sandbox.h"
 #include "session.h"
 #include "tls.h"
 #include "util.h"
@@ -396,6 +397,8 @@ int master_run(struct config *cfg, const char *cfgpath)
 		return 1;
 	if (load_tls(&M.cfg, &M.tls) < 0)
 		return 1;
+	if (M.cfg.seccomp)
+		sandbox_prepare();
 	if (!take_systemd_sockets()) {
 		if (M.cfg.nlisten == 0) {
 			plog(LOG_ERR, "no listen addresses configured");

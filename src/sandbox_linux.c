@@ -5,7 +5,13 @@
  * exec are refused.  Installed by drop_to_preauth() when seccomp = yes. */
 #include "log.h"
 #include "sandbox.h"
+#include "util.h"
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <seccomp.h>
 #include <string.h>
 
@@ -33,20 +39,49 @@ static const int refused[] = {
 	SCMP_SYS(faccessat2), SCMP_SYS(statx), SCMP_SYS(readlink),
 };
 
-void sandbox_preauth(void)
+/* The filter is compiled once (in the master, before any fork) and only
+ * loaded per connection: compiling costs more than the rest of a fork. */
+static struct sock_filter *prog;
+static unsigned short prog_len;
+
+void sandbox_prepare(void)
 {
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	scmp_filter_ctx ctx;
 	size_t i;
-	int rc = 0;
+	int rc = 0, fd;
+	off_t len;
+
+	if (prog)
+		return;
+	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (!ctx)
 		pfatal("seccomp_init failed");
 	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]) && rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
 	for (i = 0; i < sizeof(refused) / sizeof(refused[0]) && rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), refused[i], 0);
-	if (rc == 0)
-		rc = seccomp_load(ctx);
+	fd = memfd_create("postern-seccomp", MFD_CLOEXEC);
+	if (rc == 0 && fd >= 0)
+		rc = seccomp_export_bpf(ctx, fd);
 	seccomp_release(ctx);
-	if (rc != 0)
-		pfatal("cannot install the seccomp filter: %s", strerror(-rc));
+	if (rc != 0 || fd < 0 || (len = lseek(fd, 0, SEEK_END)) <= 0 ||
+	    len % (off_t)sizeof(struct sock_filter) != 0 ||
+	    len / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS)
+		pfatal("cannot build the seccomp filter");
+	prog = xmalloc((size_t)len);
+	if (pread(fd, prog, (size_t)len, 0) != (ssize_t)len)
+		pfatal("cannot read the seccomp filter back");
+	prog_len = (unsigned short)(len / (off_t)sizeof(struct sock_filter));
+	close(fd);
+}
+
+void sandbox_preauth(void)
+{
+	struct sock_fprog fp;
+	sandbox_prepare();
+	fp.len = prog_len;
+	fp.filter = prog;
+	/* no_new_privs is already set by drop_to_preauth(). */
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp) < 0)
+		pfatal("cannot install the seccomp filter: %s", strerror(errno));
 }
