@@ -70,6 +70,8 @@ check:
 -include tests/unit/unit.mk
 -include tests/integration/integration.mk
 -include tests/fuzz/fuzz.mk
+-include tests/fuzz/fuzz-proto.mk
+-include tests/sanitize.mk
 -include contrib/bench/bench.mk
 
 clean:
