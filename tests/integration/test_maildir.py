@@ -543,3 +543,48 @@ def test_many_messages(server):
         assert time.time() - t0 < 10
     cache = open(os.path.join(md.path, "postern-sizes")).read().splitlines()
     assert len(cache) == n + 1
+
+
+def test_warm_mailbox_follows_changes_made_by_others(any_server):
+    """Between sessions another program flags, removes and delivers
+    messages; the next session sees exactly what is there, with the right
+    sizes and bytes, and the messages it saw before keep their order."""
+    md = any_server.maildirs["ptalice"]
+    datas = {i: b"Subject: %d\n\n" % i + b"x" * (i * 10) + b"\n" for i in range(1, 9)}
+    names = {i: md.add(datas[i], name=f"{1700000800 + i}.M{i}P1.host") for i in datas}
+
+    def session():
+        with logged_in(any_server.port) as c:
+            st, lines = c.multi("UIDL")
+            uidls = [l.split()[1] for l in lines]
+            sizes = [int(l.split()[1]) for l in c.multi("LIST")[1]]
+            bodies = [c.retr_raw(f"RETR {k + 1}")[1] for k in range(len(uidls))]
+        # Left without QUIT: nothing flagged, so the file names stay as
+        # the other program below expects them.
+        return uidls, sizes, bodies
+
+    u1, s1, b1 = session()
+    assert u1 == [names[i] for i in range(1, 9)]
+    assert wait_until(lambda: any_server.children() == [], 5)
+    cur = os.path.join(md.path, "cur")
+    # Flag changes (renames), a removal, and a fresh delivery.
+    os.rename(os.path.join(cur, names[2] + ":2,"), os.path.join(cur, names[2] + ":2,FS"))
+    os.rename(os.path.join(cur, names[5] + ":2,"), os.path.join(cur, names[5] + ":2,T"))
+    os.unlink(os.path.join(cur, names[3] + ":2,"))
+    late = md.add(b"Subject: late\n\nlate one\n", name="1700000850.M9P1.host")
+    early = md.add(b"Subject: early name\n\nearly\n", name="1700000100.M9P1.host")
+    u2, s2, b2 = session()
+    kept = [i for i in range(1, 9) if i != 3]
+    assert sorted(u2) == sorted([names[i] for i in kept] + [late, early])
+    # Each UIDL still names the same bytes, with the size LIST gives.
+    by_uidl = dict(zip(u2, zip(s2, b2)))
+    for i in kept:
+        size, body = by_uidl[names[i]]
+        assert body == wire_body(datas[i]) and size == wire_size(datas[i])
+    assert by_uidl[late][1] == b"Subject: late\r\n\r\nlate one\r\n"
+    assert by_uidl[early][1] == b"Subject: early name\r\n\r\nearly\r\n"
+    # Messages seen before keep their relative order.
+    assert [u for u in u2 if u in u1] == [names[i] for i in kept]
+    # And a third session agrees with the second.
+    assert wait_until(lambda: any_server.children() == [], 5)
+    assert session() == (u2, s2, b2)
