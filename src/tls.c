@@ -187,10 +187,12 @@ struct tls_conn *tls_accept(struct tls_server *t, int fd, uint64_t deadline,
 		free(c);
 		return NULL;
 	}
-	/* The handshake may not outlast the login deadline. */
+	/* Neither the handshake nor any later read or write before login may
+	 * outlast the login deadline: poll() only says a byte is there, and a
+	 * client that sends half a record would otherwise hold SSL_read for
+	 * ever.  tls_relay sets the session's own limit after login. */
 	set_rcvtimeo(fd, deadline > now ? deadline - now : 1);
 	r = SSL_accept(c->ssl);
-	set_rcvtimeo(fd, 0);
 	if (r != 1) {
 		ssl_err(err, cap, "handshake");
 		SSL_free(c->ssl);
@@ -251,6 +253,10 @@ void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
 	char *buf = xmalloc(BUF);
 	int client_open = 1;
 
+	/* A half record from the client, or a client that stops reading,
+	 * may stall SSL_read/SSL_write (and the close_notify) no longer than
+	 * the idle timeout. */
+	set_rcvtimeo(c->fd, idle_ms);
 	if (npending && write_all(fd, pending, npending) < 0)
 		goto out;
 	for (;;) {
