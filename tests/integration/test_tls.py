@@ -341,6 +341,22 @@ def test_sni(srv, test_ca, mode, maxv):
         p.close()
 
 
+def test_sni_session_resumption(srv, test_ca):
+    """Resumption also works for the SNI certificate's name."""
+    for maxv in (TLS12, TLS13):
+        ctx = client_ctx(test_ca["ca"], maxv=maxv)
+        p = Pop(srv.tls_port, tls_ctx=ctx, server_hostname="other.test")
+        p.capa()
+        sess = p.sock.session
+        p.cmd("QUIT")
+        p.close()
+        s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10)
+        s = ctx.wrap_socket(s, server_hostname="other.test", session=sess)
+        assert s.session_reused, maxv
+        assert s.recv(100).startswith(b"+OK")
+        s.close()
+
+
 # ---- session resumption and close_notify ----
 
 @pytest.mark.parametrize("maxv", [TLS12, TLS13])
@@ -374,6 +390,34 @@ def test_close_notify_after_quit(srv, test_ca, login):
     # a clean TLS end: close_notify, not a bare TCP close
     assert s.recv(100) == b""
     s.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pipelined_login_and_commands_in_one_record(srv, test_ca, mode):
+    """Commands pipelined behind PASS in the same TLS record reach the mail
+    process (the pre-auth process hands its buffered input over)."""
+    p = connect(srv, test_ca, mode)
+    p.send(f"USER ptalice\r\nPASS {PASSWORD}\r\nSTAT\r\nLIST\r\nRETR 1\r\n"
+           f"NOOP\r\nQUIT\r\n".encode())
+    assert p.line().startswith("+OK")
+    assert p.line().startswith("+OK")
+    assert p.line().startswith("+OK 1 ")
+    assert p.line().startswith("+OK")
+    assert len(p.multi()) == 1
+    assert p.line().startswith("+OK")
+    assert p.multi_raw().replace(b"\r\n", b"\n") == MESSAGE
+    assert p.line().startswith("+OK")
+    assert p.line().startswith("+OK")
+    assert p.closed_by_server()
+
+
+def test_no_tls_configured(server):
+    """Without certificates there is no STLS to offer."""
+    p = Pop(server.port)
+    assert "STLS" not in p.capa()
+    assert p.cmd("STLS").startswith("-ERR")
+    p.login()
+    p.cmd("QUIT")
 
 
 # ---- the login log line ----
@@ -610,3 +654,63 @@ def test_bad_key_daemon_start(server_factory, test_ca, breakage):
         a.close()
         b.close()
     assert r.returncode == 1 and "TLS: ssl_" in r.stderr, r.stderr
+
+
+# ---- stalled TLS clients: every wait is bounded ----
+
+def raw_send(pop, data):
+    """Bytes straight onto the TCP socket under a TLS session."""
+    r = socket.socket(fileno=os.dup(pop.sock.fileno()))
+    try:
+        r.sendall(data)
+    finally:
+        r.close()
+
+
+PARTIAL_RECORD = b"\x17\x03\x03\x00\x40" + b"x" * 10    # header says 64 bytes, 10 follow
+
+
+def test_partial_tls_record_before_login_times_out(server_factory, test_ca):
+    """A client that sends half a TLS record after the handshake cannot hold
+    the pre-auth process past login_timeout."""
+    s = tls_server(server_factory, test_ca, extra_conf="login_timeout = 2s\n").start()
+    for mode in MODES:
+        p = connect(s, test_ca, mode)
+        raw_send(p, PARTIAL_RECORD)
+        t0 = time.time()
+        assert p.closed_by_server(10), f"{mode}: still open 10 s after a 2 s login_timeout"
+        assert time.time() - t0 < 6
+        p.close()
+    sessions_gone(s)
+
+
+def test_partial_tls_record_after_login_times_out(server_factory, test_ca):
+    """The same after login: the mail process times out, and the TLS relay
+    must not stay blocked in a read of a record that never completes."""
+    s = tls_server(server_factory, test_ca, extra_conf="timeout = 2s\n").start()
+    s.maildirs["ptalice"].add(MESSAGE)
+    p = connect(s, test_ca, "implicit")
+    p.login()
+    raw_send(p, PARTIAL_RECORD)
+    assert p.closed_by_server(12), "TLS relay still open 12 s after a 2 s timeout"
+    p.close()
+    sessions_gone(s)
+    wait_log(s, r"logout: user=<ptalice> .*reason=timeout")
+    assert "killed by signal" not in s.logtext()
+    assert s.maildirs["ptalice"].contents() == [MESSAGE]
+
+
+def test_client_that_stops_reading_is_dropped(server_factory, test_ca):
+    """RETR of a large message to a client that never reads: the mail
+    process and the TLS relay both give up after `timeout`."""
+    s = tls_server(server_factory, test_ca, extra_conf="timeout = 2s\n").start()
+    s.maildirs["ptalice"].add(b"Subject: big\n\n" + (b"y" * 999 + b"\n") * 40000)
+    p = connect(s, test_ca, "implicit")
+    p.login()
+    p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    p.send(b"RETR 1\r\n")
+    time.sleep(1)
+    sessions_gone(s, timeout=20)
+    p.close()
+    wait_log(s, r"logout: user=<ptalice> ")
+    assert "killed by signal" not in s.logtext()
