@@ -64,7 +64,7 @@ def one(by_id, key):
 
 def test_testssl_implicit_tls(server_factory, test_ca):
     s = tls_server(server_factory, test_ca).start()
-    by_id, text = run_testssl(f"127.0.0.1:{s.tls_port}", "--protocols", "-s", "-e", "-P", "-S")
+    by_id, text = run_testssl(f"127.0.0.1:{s.tls_port}", "--protocols", "-s", "-e", "-P", "-S", "-R")
     # protocols
     for p in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
         assert one(by_id, p).startswith("not offered"), (p, by_id[p])
@@ -92,6 +92,9 @@ def test_testssl_implicit_tls(server_factory, test_ca):
     assert one(by_id, "cert_commonName") == "mail.test"
     assert one(by_id, "cert_signatureAlgorithm") == "ECDSA with SHA256"
     assert one(by_id, "sessionresumption_ticket") == "supported"
+    # no client-initiated renegotiation (SSL_OP_NO_RENEGOTIATION)
+    assert one(by_id, "secure_client_renego").startswith("not vulnerable"), \
+        by_id["secure_client_renego"]
 
 
 def test_testssl_stls_tls13_minimum(server_factory, test_ca):
