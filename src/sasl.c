@@ -271,8 +271,8 @@ static enum scram_result client_first(struct scram_server *s, const struct confi
 		return SCRAM_FAIL;
 	memcpy(s->client_first_bare, bare, (size_t)(end - bare));
 	s->client_first_bare[end - bare] = '\0';
-	/* "n=user,r=nonce[,ext]" */
-	if (strncmp(bare, "n=", 2) != 0)
+	/* "n=user,r=nonce[,ext]"; in is not NUL-terminated: stay inside it. */
+	if (end - bare < 2 || memcmp(bare, "n=", 2) != 0)
 		return SCRAM_FAIL;
 	nstart = bare + 2;
 	rstart = memchr(nstart, ',', (size_t)(end - nstart));
