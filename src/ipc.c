@@ -85,8 +85,10 @@ int ipc_recv(int sock, struct ipc_msg *m)
 	do
 		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	while (r < 0 && errno == EINTR);
-	if (r <= 0)
+	if (r < 0)
 		return -1;
+	/* Descriptors can come with an empty message too (r == 0, which
+	 * reads as EOF): take them first so a refusal closes them. */
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 			size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
