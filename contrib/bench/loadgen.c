@@ -65,6 +65,7 @@ static const char *o_manifest;
 static int o_md5;
 static long o_msgno = 1;
 static double o_hold = 600.0;          /* idle: max seconds to hold */
+static double o_linger;                /* retr: pause before QUIT (memory sampling) */
 static const char *o_src;              /* loopback: source message file */
 static const char *o_cert, *o_key;     /* loopback --tls: server side */
 static int o_verbose;
@@ -953,6 +954,7 @@ mode_retr(int all)
 		}
 	}
 	tx1 = now();
+	if (rc == 0 && o_linger > 0) usleep((useconds_t)(o_linger * 1e6));
 	if (rc == 0) rc = pop_quit(&s);
 	double wall = now() - t0, xfer = tx1 - tx0;
 	conn_close(&s.c);
@@ -1146,6 +1148,7 @@ usage(void)
 		"  -u user|pattern-with-%%d (u%%03d)  -w password (benchpass)  -N nusers (1)\n"
 		"  -c clients (1)  -d seconds (5)  -n max-sessions  -s sessions (1)  -m msgno (1)\n"
 		"  --manifest FILE  --md5 (check RETR content)  --hold sec (600)\n"
+		"  --linger sec (retr/retrall: pause after the RETRs, before QUIT)\n"
 		"  --src FILE  --cert PEM --key PEM (loopback --tls)\n"
 		"  -v  trace every command and reply with a timestamp (stderr)\n");
 }
@@ -1164,6 +1167,7 @@ main(int argc, char **argv)
 		{ "cert", required_argument, NULL, 'C' },
 		{ "key", required_argument, NULL, 'K' },
 		{ "nusers", required_argument, NULL, 'N' },
+		{ "linger", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	optind = 2;
@@ -1189,6 +1193,7 @@ main(int argc, char **argv)
 		case 'C': o_cert = optarg; break;
 		case 'K': o_key = optarg; break;
 		case 'v': o_verbose = 1; break;
+		case 'L': o_linger = atof(optarg); break;
 		default: usage(); return 2;
 		}
 	}

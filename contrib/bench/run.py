@@ -58,7 +58,7 @@ MAILUSER = "benchmail"
 SEED = "postern-bench-1"
 
 # Sizes
-N_LOGIN_USERS = 200
+N_LOGIN_USERS = 40 if SMOKE else 200
 IDLE_SESSIONS = 20 if SMOKE else 200
 POLL_SIZES = [200] if SMOKE else ([1000, 10000, 100000] if BIG else [1000, 10000])
 RETR_ALL_COUNT = 200
@@ -941,7 +941,10 @@ def w7_memflat(servers):
                     stop.wait(0.02)
             th = threading.Thread(target=sampler, daemon=True)
             th.start()
-            r = loadgen(["retr", "-u", user, "-m", "1", "--manifest", man, "-t", "300"] + conn_args(s, False), 900)
+            # --linger keeps the session alive after the RETR so even a fast
+            # one is sampled; VmHWM keeps the peak of processes born for it
+            r = loadgen(["retr", "-u", user, "-m", "1", "--manifest", man, "-t", "300", "--linger", "0.3"] +
+                        conn_args(s, False), 900)
             stop.set()
             th.join()
             if handle(r, mid, s, "W7 RETR %s" % label):
@@ -1034,6 +1037,7 @@ def report(servers, header, elapsed):
         for l in na:
             key = l.split(": ", 1)[-1]
             lines.append(l)
+    charts(names)
     if CIPHERS:
         NOTES.append("TLS negotiated: " + ", ".join("%s %s" % kv for kv in sorted(CIPHERS.items())) +
                      " (ECDSA P-256 certificate, full handshake every session)")
@@ -1068,7 +1072,6 @@ def report(servers, header, elapsed):
         f.write("id,server,run,value\n")
         for mid, srv, run, v in RAW:
             f.write("%s,%s,%d,%.6g\n" % (mid, srv, run, v))
-    charts(names)
     print()
     print(text, end="")
     print("results: %s/results.txt, results.csv, raw.csv, *.png, *.svg" % OUT)
@@ -1146,7 +1149,7 @@ def charts(names):
                 row = [str(c)] + ["%g" % statistics.median(m.values[s]) if m.values.get(s) and not
                                   m.status.get(s, "").startswith("FAIL") else "NaN" for s in names]
                 f.write(" ".join(row) + "\n")
-        plots = ["'%s' using 1:%d with linespoints lw 2 pt 7 title '%s' lc rgb '%s'" % (dat, i + 2, s, colors.get(s))
+        plots = ["'%s' using 1:%d title '%s' with linespoints lw 2 pt 7 lc rgb '%s'" % (dat, i + 2, s, colors.get(s))
                  for i, s in enumerate(names)]
         script = ["set title 'W1 login storm scaling (plaintext, USER/PASS/STAT/QUIT)'",
                   "set xlabel 'concurrent clients'", "set ylabel 'sessions/s'", "set logscale x 2",
@@ -1158,8 +1161,12 @@ def gp(script, body, base):
     for term, ext in (("pngcairo size 1000,600 font 'sans,10'", "png"), ("svg size 1000,600 dynamic", "svg")):
         s = ["set terminal " + term, "set output '%s.%s'" % (base, ext)] + script + [body]
         r = subprocess.run(["gnuplot"], input="\n".join(s) + "\n", capture_output=True, text=True)
-        if r.returncode != 0:
+        if r.returncode != 0 or not os.path.getsize("%s.%s" % (base, ext)):
             NOTES.append("gnuplot failed for %s.%s: %s" % (os.path.basename(base), ext, r.stderr.strip()[-200:]))
+            try:
+                os.remove("%s.%s" % (base, ext))
+            except OSError:
+                pass
 
 
 # ---------------------------------------------------------------- main
