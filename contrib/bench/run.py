@@ -1218,9 +1218,14 @@ def main():
     if ENV("BENCH_KEEP_DATA", "1") == "0":
         shutil.rmtree(WORK, ignore_errors=True)
     failed = bool(ISSUES) or any(st.startswith("FAIL") for m in METRICS.values() for st in m.status.values())
-    if SMOKE and any(st.startswith("n/a") for m in METRICS.values() for st in m.status.values()):
+    # smoke: postern must run every workload; a Dovecot that is not
+    # installed is only a warning (the harness still checks postern)
+    na = [(srv, st) for m in METRICS.values() for srv, st in m.status.items() if st.startswith("n/a")]
+    if SMOKE and any(srv == "postern" or "not installed" not in st for srv, st in na):
         print("bench-smoke: some workloads were not available (n/a): failing", file=sys.stderr)
         failed = True
+    elif na:
+        print("bench: warning: n/a cells (see the table)", file=sys.stderr)
     if failed:
         print("bench: VALIDATION FAILURES or unavailable workloads, see above", file=sys.stderr)
         return 1
