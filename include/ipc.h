@@ -17,6 +17,7 @@ enum ipc_type {
 	IPC_HANDOFF,         /* preauth -> monitor: fds (plain) + leftover input + tls info */
 	IPC_RELAY,           /* monitor -> preauth: fd to relay TLS to */
 	IPC_SASL_STEP,       /* preauth <-> monitor: one SASL exchange step */
+	IPC_TLS_FAIL,        /* preauth -> monitor: handshake failed (reason) */
 };
 
 struct ipc_msg {

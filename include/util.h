@@ -16,6 +16,10 @@ char *xstrndup(const char *s, size_t n);
  * client-supplied string can go into a log line without forging fields. */
 const char *log_safe(char *out, size_t cap, const char *s, size_t len);
 
+/* The same for free text (spaces allowed): bytes outside 0x20-0x7e become
+ * '?'. */
+const char *log_text(char *out, size_t cap, const char *s, size_t len);
+
 /* Milliseconds from CLOCK_MONOTONIC. */
 uint64_t now_ms(void);
 /* Sleep for ms milliseconds, restarting after signals. */

@@ -5,6 +5,7 @@
  * session's failure. */
 #include "log.h"
 #include "master.h"
+#include "ratelog.h"
 #include "sandbox.h"
 #include "session.h"
 #include "tls.h"
@@ -399,6 +400,7 @@ int master_run(struct config *cfg, const char *cfgpath)
 		return 1;
 	if (M.cfg.seccomp)
 		sandbox_prepare();
+	ratelog_init();
 	if (!take_systemd_sockets()) {
 		if (M.cfg.nlisten == 0) {
 			plog(LOG_ERR, "no listen addresses configured");

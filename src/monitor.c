@@ -6,6 +6,7 @@
 #include "authcheck.h"
 #include "ipc.h"
 #include "log.h"
+#include "ratelog.h"
 #include "sasl.h"
 #include "session.h"
 #include "tls.h"
@@ -160,7 +161,8 @@ static void handle_sasl(struct monitor *mo, struct ipc_msg *m)
 			pfatal("cannot answer the pre-auth process");
 		return;
 	}
-	if (r == SCRAM_DONE && accept_login(mo, "SCRAM-SHA-256")) {
+	if (r == SCRAM_DONE && accept_login(mo, strcmp(m->field[0], "SCRAM-SHA-256-PLUS") == 0 ?
+					     "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256")) {
 		/* The server signature goes back with the OK. */
 		const char *ff[2] = { mo->u.user, out };
 		size_t ffl[2] = { strlen(mo->u.user), fl[0] };
@@ -274,6 +276,16 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 			handle_auth(&mo, m);
 		} else if (m->type == IPC_SASL_STEP) {
 			handle_sasl(&mo, m);
+		} else if (m->type == IPC_TLS_FAIL && m->nfields == 1) {
+			unsigned suppressed;
+			char why[200];
+			char more[32] = "";
+			if (ratelog_allow(mo.s.rip, &suppressed)) {
+				if (suppressed)
+					snprintf(more, sizeof(more), " (%u more not logged)", suppressed);
+				plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s%s", mo.s.rip,
+				     log_text(why, sizeof(why), m->field[0], m->flen[0]), more);
+			}
 		} else if (m->type == IPC_HANDOFF && mo.authed) {
 			mail = start_mail(&mo, m, pre);
 			break;

@@ -460,6 +460,17 @@ static void cmd_auth(struct preauth *p, const struct pop3_req *r)
 	}
 }
 
+/* A failed handshake is for the monitor to log: it rate-limits per source,
+ * since anyone can cause one at will. */
+static void __attribute__((noreturn)) tls_failed(struct preauth *p, const char *why)
+{
+	const char *f[1] = { why };
+	size_t fl[1] = { strlen(why) };
+	if (ipc_send(p->mon, IPC_TLS_FAIL, 1, f, fl, 0, NULL) < 0)
+		plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s", p->s->rip, why);
+	_exit(0);
+}
+
 static void cmd_stls(struct preauth *p)
 {
 	char why[128];
@@ -479,10 +490,8 @@ static void cmd_stls(struct preauth *p)
 	p->c.in_start = p->c.in_end = 0;
 	p->c.discarding = 0;
 	p->tls = tls_accept(p->tls_srv, p->c.rfd, p->c.deadline, why, sizeof(why));
-	if (!p->tls) {
-		plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s", p->s->rip, why);
-		_exit(0);
-	}
+	if (!p->tls)
+		tls_failed(p, why);
 	p->c.tr = tls_transport(p->tls);
 	p->have_user = 0;
 }
@@ -502,10 +511,8 @@ void preauth_main(struct session *s, int rfd, int wfd, int mon, struct tls_serve
 	if (s->tls_listener) {
 		char why[128];
 		p->tls = tls_accept(tls, rfd, p->c.deadline, why, sizeof(why));
-		if (!p->tls) {
-			plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s", s->rip, why);
-			_exit(0);
-		}
+		if (!p->tls)
+			tls_failed(p, why);
 		p->c.tr = tls_transport(p->tls);
 	}
 	if (cfg->apop) {

@@ -205,17 +205,33 @@ static void hmac256(const unsigned char *key, size_t klen, const void *msg, size
 	HMAC(EVP_sha256(), key, (int)klen, msg, mlen, out, &l);
 }
 
-/* For an unknown user: a salt and keys derived from a per-process random key,
- * so the exchange looks like a real account's and fails only at the proof. */
-static void fake_secret(struct scram_server *s, unsigned char *salt, size_t *saltlen)
+/* For an unknown user: a salt that is the same on every connection (or two
+ * attempts would tell which names exist) but that nobody can predict.  Its
+ * key is derived from secrets only this host has: the first password hash of
+ * the credentials file (which auth_lookup returns for unknown users) and
+ * /etc/machine-id. */
+static void fake_secret(struct scram_server *s, const char *file_secret,
+			unsigned char *salt, size_t *saltlen)
 {
-	static unsigned char key[32];
-	static int have;
-	if (!have) {
-		RAND_bytes(key, sizeof(key));
-		have = 1;
+	unsigned char key[32];
+	char mid[64] = "";
+	FILE *f = fopen("/etc/machine-id", "re");
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int klen = 0;
+	if (f) {
+		if (!fgets(mid, sizeof(mid), f))
+			mid[0] = '\0';
+		fclose(f);
 	}
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(ctx, "postern scram fake salt\n", 24) ||
+	    !EVP_DigestUpdate(ctx, file_secret, strlen(file_secret)) ||
+	    !EVP_DigestUpdate(ctx, mid, strlen(mid)) ||
+	    !EVP_DigestFinal_ex(ctx, key, &klen))
+		RAND_bytes(key, sizeof(key));
+	EVP_MD_CTX_free(ctx);
 	hmac256(key, sizeof(key), s->user, strlen(s->user), salt);
+	explicit_bzero(key, sizeof(key));
 	*saltlen = 16;
 	s->iter = 4096;
 	RAND_bytes(s->stored, 32);
@@ -228,7 +244,7 @@ static enum scram_result client_first(struct scram_server *s, const struct confi
 {
 	const char *p = in, *end = in + inlen, *c1, *c2, *bare, *nstart, *rstart, *rend;
 	unsigned char salt[64], nbytes[18];
-	char saltb64[100], snonce[32], hash[512];
+	char saltb64[100], snonce[32], hash[512] = "";
 	size_t saltlen = 0;
 	int scheme, found;
 
@@ -313,7 +329,7 @@ static enum scram_result client_first(struct scram_server *s, const struct confi
 		   scram_parse_secret(s->u.scram, &s->iter, salt, &saltlen, s->stored,
 				      s->server_key) == 0;
 	if (!s->known)
-		fake_secret(s, salt, &saltlen);
+		fake_secret(s, hash, salt, &saltlen);
 	b64_encode(salt, saltlen, saltb64);
 	snprintf(s->server_first, sizeof(s->server_first), "r=%s,s=%s,i=%u", s->nonce,
 		 saltb64, s->iter);

@@ -60,6 +60,19 @@ const char *log_safe(char *out, size_t cap, const char *s, size_t len)
 	return out;
 }
 
+const char *log_text(char *out, size_t cap, const char *s, size_t len)
+{
+	size_t i, j = 0;
+	if (cap == 0)
+		return out;
+	for (i = 0; i < len && j + 1 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		out[j++] = (char)(c < 0x20 || c > 0x7e ? '?' : c);
+	}
+	out[j] = '\0';
+	return out;
+}
+
 uint64_t now_ms(void)
 {
 	struct timespec ts;
