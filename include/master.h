@@ -4,5 +4,5 @@
 #include "config.h"
 
 /* Run until SIGTERM.  cfgpath is re-read on SIGHUP. */
-int master_run(struct config *cfg, const char *cfgpath);
+int master_run(const struct config *cfg, const char *cfgpath);
 #endif

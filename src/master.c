@@ -145,11 +145,18 @@ static int take_systemd_sockets(void)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 	const char *names = getenv("LISTEN_FDNAMES");
-	int n, i;
-	if (!pid || !fds || atol(pid) != (long)getpid())
+	char *end;
+	long lpid, n;
+	int i;
+	if (!pid || !fds)
 		return 0;
-	n = atoi(fds);
-	if (n <= 0 || n > CONF_MAX_LISTEN * 2)
+	/* Strict numbers, as sd_listen_fds(3) reads them: "12x" is not 12. */
+	errno = 0;
+	lpid = strtol(pid, &end, 10);
+	if (errno || end == pid || *end || lpid != (long)getpid())
+		return 0;
+	n = strtol(fds, &end, 10);
+	if (errno || end == fds || *end || n <= 0 || n > CONF_MAX_LISTEN * 2)
 		return 0;
 	for (i = 0; i < n; i++) {
 		struct sockaddr_storage ss;
@@ -157,6 +164,7 @@ static int take_systemd_sockets(void)
 		unsigned port = 0;
 		int fd = 3 + i, j;
 		char name[64] = "";
+		memset(&ss, 0, sizeof(ss));
 		if (names) {
 			const char *p = names;
 			for (j = 0; j < i && p; j++)
@@ -176,12 +184,12 @@ static int take_systemd_sockets(void)
 			if (M.cfg.listen[j].tls && M.cfg.listen[j].port == port)
 				M.l[i].tls = 1;
 	}
-	M.nl = n;
+	M.nl = (int)n;
 	M.from_systemd = 1;
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	plog(LOG_INFO, "using %d socket(s) from systemd", n);
+	plog(LOG_INFO, "using %d socket(s) from systemd", M.nl);
 	return 1;
 }
 
@@ -281,9 +289,12 @@ static void serve(const struct listener *l)
 	socklen_t len = sizeof(ss);
 	unsigned char key[16];
 	char txt[64];
-	int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	int fd;
 	pid_t pid;
 	int i;
+
+	memset(&ss, 0, sizeof(ss));
+	fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -385,7 +396,7 @@ static void reload(void)
 	plog(LOG_INFO, "configuration reloaded from %s", M.cfgpath);
 }
 
-int master_run(struct config *cfg, const char *cfgpath)
+int master_run(const struct config *cfg, const char *cfgpath)
 {
 	struct sigaction sa;
 	char err[512];
