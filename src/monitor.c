@@ -27,6 +27,7 @@ void session_peer(struct session *s, int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
 	snprintf(s->rip, sizeof(s->rip), "unknown");
 	s->loopback = 0;
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
@@ -53,6 +54,7 @@ void session_peer(struct session *s, int fd)
 		}
 	}
 	len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET)
 			s->lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -225,7 +227,9 @@ static pid_t start_mail(struct monitor *mo, struct ipc_msg *m, int pre)
 int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls)
 {
-	struct monitor mo;
+	/* Static, not on the stack: the mail process inherits these pages and
+	 * should not have to copy them when its own stack grows. */
+	static struct monitor mo;
 	int sv[2], status;
 	pid_t pre, mail = -1;
 	struct ipc_msg *m = xmalloc(sizeof(*m));
