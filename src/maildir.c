@@ -455,8 +455,6 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 					     errno == EPERM ? "not owned by the mailbox owner" :
 					     strerror(errno));
 				free(m->path);
-				if (ci >= 0)
-					known--;
 				continue;
 			}
 		}
