@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IPC_MAX_MSG 16384
+#define IPC_MAX_MSG 6144   /* a handoff: IN_CAP of pending input plus two short strings */
 #define IPC_MAX_FIELDS 8
 #define IPC_MAX_FDS 2
 

@@ -8,7 +8,7 @@
 #include <sys/types.h>
 
 #define LINE_MAX_POP3 1024      /* longest command line we accept, CRLF included */
-#define IN_CAP 8192
+#define IN_CAP 4096
 
 enum line_status { LINE_OK, LINE_TOOLONG, LINE_EOF, LINE_TIMEOUT, LINE_ERR };
 

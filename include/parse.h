@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A POP3 decimal argument: 1-10 ASCII digits, no sign, no junk, value at most
- * max.  "4294967297" with max UINT32_MAX fails.  Returns 0 or -1. */
+/* A decimal argument: 1-20 ASCII digits, no sign, no junk, no overflow, value
+ * at most max.  "4294967297" with max UINT32_MAX fails.  Returns 0 or -1. */
 int parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out);
 
 /* A duration: digits followed by an optional unit ms, s (default), m, h, d.

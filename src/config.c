@@ -259,6 +259,11 @@ int config_load(struct config *c, const char *path, char *err, size_t cap)
 			return cerr(err, cap, "%s:%u: %s", path, lineno, msg);
 		}
 	}
+	if (ferror(f)) {
+		int e = errno;
+		fclose(f);
+		return cerr(err, cap, "%s: read error: %s", path, strerror(e));
+	}
 	fclose(f);
 	return 0;
 }

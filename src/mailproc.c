@@ -268,8 +268,11 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 	m.s = s;
 	m.ops = &maildir_ops;
 	conn_init(&m.c, rfd, wfd);
+	/* Room for a whole LIST/UIDL page per write; allocated fresh (mmap)
+	 * so untouched pages cost no memory in an idle session. */
+	free(m.c.out);
 	m.c.out_cap = 256 * 1024;
-	m.c.out = xrealloc(m.c.out, m.c.out_cap);
+	m.c.out = xmalloc(m.c.out_cap);
 	m.c.idle_ms = s->cfg->timeout_ms;
 	set_socket_options(wfd, s->cfg->timeout_ms);
 	if (conn_preload(&m.c, pending, npending) < 0)

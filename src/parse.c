@@ -31,11 +31,20 @@ static int split_unit(const char *s, uint64_t *num, const char **unit)
 	size_t n = 0;
 	while (s[n] >= '0' && s[n] <= '9')
 		n++;
-	if (parse_decimal(s, n, UINT64_MAX / (1024ULL * 1024 * 1024 * 4), num) < 0)
+	if (parse_decimal(s, n, UINT64_MAX, num) < 0)
 		return -1;
 	*unit = s + n;
 	while (**unit == ' ')
 		(*unit)++;
+	return 0;
+}
+
+/* n * mul, refusing overflow. */
+static int scale(uint64_t n, uint64_t mul, uint64_t *out)
+{
+	if (n > UINT64_MAX / mul)
+		return -1;
+	*out = n * mul;
 	return 0;
 }
 
@@ -46,18 +55,16 @@ int parse_duration_ms(const char *s, uint64_t *out)
 	if (split_unit(s, &n, &u) < 0)
 		return -1;
 	if (*u == '\0' || strcmp(u, "s") == 0)
-		*out = n * 1000;
-	else if (strcmp(u, "ms") == 0)
-		*out = n;
-	else if (strcmp(u, "m") == 0)
-		*out = n * 60000;
-	else if (strcmp(u, "h") == 0)
-		*out = n * 3600000;
-	else if (strcmp(u, "d") == 0)
-		*out = n * 86400000;
-	else
-		return -1;
-	return 0;
+		return scale(n, 1000, out);
+	if (strcmp(u, "ms") == 0)
+		return scale(n, 1, out);
+	if (strcmp(u, "m") == 0)
+		return scale(n, 60000, out);
+	if (strcmp(u, "h") == 0)
+		return scale(n, 3600000, out);
+	if (strcmp(u, "d") == 0)
+		return scale(n, 86400000, out);
+	return -1;
 }
 
 int parse_size(const char *s, uint64_t *out)
@@ -67,16 +74,14 @@ int parse_size(const char *s, uint64_t *out)
 	if (split_unit(s, &n, &u) < 0)
 		return -1;
 	if (*u == '\0')
-		*out = n;
-	else if (strcasecmp(u, "k") == 0)
-		*out = n << 10;
-	else if (strcmp(u, "M") == 0)
-		*out = n << 20;
-	else if (strcmp(u, "G") == 0)
-		*out = n << 30;
-	else
-		return -1;
-	return 0;
+		return scale(n, 1, out);
+	if (strcasecmp(u, "k") == 0)
+		return scale(n, 1ULL << 10, out);
+	if (strcmp(u, "M") == 0)
+		return scale(n, 1ULL << 20, out);
+	if (strcmp(u, "G") == 0)
+		return scale(n, 1ULL << 30, out);
+	return -1;
 }
 
 int parse_bool(const char *s, int *out)

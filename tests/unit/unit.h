@@ -25,6 +25,13 @@
 		}                                                        \
 	} while (0)
 
+/* assert_true with a message saying what went wrong. */
+#define assert_true_msg(ok, what)                                        \
+	do {                                                             \
+		if (!(ok))                                               \
+			fail_msg("%s", what);                            \
+	} while (0)
+
 /* xorshift32, for reproducible "random" tests. */
 static inline uint32_t test_rand(uint32_t *s)
 {
