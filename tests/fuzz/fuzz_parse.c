@@ -38,11 +38,11 @@ static int ref_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-/* digits, spaces, unit; number at most 2^32 - 1. */
+/* digits, spaces, unit; the scaled value must fit in 64 bits. */
 static int ref_unit(const char *s, uint64_t *n, const char **unit)
 {
 	size_t d = strspn(s, "0123456789");
-	if (ref_decimal(s, d, 0xffffffffULL, n) < 0)
+	if (ref_decimal(s, d, UINT64_MAX, n) < 0)
 		return -1;
 	s += d;
 	while (*s == ' ')
@@ -64,7 +64,10 @@ static int ref_duration(const char *s, uint64_t *out)
 		return -1;
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 		if (strcmp(u, units[i].u) == 0) {
-			*out = n * units[i].m;
+			unsigned __int128 v = (unsigned __int128)n * units[i].m;
+			if (v > UINT64_MAX)
+				return -1;
+			*out = (uint64_t)v;
 			return 0;
 		}
 	return -1;
@@ -82,6 +85,8 @@ static int ref_size(const char *s, uint64_t *out)
 		return -1;
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 		if (strcmp(u, units[i].u) == 0) {
+			if (units[i].sh && n > (UINT64_MAX >> units[i].sh))
+				return -1;
 			*out = n << units[i].sh;
 			return 0;
 		}
