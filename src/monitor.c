@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,13 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 	mo.s.unpriv_uid = unpriv_uid;
 	mo.s.unpriv_gid = unpriv_gid;
 	session_peer(&mo.s, rfd);
+	{
+		/* Every reply (and each TLS record) goes out at once: with Nagle a
+		 * small write after unacknowledged data waits for the client's
+		 * delayed ACK, 40 ms a time.  Not a socket (inetd pipes): no-op. */
+		int one = 1;
+		setsockopt(wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		plog(LOG_ERR, "socketpair: %s", strerror(errno));
 		return 1;
