@@ -33,7 +33,7 @@ struct mdmsg {
 	unsigned short base_len;
 	unsigned char has_w;   /* size came from ,W= */
 	uint32_t rank;         /* position in the index; UINT32_MAX when new */
-	char *uidl;            /* points into path, or an allocated digest */
+	unsigned char uidl_ok; /* the unique part is usable as UIDL as it is */
 };
 
 struct centry {
@@ -283,6 +283,10 @@ static void add_msg(struct mailstore *s, const char *dir, const char *name,
 	x->time = m->time;
 	x->unique_len = (unsigned short)(m->unique_len > 0xffff ? 0xffff : m->unique_len);
 	x->base_len = (unsigned short)(m->base_len > 0xffff ? 0xffff : m->base_len);
+	x->uidl_ok = m->unique_len >= 1 && m->unique_len <= UIDL_MAX;
+	for (size_t k = 0; x->uidl_ok && k < m->unique_len; k++)
+		if ((unsigned char)name[k] < 0x21 || (unsigned char)name[k] > 0x7e)
+			x->uidl_ok = 0;
 	if (m->has_w) {
 		x->size = m->w_size;
 		x->has_w = 1;
@@ -356,12 +360,47 @@ static int order_cmp(const void *a, const void *b)
 	return mdname_order(x->path + 4, &mx, y->path + 4, &my);
 }
 
+/* Known messages keep the index's order (placed by rank, no comparisons);
+ * new ones follow in delivery (name) order. */
+static void order_messages(struct mailstore *s)
+{
+	size_t i, k = 0, nnew = 0;
+	long *slot;
+	struct mdmsg *out;
+	if (s->ncent == 0) {
+		qsort(s->msg, s->n, sizeof(*s->msg), order_cmp);
+		return;
+	}
+	slot = xmalloc(s->ncent * sizeof(*slot));
+	for (i = 0; i < s->ncent; i++)
+		slot[i] = -1;
+	for (i = 0; i < s->n; i++) {
+		uint32_t r = s->msg[i].rank;
+		if (r == UINT32_MAX)
+			continue;
+		if (slot[r] >= 0)
+			s->msg[i].rank = UINT32_MAX; /* same name twice: treat as new */
+		else
+			slot[r] = (long)i;
+	}
+	out = xmalloc((s->n + 1) * sizeof(*out));
+	for (i = 0; i < s->ncent; i++)
+		if (slot[i] >= 0)
+			out[k++] = s->msg[slot[i]];
+	for (i = 0; i < s->n; i++)
+		if (s->msg[i].rank == UINT32_MAX)
+			out[k + nnew++] = s->msg[i];
+	qsort(out + k, nnew, sizeof(*out), order_cmp);
+	free(slot);
+	free(s->msg);
+	s->msg = out;
+	s->cap = s->n + 1;
+}
+
 static void free_store(struct mailstore *s)
 {
 	size_t i;
 	for (i = 0; i < s->n; i++) {
-		if (s->msg[i].uidl && s->msg[i].uidl != s->msg[i].path + 4)
-			free(s->msg[i].uidl);
 		free(s->msg[i].path);
 	}
 	free(s->msg);
@@ -462,9 +501,7 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 		s->msg[kept++] = *m;
 	}
 	s->n = kept;
-	/* Known messages keep the index's order; new ones follow in delivery
-	 * (name) order. */
-	qsort(s->msg, s->n, sizeof(*s->msg), order_cmp);
+	order_messages(s);
 	if (o->max_bytes && total > o->max_bytes) {
 		snprintf(err, errcap, "mailbox holds %llu octets, limit is %llu",
 			 (unsigned long long)total, (unsigned long long)o->max_bytes);
@@ -473,17 +510,6 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 	}
 	if (o->size_cache)
 		cache_save(s, known);
-	for (i = 0; i < s->n; i++) {
-		struct mdmsg *m = &s->msg[i];
-		struct mdname mn;
-		char u[UIDL_MAX + 1];
-		mdname_parse(m->path + 4, &mn);
-		mdname_uidl(m->path + 4, &mn, u);
-		if (strlen(u) == mn.unique_len && memcmp(u, m->path + 4, mn.unique_len) == 0)
-			m->uidl = NULL; /* computed on demand from the name */
-		else
-			m->uidl = xstrdup(u);
-	}
 	*out = s;
 	return MS_OK;
 }
@@ -502,10 +528,14 @@ static const char *md_uidl(const struct mailstore *s, size_t i)
 {
 	static char buf[UIDL_MAX + 1];
 	const struct mdmsg *m = &s->msg[i];
-	if (m->uidl)
-		return m->uidl;
-	memcpy(buf, m->path + 4, m->unique_len);
-	buf[m->unique_len] = '\0';
+	if (m->uidl_ok) {
+		memcpy(buf, m->path + 4, m->unique_len);
+		buf[m->unique_len] = '\0';
+	} else {
+		struct mdname mn;
+		mdname_parse(m->path + 4, &mn);
+		mdname_uidl(m->path + 4, &mn, buf);
+	}
 	return buf;
 }
 

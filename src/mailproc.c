@@ -74,6 +74,19 @@ static void cmd_stat(struct mailsess *m, const struct pop3_req *r)
 	conn_printf(&m->c, "+OK %zu %llu\r\n", count, (unsigned long long)octets);
 }
 
+/* Decimal digits of v at p; returns the end. */
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
 static void cmd_list_uidl(struct mailsess *m, const struct pop3_req *r, int uidl)
 {
 	size_t i;
@@ -97,17 +110,24 @@ static void cmd_list_uidl(struct mailsess *m, const struct pop3_req *r, int uidl
 		conn_printf(&m->c, "+OK %zu messages (%llu octets)\r\n", count,
 			    (unsigned long long)octets);
 	}
+	/* The hot loop of a big-mailbox poll: no printf. */
 	for (i = 0; i < m->n; i++) {
-		int len;
+		char *p;
 		if (m->deleted[i])
 			continue;
-		if (uidl)
-			len = snprintf(line, sizeof(line), "%zu %s\r\n", i + 1,
-				       m->ops->uidl(m->store, i));
-		else
-			len = snprintf(line, sizeof(line), "%zu %llu\r\n", i + 1,
-				       (unsigned long long)m->ops->size(m->store, i));
-		conn_put(&m->c, line, (size_t)len);
+		p = put_u64(line, i + 1);
+		*p++ = ' ';
+		if (uidl) {
+			const char *u = m->ops->uidl(m->store, i);
+			size_t ul = strlen(u);
+			memcpy(p, u, ul);
+			p += ul;
+		} else {
+			p = put_u64(p, m->ops->size(m->store, i));
+		}
+		*p++ = '\r';
+		*p++ = '\n';
+		conn_put(&m->c, line, (size_t)(p - line));
 	}
 	conn_put(&m->c, ".\r\n", 3);
 }
