@@ -62,12 +62,21 @@ struct mailstore {
  * reads and order needs no name sorting (which also keeps the order stable
  * when names sort oddly).  Messages not in it are appended in name order. */
 
+/* Eight bytes a step: a warm login hashes every name twice. */
 static uint64_t hash_str(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
-	while (n--)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+	while (n >= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+		s += 8;
+		n -= 8;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 29);
 }
 
 /* Names go into the index with bytes outside 0x21-0x7e and '%' as %XX, so
