@@ -61,11 +61,15 @@ run: deps all
 deps:
 	sh contrib/install-deps.sh build
 
-check: 
+# Everything CI runs: unit and integration tests, short fuzzing runs and the
+# benchmark at tiny sizes (so it keeps working; no timing is asserted).
+check:
 	sh contrib/install-deps.sh test
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) fuzz-quick
+	$(MAKE) bench-smoke
 
 -include tests/unit/unit.mk
 -include tests/integration/integration.mk
