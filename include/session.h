@@ -16,6 +16,9 @@ struct session {
 	unsigned lport;
 	int loopback;            /* client is on a loopback address */
 	int tls_listener;        /* implicit TLS port */
+	char greeting[200];      /* "+OK postern ready[ <apop-timestamp>]\r\n" */
+	char apop_stamp[160];    /* the timestamp, empty unless apop = yes */
+	int greeted;             /* the monitor already sent the greeting */
 	uid_t unpriv_uid;        /* the 'postern' user */
 	gid_t unpriv_gid;
 	/* Filled by the monitor after a successful login. */

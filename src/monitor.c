@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 void session_peer(struct session *s, int fd)
@@ -61,6 +62,24 @@ void session_peer(struct session *s, int fd)
 			s->lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		else if (ss.ss_family == AF_INET6)
 			s->lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+}
+
+/* The greeting, with an RFC 1939 APOP timestamp when APOP is on. */
+static void make_greeting(struct session *s)
+{
+	char host[64];
+	s->apop_stamp[0] = '\0';
+	if (s->cfg->apop) {
+		if (gethostname(host, sizeof(host)) < 0)
+			strcpy(host, "localhost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(s->apop_stamp, sizeof(s->apop_stamp), "<%ld.%ld.%lu@%s>",
+			 (long)getpid(), (long)time(NULL), (unsigned long)now_ms(), host);
+		snprintf(s->greeting, sizeof(s->greeting), "+OK postern ready %s\r\n",
+			 s->apop_stamp);
+	} else {
+		snprintf(s->greeting, sizeof(s->greeting), "+OK postern ready\r\n");
 	}
 }
 
@@ -251,6 +270,12 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		plog(LOG_ERR, "socketpair: %s", strerror(errno));
 		return 1;
+	}
+	make_greeting(&mo.s);
+	if (!tls_listener) {
+		/* Plain connections get the greeting now, while the pre-auth
+		 * process starts: one fork less between connect and "+OK". */
+		mo.s.greeted = write_all(wfd, mo.s.greeting, strlen(mo.s.greeting)) == 0;
 	}
 	pre = fork();
 	if (pre < 0) {

@@ -31,7 +31,7 @@ struct preauth {
 	char user[PW_USER_MAX + 1];
 	int have_user;
 	unsigned failures, commands, bad;
-	char timestamp[128];
+	char timestamp[160];
 };
 
 static void pa_exit(struct preauth *p, int code) __attribute__((noreturn));
@@ -500,7 +500,6 @@ void preauth_main(struct session *s, int rfd, int wfd, int mon, struct tls_serve
 {
 	struct preauth *p = xcalloc(1, sizeof(*p));
 	const struct config *cfg = s->cfg;
-	char host[64];
 
 	p->s = s;
 	p->cfg = cfg;
@@ -515,16 +514,9 @@ void preauth_main(struct session *s, int rfd, int wfd, int mon, struct tls_serve
 			tls_failed(p, why);
 		p->c.tr = tls_transport(p->tls);
 	}
-	if (cfg->apop) {
-		if (gethostname(host, sizeof(host)) < 0)
-			strcpy(host, "localhost");
-		host[sizeof(host) - 1] = '\0';
-		snprintf(p->timestamp, sizeof(p->timestamp), "<%ld.%ld.%lu@%s>",
-			 (long)getpid(), (long)time(NULL), (unsigned long)now_ms(), host);
-		conn_printf(&p->c, "+OK postern ready %s\r\n", p->timestamp);
-	} else {
-		conn_put(&p->c, "+OK postern ready\r\n", 19);
-	}
+	snprintf(p->timestamp, sizeof(p->timestamp), "%s", s->apop_stamp);
+	if (!s->greeted)
+		conn_put(&p->c, s->greeting, strlen(s->greeting));
 
 	for (;;) {
 		char *line;
