@@ -377,7 +377,10 @@ static void order_messages(struct mailstore *s)
 	long *slot;
 	struct mdmsg *out;
 	if (s->ncent == 0) {
-		qsort(s->msg, s->n, sizeof(*s->msg), order_cmp);
+		/* An empty mailbox has no array at all: qsort(NULL, 0) is
+		 * undefined (UBSan, make asan). */
+		if (s->n > 1)
+			qsort(s->msg, s->n, sizeof(*s->msg), order_cmp);
 		return;
 	}
 	slot = xmalloc(s->ncent * sizeof(*slot));
