@@ -16,7 +16,19 @@ import time
 import pytest
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-POSTERN = os.path.join(TOP, "postern")
+# The daemon under test: ./postern, or another build (the sanitizer build of
+# `make asan` sets POSTERN_BIN=build-asan/postern).
+POSTERN = os.environ.get("POSTERN_BIN", os.path.join(TOP, "postern"))
+# Extra configuration lines appended to every generated config, separated
+# by ';' or newlines.  The ASan build needs "preauth_memory = 0; seccomp = no":
+# ASan reserves terabytes of address space (no RLIMIT_AS fits) and makes
+# system calls the pre-auth seccomp allowlist refuses.
+TEST_CONF = "".join(l.strip() + "\n" for l in
+                    os.environ.get("POSTERN_TEST_CONF", "").replace(";", "\n").splitlines()
+                    if l.strip())
+# When set, each server's log is copied there before its directory is
+# removed (make asan scans them for sanitizer reports).
+LOG_DIR = os.environ.get("POSTERN_LOG_DIR")
 PASSWD_TOOL = os.path.join(TOP, "postern-passwd")
 TEST_USERS = ["ptalice", "ptbob", "ptcarol"]
 PASSWORD = "s3cret pass"          # has a space on purpose (PASS takes the rest)
@@ -155,8 +167,10 @@ class Server:
         self.write_conf("\n".join(conf) + "\n" + extra_conf)
 
     def write_conf(self, text):
+        if TEST_CONF and text and not text.endswith("\n"):
+            text += "\n"
         with open(self.conf, "w") as f:
-            f.write(text)
+            f.write(text + TEST_CONF)
 
     def add_user_line(self, line):
         with open(self.passwd, "a") as f:
@@ -252,6 +266,9 @@ def server_factory():
     yield make
     for s in servers:
         s.stop()
+        if LOG_DIR and os.path.exists(s.log):
+            os.makedirs(LOG_DIR, exist_ok=True)
+            shutil.copy(s.log, os.path.join(LOG_DIR, os.path.basename(s.tmp) + ".log"))
         shutil.rmtree(s.tmp, ignore_errors=True)
 
 

@@ -1,0 +1,110 @@
+# tests/sanitize.mk - sanitizer, valgrind and static-analysis passes.
+# Included from the top Makefile (which provides DAEMON_OBJS, CORE_OBJS,
+# ALL_CPPFLAGS, SSL_CFLAGS, SSL_LIBS, CRYPT_LIBS).  Run as root (the
+# integration suite and the valgrind session start the daemon).
+#
+#   make asan      build build-asan/postern with AddressSanitizer and
+#                  UndefinedBehaviorSanitizer, run the cmocka unit tests on
+#                  sanitizer-built core sources, then the whole integration
+#                  suite against build-asan/postern.  Fails on any test
+#                  failure and on any sanitizer report (report files in
+#                  build-asan/logs/, or a report in a daemon log).
+#   make valgrind  one full session (USER/PASS, LIST, UIDL, RETR, TOP, DELE,
+#                  QUIT) in inetd mode and one standalone, every process
+#                  under memcheck; fails on any error or definite leak.
+#   make static    cppcheck and clang-tidy over src/*.c, zero findings.
+#
+# Debian packages: clang, libclang-rt-14-dev, valgrind, cppcheck, clang-tidy.
+
+SAN_CC     ?= clang
+SAN_DIR     = build-asan
+SAN_FLAGS   = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
+SAN_WARN    = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+SAN_SRCS    = $(DAEMON_OBJS:.o=.c) $(CORE_OBJS:.o=.c)
+SAN_CORE    = $(CORE_OBJS:.o=.c)
+SAN_UNIT    = $(patsubst tests/unit/test_%.c,$(SAN_DIR)/test_%,$(wildcard tests/unit/test_*.c))
+SAN_LOGS    = $(abspath $(SAN_DIR))/logs
+# Leaks are valgrind's job (processes end in _exit by design); every other
+# report is fatal.  Report files go to $(SAN_LOGS); a process that cannot
+# reach that directory (the chrooted pre-auth process) reports on stderr,
+# which is the daemon's log: the integration fixtures copy those logs to
+# $(SAN_LOGS)/daemon for the scan below.
+SAN_ENV     = ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOGS)/asan \
+              UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan
+# Config lines every integration test server gets (see conftest.py).
+SAN_TEST_CONF = preauth_memory = 0; seccomp = no
+PYTEST     ?= /usr/bin/python3 -m pytest
+
+$(SAN_DIR)/postern: $(SAN_SRCS) $(wildcard include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ \
+	    $(SAN_SRCS) $(SSL_LIBS) $(CRYPT_LIBS) -lseccomp
+
+$(SAN_DIR)/test_%: tests/unit/test_%.c $(SAN_CORE) $(wildcard tests/unit/*.h include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
+	    $(SAN_CORE) -lcmocka $(SSL_LIBS)
+
+asan-build: $(SAN_DIR)/postern $(SAN_UNIT)
+
+asan: all asan-build
+	rm -rf $(SAN_LOGS)
+	mkdir -p $(SAN_LOGS)
+	chmod 1777 $(SAN_LOGS)    # mail processes run as the mail users
+	@fail=0; for t in $(SAN_UNIT); do \
+	    echo "== $$t"; $(SAN_ENV) ./$$t || { echo "FAILED: $$t"; fail=1; }; \
+	done; exit $$fail
+	$(SAN_ENV) POSTERN_BIN=$(abspath $(SAN_DIR)/postern) \
+	    POSTERN_TEST_CONF='$(SAN_TEST_CONF)' POSTERN_LOG_DIR=$(SAN_LOGS)/daemon \
+	    $(PYTEST) -q -p no:cacheprovider tests/integration
+	@if ls $(SAN_LOGS)/asan.* $(SAN_LOGS)/ubsan.* >/dev/null 2>&1; then \
+	    echo "asan: sanitizer reports:"; head -50 $(SAN_LOGS)/asan.* $(SAN_LOGS)/ubsan.* \
+	        2>/dev/null; exit 1; fi
+	@if grep -lE 'ERROR: AddressSanitizer|runtime error:|SUMMARY: UndefinedBehavior|Sanitizer CHECK failed|Can.t open file: .*/logs/' \
+	        $(SAN_LOGS)/daemon/*.log 2>/dev/null; then \
+	    echo "asan: sanitizer reports in the daemon logs above"; exit 1; fi
+	@echo "asan: no sanitizer reports"
+
+# ---- valgrind ----
+VG_DIR = build-valgrind
+
+valgrind: all
+	rm -rf $(VG_DIR)
+	mkdir -p $(VG_DIR)
+	/usr/bin/python3 tests/valgrind_session.py --postern $(abspath postern) \
+	    --logs $(abspath $(VG_DIR))
+
+# ---- static analysis ----
+CPPCHECK      ?= cppcheck
+CLANG_TIDY    ?= clang-tidy
+STATIC_CFLAGS  = -std=c11 -D_GNU_SOURCE -DSYSCONFDIR='"/etc"' -Iinclude $(SSL_CFLAGS)
+# Per-file exceptions to .clang-tidy, each with its reason:
+#  tls.c: two dead stores in tls_relay's loop (r = 1 before the revents
+#    test, client_open = 0 just before break): harmless, kept for clarity
+#    by its author.
+#  postern-passwd.c: the analyzer assumes len + n + 1 can wrap to 0 in
+#    buf_add and then reports memcpy into a NULL buffer; n is a strlen().
+TIDY_EXTRA_src/tls.c            = --checks=-clang-analyzer-deadcode.DeadStores
+TIDY_EXTRA_src/postern-passwd.c = --checks=-clang-analyzer-core.NonNullParamChecker
+
+static:
+	$(CPPCHECK) --enable=warning,style,performance,portability --std=c11 \
+	    -D_GNU_SOURCE -DSYSCONFDIR='"/etc"' -Iinclude --inline-suppr \
+	    --suppressions-list=tests/static/cppcheck-suppressions.txt \
+	    --error-exitcode=1 --quiet \
+	    --template='{file}:{line}: {severity}/{id}: {message}' src/*.c
+	@fail=0; for f in src/*.c; do \
+	    case $$f in \
+	    src/tls.c) extra='$(TIDY_EXTRA_src/tls.c)';; \
+	    src/postern-passwd.c) extra='$(TIDY_EXTRA_src/postern-passwd.c)';; \
+	    *) extra=;; esac; \
+	    out=$$($(CLANG_TIDY) --quiet $$extra $$f -- $(STATIC_CFLAGS) 2>&1) || fail=1; \
+	    printf '%s\n' "$$out" | grep -E ': (warning|error):' && fail=1; \
+	done; \
+	if [ $$fail = 0 ]; then echo "static: cppcheck and clang-tidy clean"; fi; exit $$fail
+
+sanitize-clean:
+	rm -rf $(SAN_DIR) $(VG_DIR)
+
+.PHONY: asan asan-build valgrind static sanitize-clean
