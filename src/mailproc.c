@@ -11,6 +11,7 @@
 #include "session.h"
 #include "util.h"
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -317,6 +318,9 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 	m.n = m.ops->count(m.store);
 	m.deleted = xcalloc(m.n + 1, 1);
 	m.seen = xcalloc(m.n + 1, 1);
+	/* The scan's directory buffers are free again: give those pages back
+	 * (an idle session should cost little memory). */
+	malloc_trim(0);
 	m.rbuf = xmalloc(READ_CHUNK);
 	m.ebuf = xmalloc(2 * READ_CHUNK);
 	{

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -338,6 +339,9 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 	close(mo.sock);
 	explicit_bzero(&mo.u, sizeof(mo.u));
 	free(m);
+	/* From here the monitor only waits: hand its freed heap pages back so an
+	 * idle session costs less memory. */
+	malloc_trim(0);
 	/* Wait for both children; the session ends with them. */
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
 		;
