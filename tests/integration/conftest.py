@@ -42,7 +42,7 @@ def free_port():
     return port
 
 
-def wait_port(host, port, timeout=10.0):
+def wait_port(host, port, timeout=30.0):
     end = time.time() + timeout
     while time.time() < end:
         try:
