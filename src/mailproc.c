@@ -351,6 +351,8 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 				reply_err(&m, "autologout: idle for too long");
 				conn_flush(&m.c);
 			}
+			/* Nothing marked with DELE goes: count it as left. */
+			memset(m.deleted, 0, m.n);
 			log_logout(&m, ls == LINE_TIMEOUT ? "timeout" : "disconnected", 0, 0);
 			_exit(0);
 		}
@@ -376,6 +378,7 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 		default: reply_err(&m, "command not valid in this state"); break;
 		}
 		if (m.c.write_failed) {
+			memset(m.deleted, 0, m.n);
 			log_logout(&m, "write-failed", 0, 0);
 			_exit(0);
 		}
