@@ -61,14 +61,19 @@ run: deps all
 deps:
 	sh contrib/install-deps.sh build
 
-# Everything CI runs: unit and integration tests, short fuzzing runs and the
+# Everything CI runs: static checks, unit and integration tests, the same
+# on an ASan+UBSan build, a valgrind session, short fuzzing runs, and the
 # benchmark at tiny sizes (so it keeps working; no timing is asserted).
 check:
 	sh contrib/install-deps.sh test
 	$(MAKE) all
+	$(MAKE) static
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) fuzz-quick
+	$(MAKE) fuzz-proto-quick
+	$(MAKE) valgrind
+	$(MAKE) asan
 	$(MAKE) bench-smoke
 
 -include tests/unit/unit.mk
