@@ -42,7 +42,16 @@ struct centry {
 	uint64_t size;
 };
 
+/* File names live in a chain of blocks freed together: a 100,000-message
+ * mailbox costs a few allocations, not one per message. */
+struct name_block {
+	struct name_block *next;
+	size_t used, cap;
+	char data[];
+};
+
 struct mailstore {
+	struct name_block *names;
 	struct mdmsg *msg;
 	size_t n, cap;
 	int lock_fd;
@@ -274,6 +283,21 @@ static int count_size(const char *path, uid_t owner, uint64_t *size)
 
 /* ---- scanning ---- */
 
+static char *name_alloc(struct mailstore *s, size_t len)
+{
+	struct name_block *b = s->names;
+	if (!b || b->cap - b->used < len) {
+		size_t cap = len > 256 * 1024 ? len : 256 * 1024;
+		b = xmalloc(sizeof(*b) + cap);
+		b->next = s->names;
+		b->used = 0;
+		b->cap = cap;
+		s->names = b;
+	}
+	b->used += len;
+	return b->data + b->used - len;
+}
+
 static void add_msg(struct mailstore *s, const char *dir, const char *name,
 		    const struct mdname *m)
 {
@@ -285,7 +309,7 @@ static void add_msg(struct mailstore *s, const char *dir, const char *name,
 	}
 	x = &s->msg[s->n++];
 	memset(x, 0, sizeof(*x));
-	x->path = xmalloc(dl + 1 + nl + 1);
+	x->path = name_alloc(s, dl + 1 + nl + 1);
 	memcpy(x->path, dir, dl);
 	x->path[dl] = '/';
 	memcpy(x->path + dl + 1, name, nl + 1);
@@ -411,9 +435,10 @@ static void order_messages(struct mailstore *s)
 
 static void free_store(struct mailstore *s)
 {
-	size_t i;
-	for (i = 0; i < s->n; i++) {
-		free(s->msg[i].path);
+	while (s->names) {
+		struct name_block *next = s->names->next;
+		free(s->names);
+		s->names = next;
 	}
 	free(s->msg);
 	free(s->ctab);
@@ -505,7 +530,6 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 					     errno == EINVAL ? "not a regular file" :
 					     errno == EPERM ? "not owned by the mailbox owner" :
 					     strerror(errno));
-				free(m->path);
 				continue;
 			}
 		}
@@ -553,7 +577,7 @@ static const char *md_uidl(const struct mailstore *s, size_t i)
 
 /* A message whose flags were changed by another program since the snapshot
  * has a new name: find it in cur/ by the part before ':'. */
-static int relocate(struct mdmsg *m)
+static int relocate(struct mailstore *s, struct mdmsg *m)
 {
 	DIR *d = opendir("cur");
 	struct dirent *de;
@@ -565,8 +589,7 @@ static int relocate(struct mdmsg *m)
 		if (strncmp(de->d_name, name, m->base_len) == 0 &&
 		    (de->d_name[m->base_len] == ':' || de->d_name[m->base_len] == '\0')) {
 			size_t len = strlen(de->d_name);
-			free(m->path);
-			m->path = xmalloc(len + 5);
+			m->path = name_alloc(s, len + 5);
 			memcpy(m->path, "cur/", 4);
 			memcpy(m->path + 4, de->d_name, len + 1);
 			found = 1;
@@ -581,7 +604,7 @@ static int md_open_msg(struct mailstore *s, size_t i)
 {
 	struct stat st;
 	int fd = open_regular(s->msg[i].path, s->owner, &st);
-	if (fd < 0 && errno == ENOENT && relocate(&s->msg[i]) == 0)
+	if (fd < 0 && errno == ENOENT && relocate(s, &s->msg[i]) == 0)
 		fd = open_regular(s->msg[i].path, s->owner, &st);
 	if (fd >= 0)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -643,7 +666,7 @@ static enum ms_status md_commit(struct mailstore *s, const unsigned char *delete
 			struct stat st;
 			st.st_size = 0;
 			if (lstat(m->path, &st) < 0 && errno == ENOENT &&
-			    (relocate(m) < 0 || lstat(m->path, &st) < 0)) {
+			    (relocate(s, m) < 0 || lstat(m->path, &st) < 0)) {
 				r->deleted++; /* already gone: not an error */
 				continue;
 			}
@@ -658,7 +681,7 @@ static enum ms_status md_commit(struct mailstore *s, const unsigned char *delete
 		} else if (seen[i]) {
 			char *to = with_seen_flag(m);
 			if (to && rename(m->path, to) < 0 && errno == ENOENT &&
-			    relocate(m) == 0) {
+			    relocate(s, m) == 0) {
 				free(to);
 				to = with_seen_flag(m);
 				if (to && rename(m->path, to) < 0)
