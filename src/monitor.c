@@ -202,7 +202,7 @@ static void handle_sasl(struct monitor *mo, struct ipc_msg *m)
 	reply(mo, 0, r == SCRAM_TEMPFAIL ? "temp" : "fail");
 }
 
-static pid_t start_mail(struct monitor *mo, struct ipc_msg *m, int pre)
+static pid_t start_mail(struct monitor *mo, struct ipc_msg *m)
 {
 	int rfd, wfd, relay[2] = { -1, -1 };
 	pid_t pid;
@@ -237,7 +237,6 @@ static pid_t start_mail(struct monitor *mo, struct ipc_msg *m, int pre)
 		drop_to_mail_user(mo->s.cfg, mo->s.uid, mo->s.gid);
 		mail_main(&mo->s, rfd, wfd, m->field[0], m->flen[0]);
 	}
-	(void)pre;
 	if (relay[1] >= 0)
 		close(relay[1]);
 	for (int i = 0; i < m->nfds; i++)
@@ -252,7 +251,7 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 	 * should not have to copy them when its own stack grows. */
 	static struct monitor mo;
 	int sv[2], status;
-	pid_t pre, mail = -1;
+	pid_t pre;
 	struct ipc_msg *m = xmalloc(sizeof(*m));
 
 	memset(&mo, 0, sizeof(mo));
@@ -325,7 +324,7 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 				     log_text(why, sizeof(why), m->field[0], m->flen[0]), more);
 			}
 		} else if (m->type == IPC_HANDOFF && mo.authed) {
-			mail = start_mail(&mo, m, pre);
+			start_mail(&mo, m);
 			break;
 		} else {
 			plog(LOG_ERR, "pre-auth process sent an unexpected message (type %u); "
@@ -345,6 +344,5 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 	/* Wait for both children; the session ends with them. */
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
 		;
-	(void)mail;
 	return 0;
 }
