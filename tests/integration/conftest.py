@@ -201,9 +201,17 @@ class Server:
                     c, _ = ls.accept()
                 except OSError:
                     return
-                p = subprocess.Popen(args, stdin=c.fileno(), stdout=c.fileno(),
-                                     stderr=self.logf)
-                self.inetd_children.append(p)
+                if self.inetd_sock is None:      # stopped: not ours any more
+                    c.close()
+                    return
+                try:
+                    p = subprocess.Popen(args, stdin=c.fileno(), stdout=c.fileno(),
+                                         stderr=self.logf)
+                    self.inetd_children.append(p)
+                except OSError as e:
+                    # Like a real inetd: say why in the log, keep serving.
+                    self.logf.write(f"mini-inetd: cannot start postern: {e}\n".encode())
+                    self.logf.flush()
                 c.close()
         threading.Thread(target=loop, daemon=True).start()
         return self
@@ -217,7 +225,14 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         if self.inetd_sock:
-            self.inetd_sock.close()
+            # close() alone does not wake a thread blocked in accept(): the
+            # listener would live on and start sessions for a dead setup.
+            ls, self.inetd_sock = self.inetd_sock, None
+            try:
+                ls.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            ls.close()
             for p in self.inetd_children:
                 try:
                     p.wait(10)
@@ -252,6 +267,23 @@ class Server:
         return kids
 
 
+# Servers of the running test, so a failure report can show their logs.
+CURRENT_SERVERS = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and call.when == "call":
+        for s in CURRENT_SERVERS:
+            try:
+                text = s.logtext()
+            except OSError:
+                continue
+            rep.sections.append((f"postern log {s.log}", text[-6000:]))
+
+
 @pytest.fixture
 def server_factory():
     # Not pytest's tmp_path: it is 0700 and the mail users must traverse it.
@@ -262,8 +294,11 @@ def server_factory():
         os.chmod(d, 0o755)
         s = Server(d, **kw)
         servers.append(s)
+        CURRENT_SERVERS.append(s)
         return s
+    CURRENT_SERVERS.clear()
     yield make
+    CURRENT_SERVERS.clear()
     for s in servers:
         s.stop()
         if LOG_DIR and os.path.exists(s.log):
