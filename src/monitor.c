@@ -289,8 +289,11 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 	}
 	close(sv[1]);
 	mo.sock = sv[0];
-	/* The monitor keeps neither the client nor the TLS keys. */
-	if (tls)
+	/* The mail process, forked next, must not inherit the TLS keys.  The
+	 * monitor (root, like the master) keeps its untouched copy-on-write
+	 * view of them: freeing the context here would copy every heap page
+	 * it spans. */
+	if (tls && tls_keys_wipe_on_fork() < 0)
 		tls_server_free(tls);
 	{
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -1,18 +1,24 @@
 /* tls.c - OpenSSL server side.  tls_server_new runs as root (it reads the
  * private keys) in the master or, in inetd mode, the monitor; everything
  * else runs in the pre-auth process, chrooted as 'postern'.  The mail
- * process never calls into OpenSSL. */
+ * process never runs TLS code and starts with the keys zeroed (see
+ * tls_keys_wipe_on_fork). */
 #include "tls.h"
 #include "log.h"
 #include "util.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -26,6 +32,96 @@ struct tls_conn {
 	int fd;
 	struct transport tr;
 };
+
+/* Private keys and session-ticket keys live in OpenSSL's secure heap: one
+ * mapping of its own.  Once the monitor has forked the pre-auth process it
+ * marks that mapping MADV_WIPEONFORK, so the mail process (forked next, and
+ * run as the mail user) starts with the keys zeroed.  That costs nothing,
+ * where freeing the whole TLS context in the monitor would write to, and so
+ * copy, a few dozen heap pages per session.  Key files are read into secure
+ * memory too (not through stdio, whose freed buffer would keep the PEM). */
+static void ssl_err(char *err, size_t cap, const char *what);
+
+#define SECURE_HEAP_SIZE (256 * 1024)
+static char *key_arena;
+static size_t key_arena_len;
+
+static void secure_heap_init(void)
+{
+	static int done;
+	FILE *f;
+	char line[512];
+	void *probe;
+	if (done)
+		return;
+	done = 1;
+	if (CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, 16) == 0)
+		return;
+	probe = OPENSSL_secure_malloc(16);
+	f = fopen("/proc/self/maps", "re");
+	while (probe && f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+		    (uintptr_t)probe >= lo && (uintptr_t)probe < hi) {
+			key_arena = (char *)lo;
+			key_arena_len = hi - lo;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	OPENSSL_secure_free(probe);
+}
+
+int tls_keys_wipe_on_fork(void)
+{
+	if (!key_arena || madvise(key_arena, key_arena_len, MADV_WIPEONFORK) < 0)
+		return -1;
+	return 0;
+}
+
+/* The key file, read straight into secure memory and parsed from there. */
+static EVP_PKEY *read_key(const char *path, char *err, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	EVP_PKEY *pk = NULL;
+	BIO *b;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size <= 0 || st.st_size > 64 * 1024) {
+		snprintf(err, cap, "ssl_key %s: %s", path,
+			 fd < 0 ? strerror(errno) : "not a regular file of at most 64 KiB");
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	buf = OPENSSL_secure_malloc((size_t)st.st_size);
+	while (buf && len < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	if (!buf || len != (size_t)st.st_size) {
+		snprintf(err, cap, "ssl_key %s: cannot read it", path);
+		OPENSSL_secure_clear_free(buf, (size_t)st.st_size);
+		return NULL;
+	}
+	b = BIO_new_mem_buf(buf, (int)len);
+	if (b)
+		pk = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	OPENSSL_secure_clear_free(buf, len);
+	if (!pk) {
+		char what[600];
+		snprintf(what, sizeof(what), "ssl_key %s", path);
+		ssl_err(err, cap, what);
+	}
+	return pk;
+}
 
 static void ssl_err(char *err, size_t cap, const char *what)
 {
@@ -82,10 +178,18 @@ static SSL_CTX *make_ctx(const struct config *cfg, const struct cert_pair *cp,
 		ssl_err(err, cap, what);
 		goto fail;
 	}
-	snprintf(what, sizeof(what), "ssl_key %s", cp->key);
-	if (SSL_CTX_use_PrivateKey_file(ctx, cp->key, SSL_FILETYPE_PEM) != 1) {
-		ssl_err(err, cap, what);
-		goto fail;
+	{
+		EVP_PKEY *pk = read_key(cp->key, err, cap);
+		int ok;
+		if (!pk)
+			goto fail;
+		ok = SSL_CTX_use_PrivateKey(ctx, pk);
+		EVP_PKEY_free(pk);
+		if (ok != 1) {
+			snprintf(what, sizeof(what), "ssl_key %s", cp->key);
+			ssl_err(err, cap, what);
+			goto fail;
+		}
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
 		ssl_err(err, cap, "ssl_key does not match ssl_cert");
@@ -109,6 +213,7 @@ struct tls_server *tls_server_new(const struct config *cfg, char *err, size_t ca
 		snprintf(err, cap, "no ssl_cert configured");
 		return NULL;
 	}
+	secure_heap_init();
 	t = xcalloc(1, sizeof(*t));
 	for (i = 0; i < cfg->ncerts; i++) {
 		t->ctx[i] = make_ctx(cfg, &cfg->certs[i], err, cap);

@@ -714,3 +714,56 @@ def test_client_that_stops_reading_is_dropped(server_factory, test_ca):
     p.close()
     wait_log(s, r"logout: user=<ptalice> ")
     assert "killed by signal" not in s.logtext()
+
+
+# ---- the TLS keys never reach a mail process ----
+
+def key_needles(key_path):
+    """Byte strings that give the private key away: its scalar (as bytes
+    and as OpenSSL keeps a BIGNUM on this machine, least significant limb
+    first), the start of its DER and a base64 line of its PEM."""
+    import base64
+    import re
+    txt = subprocess.run(["openssl", "pkey", "-in", key_path, "-text", "-noout"],
+                         capture_output=True, text=True, check=True).stdout
+    hexpriv = re.search(r"priv:\s*\n((?:\s+[0-9a-f:]+\n)+)", txt).group(1)
+    priv = bytes.fromhex(re.sub(r"[\s:]", "", hexpriv)).lstrip(b"\0")
+    pem = open(key_path).read().splitlines()
+    der = base64.b64decode("".join(l for l in pem if not l.startswith("-----")))
+    return {"scalar": priv, "scalar-limbs": priv[::-1], "der": der[:48], "pem": pem[1].encode()}
+
+
+def memory_hits(pid, needles):
+    """Which needles occur anywhere in the readable memory of pid."""
+    hits = set()
+    with open(f"/proc/{pid}/mem", "rb") as mem:
+        for line in open(f"/proc/{pid}/maps"):
+            f = line.split()
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            if "r" not in f[1] or (len(f) > 5 and f[5].startswith("[v")):
+                continue
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except OSError:
+                continue
+            hits |= {k for k, n in needles.items() if n in data}
+    return hits
+
+
+@pytest.mark.parametrize("mode", ["plain", "stls", "implicit"])
+def test_mail_process_holds_no_tls_key(srv, test_ca, mode):
+    from pop3util import procs_by_uid, user_uid, status
+    needles = key_needles(test_ca["mail.test"][1])
+    p = Pop(srv.port) if mode == "plain" else connect(srv, test_ca, mode)
+    p.login()
+    assert p.cmd("STAT").startswith("+OK 1 ")
+    mail = procs_by_uid(srv, user_uid("ptalice"))
+    assert len(mail) == 1
+    monitor = int(status(mail[0])["PPid"])
+    # The search works: the root monitor (like the master) has the key...
+    assert memory_hits(monitor, needles) >= {"scalar-limbs"}
+    # ...and the mail process, run as the user, has none of it.
+    assert memory_hits(mail[0], needles) == set()
+    assert p.cmd("QUIT").startswith("+OK")
+    p.close()
