@@ -24,6 +24,8 @@
 static const char fallback_hash[] =
 	"$y$j9T$n7JfdwBU7N9zYekJ0pq5d.$UIfFqn.6JwLVH0BPFuImqU1G7ia7pxCuE8bqv2kyRd1";
 
+#define IOBUF_SIZE (16 * 1024)
+
 static int file_safe(FILE *f, const char *path)
 {
 	struct stat st;
@@ -42,7 +44,7 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 		int *scheme, char *hash, size_t hashcap)
 {
 	FILE *f = fopen(cfg->passwd_file, "re");
-	char *line = NULL;
+	char *iobuf, *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	int found = 0, have_dummy = 0;
@@ -54,6 +56,16 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 		return -1;
 	}
 	if (!file_safe(f, cfg->passwd_file)) {
+		fclose(f);
+		return -1;
+	}
+	/* stdio's buffer holds every user's hash too: give it one we wipe,
+	 * in a mapping the mail process (forked later) will not inherit. */
+	iobuf = mmap(NULL, IOBUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (iobuf == MAP_FAILED || setvbuf(f, iobuf, _IOFBF, IOBUF_SIZE) != 0) {
+		plog(LOG_ERR, "cannot read %s: out of memory", cfg->passwd_file);
+		if (iobuf != MAP_FAILED)
+			munmap(iobuf, IOBUF_SIZE);
 		fclose(f);
 		return -1;
 	}
@@ -92,6 +104,8 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 		explicit_bzero(line, cap);
 	free(line);
 	fclose(f);
+	explicit_bzero(iobuf, IOBUF_SIZE);
+	munmap(iobuf, IOBUF_SIZE);
 	return found;
 }
 
@@ -135,19 +149,18 @@ static int scram_check(const char *pass, size_t passlen, const char *secret)
 	return ok;
 }
 
-enum auth_result auth_password(const struct config *cfg, const char *user,
-			       const char *pass, size_t passlen, struct auth_user *u,
-			       const char **why)
+static enum auth_result password_check(const struct config *cfg, const char *user,
+				       const char *pass, size_t passlen, struct auth_user *u,
+				       const char **why, char *hash, size_t hashcap)
 {
-	char hash[512];
 	int scheme, found, ok = 0;
 
 	if (!pw_user_valid(user, strlen(user))) {
 		/* Still pay for a hash so bad names cost what good ones do. */
 		found = 0;
-		auth_lookup(cfg, "", u, &scheme, hash, sizeof(hash));
+		auth_lookup(cfg, "", u, &scheme, hash, hashcap);
 	} else {
-		found = auth_lookup(cfg, user, u, &scheme, hash, sizeof(hash));
+		found = auth_lookup(cfg, user, u, &scheme, hash, hashcap);
 	}
 	if (found < 0) {
 		*why = "passwd file unreadable";
@@ -178,19 +191,31 @@ enum auth_result auth_password(const struct config *cfg, const char *user,
 	return AUTH_OK;
 }
 
-enum auth_result auth_apop(const struct config *cfg, const char *user,
-			   const char *timestamp, const char *digest,
-			   struct auth_user *u, const char **why)
+/* The stack the hash passed through is inherited by the mail process. */
+enum auth_result auth_password(const struct config *cfg, const char *user,
+			       const char *pass, size_t passlen, struct auth_user *u,
+			       const char **why)
 {
-	char hash[512], hex[33];
-	unsigned char md[EVP_MAX_MD_SIZE];
+	char hash[512];
+	enum auth_result r = password_check(cfg, user, pass, passlen, u, why, hash, sizeof(hash));
+	explicit_bzero(hash, sizeof(hash));
+	return r;
+}
+
+#define APOP_HASH_CAP 512
+
+static enum auth_result apop_check(const struct config *cfg, const char *user,
+				   const char *timestamp, const char *digest,
+				   struct auth_user *u, const char **why, char *hash, char *hex,
+				   unsigned char *md)
+{
 	unsigned int mdlen = 0, i;
 	int scheme, found;
 	EVP_MD_CTX *ctx;
 	const char *secret;
 
 	found = pw_user_valid(user, strlen(user)) ?
-		auth_lookup(cfg, user, u, &scheme, hash, sizeof(hash)) : 0;
+		auth_lookup(cfg, user, u, &scheme, hash, APOP_HASH_CAP) : 0;
 	if (found < 0) {
 		*why = "passwd file unreadable";
 		return AUTH_TEMPFAIL;
@@ -218,6 +243,19 @@ enum auth_result auth_apop(const struct config *cfg, const char *user,
 		return AUTH_FAIL;
 	}
 	return AUTH_OK;
+}
+
+enum auth_result auth_apop(const struct config *cfg, const char *user,
+			   const char *timestamp, const char *digest,
+			   struct auth_user *u, const char **why)
+{
+	char hash[APOP_HASH_CAP], hex[33];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	enum auth_result r = apop_check(cfg, user, timestamp, digest, u, why, hash, hex, md);
+	explicit_bzero(hash, sizeof(hash));
+	explicit_bzero(hex, sizeof(hex));
+	explicit_bzero(md, sizeof(md));
+	return r;
 }
 
 int auth_ids_ok(const struct config *cfg, const struct auth_user *u, const char **why)

@@ -117,6 +117,9 @@ static int accept_login(struct monitor *mo, const char *method)
 	mo->s.uid = mo->u.uid;
 	mo->s.gid = mo->u.gid;
 	mo->authed = 1;
+	/* The secrets are checked; the mail process need not inherit them. */
+	explicit_bzero(mo->u.scram, sizeof(mo->u.scram));
+	explicit_bzero(mo->u.plain, sizeof(mo->u.plain));
 	return 1;
 }
 

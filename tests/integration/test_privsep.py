@@ -536,3 +536,71 @@ def test_inetd_mode_over_pipes_refuses_plaintext_by_default(server_factory):
     assert "USER" not in lines[2:lines.index(".")]
     assert lines[lines.index(".") + 1].startswith("-ERR [AUTH] plaintext authentication "
                                                   "is not allowed")
+
+
+def memory_of(pid):
+    """All readable memory of pid, as one bytes object."""
+    out = []
+    with open(f"/proc/{pid}/mem", "rb") as mem:
+        for line in open(f"/proc/{pid}/maps"):
+            f = line.split()
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            if "r" not in f[1] or (len(f) > 5 and f[5].startswith("[v")):
+                continue
+            try:
+                mem.seek(lo)
+                out.append(mem.read(hi - lo))
+            except OSError:
+                pass
+    return b"\0".join(out)
+
+
+@pytest.mark.parametrize("how", ["USER", "APOP", "failed-first"])
+def test_mail_process_holds_no_credentials(server_factory, how):
+    """The monitor reads the whole passwd file as root; none of it may stay
+    in memory the mail process (run as the user) inherits: not other users'
+    hashes, not the user's own secret."""
+    s = server_factory(extra_conf="apop = yes\n")
+    other = conftest.hash_password("another secret")
+    bob = user_uid("ptbob")
+    # First line: its hash is also what an unknown user is checked against.
+    lines = open(s.passwd).read()
+    home = os.path.join(s.home, "ptalice")
+    # Enough other accounts that the file spans several stdio buffers.
+    filler = [f"zzfill{i}:$6$fillsalt{i:04d}$" + os.urandom(32).hex() for i in range(150)]
+    with open(s.passwd, "w") as f:
+        f.write(f"zzfirst:{other}:{bob}:{bob}::/nonexistent::\n")
+        for line in filler:
+            f.write(f"{line}:{bob}:{bob}::/nonexistent::\n")
+        f.write(lines.replace(f"ptalice:", "ptalice-old:", 1))
+        f.write(f"ptalice:{{PLAIN}}plain-secret-123:{user_uid('ptalice')}:"
+                f"{user_uid('ptalice')}::{home}::\n" if how == "APOP" else "")
+    if how != "APOP":
+        with open(s.passwd, "a") as f:
+            f.write(lines.split("\n")[0] + "\n")     # the real ptalice line, last
+    s.start()
+    s.maildirs["ptalice"].add(b"Subject: x\n\nbody\n")
+    c = Pop3(s.port)
+    if how == "failed-first":
+        assert c.cmd("USER nosuchuser").startswith("+OK")
+        assert c.cmd("PASS wrong").startswith("-ERR")
+    if how == "APOP":
+        import hashlib
+        stamp = c.greeting.split()[-1]
+        digest = hashlib.md5((stamp + "plain-secret-123").encode()).hexdigest()
+        assert c.cmd(f"APOP ptalice {digest}").startswith("+OK")
+    else:
+        assert c.cmd("USER ptalice").startswith("+OK")
+        assert c.cmd("PASS " + PASSWORD).startswith("+OK")
+    mail = procs_by_uid(s, user_uid("ptalice"))
+    assert len(mail) == 1
+    mem = memory_of(mail[0])
+    # The search sees the process: its own Maildir path is there.
+    assert s.maildirs["ptalice"].path.encode() in mem
+    assert other.encode() not in mem
+    assert other.split("$")[-1].encode() not in mem          # not even the digest part
+    assert b"zzfirst:" not in mem
+    assert b"fillsalt" not in mem and b"zzfill" not in mem
+    assert b"plain-secret-123" not in mem
+    c.cmd("QUIT")
+    c.close()
