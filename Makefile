@@ -29,7 +29,8 @@ CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o \
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o \
               src/mailproc.o src/maildir.o src/netio.o src/ipc.o \
               src/privdrop.o src/pop3cmd.o src/tls.o \
-              src/sasl.o src/authcheck.o src/sandbox_linux.o src/ratelog.o
+              src/sasl.o src/authcheck.o src/sandbox_linux.o src/ratelog.o \
+              src/heap.o
 PASSWD_OBJS = src/postern-passwd.o
 
 BINS = postern postern-passwd

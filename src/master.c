@@ -3,6 +3,7 @@
  * connection monitor per accepted socket, reaps children, reloads on SIGHUP
  * and stops on SIGTERM.  It never parses client input and never dies of a
  * session's failure. */
+#include "heap.h"
 #include "log.h"
 #include "master.h"
 #include "ratelog.h"
@@ -357,7 +358,18 @@ static int load_tls(const struct config *cfg, struct tls_server **out)
 	return 0;
 }
 
+static void reload_config(void);
+
+/* SIGHUP.  The heap's holes are unplugged around it so what the old
+ * configuration frees can be reused, then plugged again. */
 static void reload(void)
+{
+	heap_unplug();
+	reload_config();
+	heap_plug();
+}
+
+static void reload_config(void)
 {
 	struct config nc;
 	struct tls_server *nt;
@@ -439,6 +451,7 @@ int master_run(const struct config *cfg, const char *cfgpath)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	plog(LOG_INFO, "postern started, %d listener(s)", M.nl);
+	heap_plug();
 
 	for (;;) {
 		struct pollfd p[CONF_MAX_LISTEN * 2 + 1];
