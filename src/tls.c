@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -60,9 +61,11 @@ static void secure_heap_init(void)
 	probe = OPENSSL_secure_malloc(16);
 	f = fopen("/proc/self/maps", "re");
 	while (probe && f && fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
-		    (uintptr_t)probe >= lo && (uintptr_t)probe < hi) {
+		char *end;
+		unsigned long lo = strtoul(line, &end, 16), hi = 0;
+		if (*end == '-')
+			hi = strtoul(end + 1, &end, 16);
+		if (*end == ' ' && (uintptr_t)probe >= lo && (uintptr_t)probe < hi) {
 			key_arena = (char *)lo;
 			key_arena_len = hi - lo;
 			break;
