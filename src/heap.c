@@ -13,27 +13,39 @@
 #include <stdlib.h>
 
 #define MAX_PLUGS 8192
+#define TCACHE_SLACK (64 * 1024)
 
 static void *plugs[MAX_PLUGS];
 static size_t nplugs;
 
 void heap_plug(void)
 {
-	size_t size;
+	struct mallinfo2 mi = mallinfo2();
+	size_t size, plugged = 0;
+	/* Never more than the free space below the top, plus what the
+	 * per-thread cache holds (mallinfo counts that as in use).  An
+	 * allocator that reports no arena, like a sanitizer's, gets no plugs. */
+	size_t budget = mi.fordblks > mi.keepcost ? mi.fordblks - mi.keepcost : 0;
+	if (mi.arena == 0)
+		return;
+	budget += TCACHE_SLACK;
 	for (size = 64 * 1024; size >= 16 && nplugs < MAX_PLUGS; size /= 2) {
-		while (nplugs < MAX_PLUGS) {
-			/* keepcost is the size of the top chunk: if it shrank,
-			 * the block came from the top, so no hole of this size
-			 * is left. */
-			size_t top = mallinfo2().keepcost;
+		while (nplugs < MAX_PLUGS && plugged + size <= budget) {
+			/* keepcost is the size of the top chunk and arena the
+			 * heap's: if the one shrank or the other grew, the
+			 * block came from the top, so no hole of this size is
+			 * left. */
+			struct mallinfo2 before = mallinfo2(), after;
 			void *p = malloc(size);
 			if (!p)
 				return;
-			if (mallinfo2().keepcost < top) {
+			after = mallinfo2();
+			if (after.keepcost < before.keepcost || after.arena != before.arena) {
 				free(p);
 				break;
 			}
 			plugs[nplugs++] = p;
+			plugged += size;
 		}
 	}
 }
