@@ -267,6 +267,12 @@ class Server:
         return kids
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "memory_scan: reads a live process's whole memory (left out of the "
+        "ASan pass: its allocator reserves terabytes and its quarantine keeps freed memory)")
+
+
 # Servers of the running test, so a failure report can show their logs.
 CURRENT_SERVERS = []
 

@@ -555,6 +555,7 @@ def memory_of(pid):
     return b"\0".join(out)
 
 
+@pytest.mark.memory_scan
 @pytest.mark.parametrize("how", ["USER", "APOP", "failed-first"])
 def test_mail_process_holds_no_credentials(server_factory, how):
     """The monitor reads the whole passwd file as root; none of it may stay

@@ -751,6 +751,7 @@ def memory_hits(pid, needles):
     return hits
 
 
+@pytest.mark.memory_scan
 @pytest.mark.parametrize("mode", ["plain", "stls", "implicit"])
 def test_mail_process_holds_no_tls_key(srv, test_ca, mode):
     from pop3util import procs_by_uid, user_uid, status
