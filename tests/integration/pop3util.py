@@ -203,12 +203,16 @@ def uidl_of(name):
 # ---- processes ----
 
 def status(pid):
-    """/proc/PID/status as a dict of str -> str."""
+    """/proc/PID/status as a dict of str -> str.  A process gone (even
+    between open and read, which gives ESRCH) is FileNotFoundError."""
     out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for ln in f:
-            k, _, v = ln.partition(":")
-            out[k] = v.strip()
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for ln in f:
+                k, _, v = ln.partition(":")
+                out[k] = v.strip()
+    except ProcessLookupError as e:
+        raise FileNotFoundError(str(e)) from e
     return out
 
 
