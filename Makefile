@@ -24,13 +24,12 @@ ALL_LDFLAGS    = $(HARDEN_LDFLAGS) $(LDFLAGS)
 
 # Pure code (no process-model assumptions): unit-tested and fuzzed.
 CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o \
-            src/mdname.o src/passwd_line.o src/log.o
+            src/mdname.o src/passwd_line.o src/log.o src/heap.o
 # The daemon's processes.
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o \
               src/mailproc.o src/maildir.o src/netio.o src/ipc.o \
               src/privdrop.o src/pop3cmd.o src/tls.o \
-              src/sasl.o src/authcheck.o src/sandbox_linux.o src/ratelog.o \
-              src/heap.o
+              src/sasl.o src/authcheck.o src/sandbox_linux.o src/ratelog.o
 PASSWD_OBJS = src/postern-passwd.o
 
 BINS = postern postern-passwd

@@ -18,6 +18,43 @@
 static void *plugs[MAX_PLUGS];
 static size_t nplugs;
 
+/* Request sizes to plug with, largest first: powers of two down to 2 KiB,
+ * then every small chunk size glibc has (16-byte steps), so the per-thread
+ * cache of each size class is drained too. */
+static size_t next_size(size_t size)
+{
+	if (size > 2048)
+		return size / 2;
+	if (size == 2048)
+		return 1016;
+	return size > 24 ? size - 16 : 0;
+}
+
+/* Take blocks of this size while they come from holes and the budget
+ * lasts; 1 if the table is full or malloc fails (stop altogether). */
+static int plug_size(size_t size, size_t budget, size_t *plugged)
+{
+	while (*plugged + size <= budget) {
+		if (nplugs == MAX_PLUGS)
+			return 1;
+		/* keepcost is the size of the top chunk and arena the heap's: if
+		 * the one shrank or the other grew, the block came from the top,
+		 * so no hole of this size is left. */
+		struct mallinfo2 before = mallinfo2(), after;
+		void *p = malloc(size);
+		if (!p)
+			return 1;
+		after = mallinfo2();
+		if (after.keepcost < before.keepcost || after.arena != before.arena) {
+			free(p);
+			return 0;
+		}
+		plugs[nplugs++] = p;
+		*plugged += size;
+	}
+	return 0;
+}
+
 void heap_plug(void)
 {
 	struct mallinfo2 mi = mallinfo2();
@@ -29,25 +66,9 @@ void heap_plug(void)
 	if (mi.arena == 0)
 		return;
 	budget += TCACHE_SLACK;
-	for (size = 64 * 1024; size >= 16 && nplugs < MAX_PLUGS; size /= 2) {
-		while (nplugs < MAX_PLUGS && plugged + size <= budget) {
-			/* keepcost is the size of the top chunk and arena the
-			 * heap's: if the one shrank or the other grew, the
-			 * block came from the top, so no hole of this size is
-			 * left. */
-			struct mallinfo2 before = mallinfo2(), after;
-			void *p = malloc(size);
-			if (!p)
-				return;
-			after = mallinfo2();
-			if (after.keepcost < before.keepcost || after.arena != before.arena) {
-				free(p);
-				break;
-			}
-			plugs[nplugs++] = p;
-			plugged += size;
-		}
-	}
+	for (size = 64 * 1024; size > 0; size = next_size(size))
+		if (plug_size(size, budget, &plugged))
+			return;
 }
 
 void heap_unplug(void)
