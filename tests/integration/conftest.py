@@ -208,7 +208,7 @@ class Server:
                     p = subprocess.Popen(args, stdin=c.fileno(), stdout=c.fileno(),
                                          stderr=self.logf)
                     self.inetd_children.append(p)
-                except OSError as e:
+                except Exception as e:  # noqa: BLE001 -- logged, never silent
                     # Like a real inetd: say why in the log, keep serving.
                     self.logf.write(f"mini-inetd: cannot start postern: {e}\n".encode())
                     self.logf.flush()
