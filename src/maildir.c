@@ -19,11 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOCK_FILE "postern.lock"
 #define CACHE_FILE "postern-sizes"
-#define CACHE_MAGIC "postern-sizes 2\n"
+#define CACHE_MAGIC_V2 "postern-sizes 2\n"
+#define CACHE_MAGIC_V3 "postern-sizes 3 "
+/* cur/ unchanged for this long before a scan may be trusted later (see
+ * cur_stamp). */
+#define SETTLE_SECONDS 2
 
 struct mdmsg {
 	char *path;            /* "cur/NAME" or "new/NAME" */
@@ -37,8 +42,9 @@ struct mdmsg {
 };
 
 struct centry {
-	const char *key;       /* name up to ':' (in cache_buf) */
+	const char *key;       /* the name (in cache_buf); the key is up to ':' */
 	size_t klen;
+	size_t nlen;           /* whole name; v2 files have keys only */
 	uint64_t size;
 };
 
@@ -58,6 +64,9 @@ struct mailstore {
 	uid_t owner;
 	/* the index file (cache_load) */
 	char *cache_buf;
+	int cache_full_names;  /* v3: lines carry whole names of cur/ */
+	struct timespec cache_cur;  /* v3: cur/'s mtime the index vouches for */
+	struct timespec cur_stamp;  /* what this session can vouch for (cur_stamp()) */
 	struct centry *cent;   /* entries in file order */
 	size_t ncent;
 	uint32_t *ctab;        /* open addressing: 1 + index into cent, 0 empty */
@@ -66,10 +75,15 @@ struct mailstore {
 
 /* ---- the index: sizes and order of the last snapshot ----
  *
- * postern-sizes lists "name-up-to-colon size" lines in the order of the last
- * session.  A warm login finds every message there: sizes need no file
- * reads and order needs no name sorting (which also keeps the order stable
- * when names sort oddly).  Messages not in it are appended in name order. */
+ * postern-sizes lists "name size" lines in the order of the last session,
+ * after a header "postern-sizes 3 SEC NSEC" giving cur/'s mtime when that
+ * list was read (0 0: not vouched for).  A warm login finds every message
+ * there: sizes need no file reads and order needs no name sorting (which
+ * also keeps the order stable when names sort oddly).  Messages not in it
+ * are appended in name order.  When cur/'s mtime is still the one in the
+ * header, nothing was added, removed or renamed in cur/ since, and the list
+ * stands in for reading the directory (Dovecot does the same); only new/ is
+ * read.  Version 2 files (keys up to ':' only) are still read, for sizes. */
 
 /* Eight bytes a step: a warm login hashes every name twice. */
 static uint64_t hash_str(const char *s, size_t n)
@@ -131,7 +145,7 @@ static void cache_load(struct mailstore *s)
 {
 	int fd = open(CACHE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
-	char *p, *end;
+	char *p, *end, *header_end;
 	size_t lines = 0;
 	ssize_t got = 0, r;
 
@@ -148,17 +162,37 @@ static void cache_load(struct mailstore *s)
 		got += r;
 	close(fd);
 	s->cache_buf[got] = '\0';
-	if ((size_t)got < sizeof(CACHE_MAGIC) - 1 ||
-	    memcmp(s->cache_buf, CACHE_MAGIC, sizeof(CACHE_MAGIC) - 1) != 0)
-		return;
 	end = s->cache_buf + got;
+	if ((size_t)got >= sizeof(CACHE_MAGIC_V2) - 1 &&
+	    memcmp(s->cache_buf, CACHE_MAGIC_V2, sizeof(CACHE_MAGIC_V2) - 1) == 0) {
+		p = s->cache_buf + sizeof(CACHE_MAGIC_V2) - 1;
+	} else if ((size_t)got >= sizeof(CACHE_MAGIC_V3) - 1 &&
+		   memcmp(s->cache_buf, CACHE_MAGIC_V3, sizeof(CACHE_MAGIC_V3) - 1) == 0) {
+		unsigned long long sec, nsec;
+		char *e;
+		p = s->cache_buf + sizeof(CACHE_MAGIC_V3) - 1;
+		sec = strtoull(p, &e, 10);
+		if (e == p || *e != ' ')
+			return;
+		p = e + 1;
+		nsec = strtoull(p, &e, 10);
+		if (e == p || *e != '\n' || nsec >= 1000000000ULL)
+			return;
+		p = e + 1;
+		s->cache_full_names = 1;
+		s->cache_cur.tv_sec = (time_t)sec;
+		s->cache_cur.tv_nsec = (long)nsec;
+	} else {
+		return;
+	}
+	header_end = p;
 	for (p = s->cache_buf; (p = memchr(p, '\n', (size_t)(end - p))); p++)
 		lines++;
 	for (s->csize = 64; s->csize < lines * 2; s->csize *= 2)
 		;
 	s->ctab = xcalloc(s->csize, sizeof(*s->ctab));
 	s->cent = xmalloc((lines + 1) * sizeof(*s->cent));
-	p = s->cache_buf + sizeof(CACHE_MAGIC) - 1;
+	p = header_end;
 	while (p < end) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		char *sp, *e;
@@ -171,8 +205,12 @@ static void cache_load(struct mailstore *s)
 		    (size = strtoull(sp + 1, &e, 10), *e == '\0')) {
 			struct centry *ce = &s->cent[s->ncent];
 			size_t i;
+			char *colon;
 			ce->key = p;
-			ce->klen = unescape_name(p, (size_t)(sp - p));
+			ce->nlen = unescape_name(p, (size_t)(sp - p));
+			p[ce->nlen] = '\0';
+			colon = memchr(p, ':', ce->nlen);
+			ce->klen = colon ? (size_t)(colon - p) : ce->nlen;
 			ce->size = size;
 			for (i = hash_str(p, ce->klen) & (s->csize - 1); s->ctab[i];
 			     i = (i + 1) & (s->csize - 1))
@@ -205,7 +243,9 @@ static void cache_save(struct mailstore *s, size_t known)
 	char tmp[64];
 	FILE *f;
 	size_t i;
-	if (known == s->n && known == s->ncent)
+	if (known == s->n && known == s->ncent && s->cache_full_names &&
+	    s->cache_cur.tv_sec == s->cur_stamp.tv_sec &&
+	    s->cache_cur.tv_nsec == s->cur_stamp.tv_nsec)
 		return;
 	snprintf(tmp, sizeof(tmp), "tmp/" CACHE_FILE ".%ld", (long)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -215,10 +255,15 @@ static void cache_save(struct mailstore *s, size_t known)
 		plog(LOG_WARNING, "size cache: cannot write %s: %s", tmp, strerror(errno));
 		return;
 	}
-	fputs(CACHE_MAGIC, f);
+	/* Vouch for cur/'s listing only if every message is in cur/. */
+	for (i = 0; i < s->n; i++)
+		if (strncmp(s->msg[i].path, "cur/", 4) != 0)
+			s->cur_stamp.tv_sec = s->cur_stamp.tv_nsec = 0;
+	fprintf(f, CACHE_MAGIC_V3 "%lld %ld\n", (long long)s->cur_stamp.tv_sec,
+		s->cur_stamp.tv_nsec);
 	for (i = 0; i < s->n; i++) {
 		const struct mdmsg *m = &s->msg[i];
-		write_escaped(f, m->path + 4, m->base_len);
+		write_escaped(f, m->path + 4, strlen(m->path + 4));
 		fprintf(f, " %llu\n", (unsigned long long)m->size);
 	}
 	if (fflush(f) != 0 || ferror(f) || fclose(f) != 0 || rename(tmp, CACHE_FILE) < 0) {
@@ -375,6 +420,44 @@ static int scan_dir(struct mailstore *s, const char *dir, int move_to_cur)
 	return 0;
 }
 
+/* cur/'s mtime, if it may vouch for the listing read next: the last change
+ * is SETTLE_SECONDS old, so any later change gets another timestamp even on
+ * file systems with coarse ones.  Zero otherwise.  Taken before reading. */
+static void cur_stamp(struct mailstore *s, struct timespec *mtime)
+{
+	struct stat st;
+	struct timespec now;
+	mtime->tv_sec = mtime->tv_nsec = 0;
+	s->cur_stamp = *mtime;
+	if (stat("cur", &st) < 0 || clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return;
+	*mtime = st.st_mtim;
+	if (st.st_mtim.tv_sec > 0 && st.st_mtim.tv_sec + SETTLE_SECONDS <= now.tv_sec)
+		s->cur_stamp = st.st_mtim;
+}
+
+/* cur/ as the index lists it, when its mtime says nothing changed there
+ * since.  0 if used; -1 to read the directory instead. */
+static int list_cur_from_index(struct mailstore *s, const struct timespec *mtime)
+{
+	size_t i;
+	if (!s->cache_full_names || s->cache_cur.tv_sec == 0 ||
+	    s->cache_cur.tv_sec != mtime->tv_sec || s->cache_cur.tv_nsec != mtime->tv_nsec)
+		return -1;
+	for (i = 0; i < s->ncent; i++) {
+		const struct centry *ce = &s->cent[i];
+		if (ce->nlen == 0 || ce->nlen > NAME_MAX || ce->key[0] == '.' ||
+		    memchr(ce->key, '/', ce->nlen) || memchr(ce->key, '\0', ce->nlen))
+			return -1;
+	}
+	for (i = 0; i < s->ncent; i++) {
+		struct mdname m;
+		if (mdname_parse(s->cent[i].key, &m) == 0)
+			add_msg(s, "cur", s->cent[i].key, &m);
+	}
+	return 0;
+}
+
 static int order_cmp(const void *a, const void *b)
 {
 	const struct mdmsg *x = a, *y = b;
@@ -464,6 +547,7 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 {
 	struct mailstore *s = xcalloc(1, sizeof(*s));
 	struct flock fl;
+	struct timespec cur_mtime;
 	size_t i, kept, known;
 	uint64_t total = 0;
 
@@ -502,7 +586,11 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 		snprintf(err, errcap, "cannot lock mailbox: %s", strerror(e));
 		return MS_TEMP;
 	}
-	if (scan_dir(s, "cur", 0) < 0 || scan_dir(s, "new", 1) < 0) {
+	if (o->size_cache)
+		cache_load(s);
+	cur_stamp(s, &cur_mtime);
+	if ((list_cur_from_index(s, &cur_mtime) < 0 && scan_dir(s, "cur", 0) < 0) ||
+	    scan_dir(s, "new", 1) < 0) {
 		snprintf(err, errcap, "cannot read Maildir: %s", strerror(errno));
 		free_store(s);
 		return MS_TEMP;
@@ -513,8 +601,6 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 		free_store(s);
 		return MS_TOOBIG;
 	}
-	if (o->size_cache)
-		cache_load(s);
 	for (i = 0, kept = 0, known = 0; i < s->n; i++) {
 		struct mdmsg *m = &s->msg[i];
 		long ci = cache_find(s, m->path + 4, m->base_len);

@@ -589,3 +589,108 @@ def test_warm_mailbox_follows_changes_made_by_others(any_server):
     # And a third session agrees with the second.
     assert wait_until(lambda: any_server.children() == [], 5)
     assert session() == (u2, s2, b2)
+
+
+# ---- the index stands in for reading cur/ while cur/ is unchanged ----
+
+def age(path, seconds_ago, extra_ns=0):
+    """Set path's mtime into the past (a directory last changed a while
+    ago); returns the mtime in ns."""
+    t = (int(time.time()) - seconds_ago) * 10**9 + extra_ns
+    os.utime(path, ns=(t, t))
+    return t
+
+
+def index_stamp(md):
+    head = open(os.path.join(md.path, "postern-sizes")).readline().split()
+    assert head[:2] == ["postern-sizes", "3"], head
+    return int(head[2]) * 10**9 + int(head[3])
+
+
+def listing(port):
+    with logged_in(port) as c:
+        uidls = [l.split()[1] for l in c.multi("UIDL")[1]]
+        bodies = [c.retr_raw(f"RETR {k + 1}")[1] for k in range(len(uidls))]
+    return uidls, bodies
+
+
+def test_unchanged_cur_is_listed_from_the_index(server):
+    """Once cur/ has been quiet for a while, the index vouches for its
+    listing and the next login does not read the directory.  Shown by the
+    one change that can hide from it: a file slipped into cur/ with cur/'s
+    mtime put back exactly.  Any real change moves the mtime and is seen."""
+    md = server.maildirs["ptalice"]
+    names = [md.add(b"Subject: %d\n\nbody\n" % i, where="cur") for i in range(5)]
+    cur = os.path.join(md.path, "cur")
+    t1 = age(cur, 100, 123456789)
+    u1, _ = listing(server.port)
+    assert u1 == [n.split(":")[0] for n in names]
+    assert wait_until(lambda: server.children() == [], 5)
+    assert index_stamp(md) == t1
+    sneaked = md.add(b"Subject: sneaked\n\nx\n", where="cur")
+    os.utime(cur, ns=(t1, t1))
+    u2, _ = listing(server.port)
+    assert u2 == u1                       # cur/ was not read
+    assert wait_until(lambda: server.children() == [], 5)
+    age(cur, 50)                          # a real change moves the mtime
+    u3, b3 = listing(server.port)
+    assert u3 == u1 + [sneaked.split(":")[0]]
+    assert b3[-1] == b"Subject: sneaked\r\n\r\nx\r\n"
+
+
+def test_recently_changed_cur_is_not_vouched_for(server):
+    """A change in the last seconds could share its timestamp with a later
+    one: such a listing is written with stamp 0, and the next login reads
+    cur/ again."""
+    md = server.maildirs["ptalice"]
+    md.add(b"Subject: a\n\nx\n", where="cur")
+    with logged_in(server.port) as c:
+        c.quit()
+    assert wait_until(lambda: server.children() == [], 5)
+    assert index_stamp(md) == 0
+
+
+def test_changes_by_others_after_a_vouched_index(server):
+    """Flag renames, removals and direct deliveries into cur/ after the
+    index vouched for cur/: the next session sees exactly what is there,
+    and the index it writes serves the session after it."""
+    md = server.maildirs["ptalice"]
+    datas = {i: b"Subject: %d\n\n" % i + b"y" * (i * 7) + b"\n" for i in range(1, 7)}
+    names = {i: md.add(datas[i], where="cur", name=f"{1700000900 + i}.M{i}P2.host:2,")
+             for i in datas}
+    cur = os.path.join(md.path, "cur")
+    age(cur, 100)
+    u1, _ = listing(server.port)
+    assert wait_until(lambda: server.children() == [], 5)
+    assert index_stamp(md) != 0
+    base = {i: names[i].split(":")[0] for i in names}
+    os.rename(os.path.join(cur, names[2]), os.path.join(cur, base[2] + ":2,FS"))
+    os.unlink(os.path.join(cur, names[4]))
+    direct = md.add(b"Subject: direct\n\nd\n", where="cur", name="1700000990.M99P2.host:2,")
+    u2, b2 = listing(server.port)
+    expect = [base[i] for i in (1, 2, 3, 5, 6)] + ["1700000990.M99P2.host"]
+    assert u2 == expect
+    assert b2[1] == wire_body(datas[2]) and b2[-1] == b"Subject: direct\r\n\r\nd\r\n"
+    assert wait_until(lambda: server.children() == [], 5)
+    age(cur, 60)
+    assert listing(server.port) == (u2, b2)     # reads cur/, vouches
+    assert wait_until(lambda: server.children() == [], 5)
+    assert index_stamp(md) != 0
+    assert listing(server.port) == (u2, b2)     # from the index, renamed name included
+
+
+@pytest.mark.parametrize("bad", ["..%2F..%2Fetc%2Fpasswd", "a%2Fb", "x%00y", ".hidden"])
+def test_index_with_unusable_names_is_not_trusted(server, bad):
+    """The index belongs to the mailbox owner; a name in it that could not
+    be a file in cur/ makes the session read cur/ instead."""
+    md = server.maildirs["ptalice"]
+    real = md.add(b"Subject: real\n\nr\n", where="cur")
+    cur = os.path.join(md.path, "cur")
+    t = age(cur, 100)
+    idx = os.path.join(md.path, "postern-sizes")
+    with open(idx, "w") as f:
+        f.write(f"postern-sizes 3 {t // 10**9} {t % 10**9}\n{bad} 5\n{real} 18\n")
+    pw = server.maildirs["ptalice"]
+    os.chown(idx, pw.uid, pw.gid)
+    u, b = listing(server.port)
+    assert u == [real.split(":")[0]] and b == [b"Subject: real\r\n\r\nr\r\n"]
