@@ -358,17 +358,6 @@ static int load_tls(const struct config *cfg, struct tls_server **out)
 	return 0;
 }
 
-static void reload_config(void);
-
-/* SIGHUP.  The heap's holes are unplugged around it so what the old
- * configuration frees can be reused, then plugged again. */
-static void reload(void)
-{
-	heap_unplug();
-	reload_config();
-	heap_plug();
-}
-
 static void reload_config(void)
 {
 	struct config nc;
@@ -406,6 +395,15 @@ static void reload_config(void)
 	M.tls = nt;
 	M.cfg = nc;
 	plog(LOG_INFO, "configuration reloaded from %s", M.cfgpath);
+}
+
+/* SIGHUP.  The heap's holes are unplugged around it so what the old
+ * configuration frees can be reused, then plugged again. */
+static void reload(void)
+{
+	heap_unplug();
+	reload_config();
+	heap_plug();
 }
 
 int master_run(const struct config *cfg, const char *cfgpath)

@@ -34,6 +34,15 @@ struct tls_conn {
 	struct transport tr;
 };
 
+static void ssl_err(char *err, size_t cap, const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256];
+	ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(err, cap, "%s: %s", what, e ? buf : strerror(errno));
+	ERR_clear_error();
+}
+
 /* Private keys and session-ticket keys live in OpenSSL's secure heap: one
  * mapping of its own.  Once the monitor has forked the pre-auth process it
  * marks that mapping MADV_WIPEONFORK, so the mail process (forked next, and
@@ -41,8 +50,6 @@ struct tls_conn {
  * where freeing the whole TLS context in the monitor would write to, and so
  * copy, a few dozen heap pages per session.  Key files are read into secure
  * memory too (not through stdio, whose freed buffer would keep the PEM). */
-static void ssl_err(char *err, size_t cap, const char *what);
-
 #define SECURE_HEAP_SIZE (256 * 1024)
 static char *key_arena;
 static size_t key_arena_len;
@@ -124,15 +131,6 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t cap)
 		ssl_err(err, cap, what);
 	}
 	return pk;
-}
-
-static void ssl_err(char *err, size_t cap, const char *what)
-{
-	unsigned long e = ERR_get_error();
-	char buf[256];
-	ERR_error_string_n(e, buf, sizeof(buf));
-	snprintf(err, cap, "%s: %s", what, e ? buf : strerror(errno));
-	ERR_clear_error();
 }
 
 static int sni_cb(SSL *ssl, int *alert, void *arg)

@@ -14,8 +14,8 @@ import pytest
 
 import conftest
 from conftest import PASSWORD
-from pop3util import (Pop3, logged_in, procs_by_uid, status, uid_of, user_uid,
-                      wait_until)
+from pop3util import (Pop3, logged_in, memory_regions, procs_by_uid, status, uid_of,
+                      user_uid, wait_until)
 
 EMPTY_DIR = "/run/postern/empty"
 
@@ -540,19 +540,7 @@ def test_inetd_mode_over_pipes_refuses_plaintext_by_default(server_factory):
 
 def memory_of(pid):
     """All readable memory of pid, as one bytes object."""
-    out = []
-    with open(f"/proc/{pid}/mem", "rb") as mem:
-        for line in open(f"/proc/{pid}/maps"):
-            f = line.split()
-            lo, hi = (int(x, 16) for x in f[0].split("-"))
-            if "r" not in f[1] or (len(f) > 5 and f[5].startswith("[v")):
-                continue
-            try:
-                mem.seek(lo)
-                out.append(mem.read(hi - lo))
-            except OSError:
-                pass
-    return b"\0".join(out)
+    return b"\0".join(memory_regions(pid))
 
 
 @pytest.mark.memory_scan

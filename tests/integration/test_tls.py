@@ -735,19 +735,10 @@ def key_needles(key_path):
 
 def memory_hits(pid, needles):
     """Which needles occur anywhere in the readable memory of pid."""
+    from pop3util import memory_regions
     hits = set()
-    with open(f"/proc/{pid}/mem", "rb") as mem:
-        for line in open(f"/proc/{pid}/maps"):
-            f = line.split()
-            lo, hi = (int(x, 16) for x in f[0].split("-"))
-            if "r" not in f[1] or (len(f) > 5 and f[5].startswith("[v")):
-                continue
-            try:
-                mem.seek(lo)
-                data = mem.read(hi - lo)
-            except OSError:
-                continue
-            hits |= {k for k, n in needles.items() if n in data}
+    for data in memory_regions(pid):
+        hits |= {k for k, n in needles.items() if n in data}
     return hits
 
 
