@@ -694,3 +694,19 @@ def test_index_with_unusable_names_is_not_trusted(server, bad):
     os.chown(idx, pw.uid, pw.gid)
     u, b = listing(server.port)
     assert u == [real.split(":")[0]] and b == [b"Subject: real\r\n\r\nr\r\n"]
+
+
+@pytest.mark.parametrize("header", ["postern-sizes 3 x 0", "postern-sizes 3 100",
+                                    "postern-sizes 3 100 1000000000", "postern-sizes 9 1 1"])
+def test_index_with_malformed_header_is_ignored(server, header):
+    """A header that does not parse makes the whole index count for
+    nothing: cur/ is read and sizes counted again."""
+    md = server.maildirs["ptalice"]
+    real = md.add(b"Subject: real\n\nr\n", where="cur")
+    age(os.path.join(md.path, "cur"), 100)
+    idx = os.path.join(md.path, "postern-sizes")
+    with open(idx, "w") as f:
+        f.write(f"{header}\nghost:2, 5\n{real} 999\n")
+    os.chown(idx, md.uid, md.gid)
+    with logged_in(server.port) as c:
+        assert c.cmd("STAT") == "+OK 1 20"

@@ -608,6 +608,10 @@ def bad_key_conf(server_factory, test_ca, breakage):
         key = test_ca["other.test"][1]
     elif breakage == "cert-missing":
         cert = os.path.join(d, "nonexistent.pem")
+    elif breakage == "too-big":
+        # A valid key after 70 KB of text: over the 64 KiB a key file may be.
+        key = os.path.join(d, "key.pem")
+        open(key, "w").write("# padding\n" * 7000 + open(test_ca["mail.test"][1]).read())
     conf = open(s.conf).read().replace(f"ssl_key = {test_ca['mail.test'][1]}",
                                        f"ssl_key = {key}")
     conf = conf.replace(f"ssl_cert = {test_ca['mail.test'][0]}", f"ssl_cert = {cert}")
@@ -615,7 +619,7 @@ def bad_key_conf(server_factory, test_ca, breakage):
     return s, cert, key
 
 
-BREAKAGES = ["garbage", "missing", "directory", "mismatch", "cert-missing"]
+BREAKAGES = ["garbage", "missing", "directory", "mismatch", "cert-missing", "too-big"]
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES)
