@@ -15,9 +15,10 @@ struct tls_conn;
  * are picked by SNI).  NULL with err filled on failure. */
 struct tls_server *tls_server_new(const struct config *cfg, char *err, size_t cap);
 void tls_server_free(struct tls_server *t);
-/* Keys (in OpenSSL's secure heap) are zeroed in every process this one
- * forks from now on.  -1 if that cannot be done (then free the server). */
-int tls_keys_wipe_on_fork(void);
+/* Drop every private and session-ticket key from this process's memory
+ * (before it becomes a mail process).  t may be NULL.  No OpenSSL call may
+ * follow. */
+void tls_keys_discard(struct tls_server *t);
 
 /* Handshake on fd before deadline (now_ms() units).  NULL on failure, with
  * a short reason in err. */

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -439,6 +440,12 @@ int master_run(const struct config *cfg, const char *cfgpath)
 		}
 	if (pipe2(M.sigpipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		pfatal("pipe: %s", strerror(errno));
+	/* A TLS relay is the child of its mail process and may outlive it by
+	 * the moment it takes to flush and close; orphans come back here to be
+	 * reaped instead of relying on whatever init the host has.  (Linux
+	 * only; without it init reaps them.) */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		plog(LOG_WARNING, "prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;

@@ -1,8 +1,9 @@
 /* monitor.c - the connection monitor: one per connection, runs as root and
- * does almost nothing.  It forks the pre-auth process, answers its
- * credential questions from the passwd file, and on a good login forks the
- * mail process as the mailbox owner with the client socket the pre-auth
- * process handed over (or a socketpair to the TLS relay). */
+ * does almost nothing.  It forks the pre-auth process and answers its
+ * credential questions from the passwd file; on a good login it drops to the
+ * mailbox owner for good and becomes the mail process, with the client
+ * socket the pre-auth process handed over (or a socketpair to the TLS
+ * relay). */
 #include "authcheck.h"
 #include "ipc.h"
 #include "log.h"
@@ -91,6 +92,7 @@ struct monitor {
 	unsigned failures;
 	struct auth_user u;
 	struct scram_server *scram;
+	struct tls_server *tls;
 };
 
 static void reply(struct monitor *mo, int ok, const char *what)
@@ -205,53 +207,49 @@ static void handle_sasl(struct monitor *mo, struct ipc_msg *m)
 	reply(mo, 0, r == SCRAM_TEMPFAIL ? "temp" : "fail");
 }
 
-static pid_t start_mail(struct monitor *mo, struct ipc_msg *m)
+/* A good login handed over: the monitor itself becomes the mail process
+ * (after popa3d), so a session costs two processes, not three.  Nothing it
+ * holds as root may survive the drop: the account's secrets are wiped,
+ * the TLS keys' mapping replaced by zero pages, the shared log-rate table
+ * unmapped.  Returns only if the hand-over message is malformed. */
+static void become_mail(struct monitor *mo, struct ipc_msg *m)
 {
 	int rfd, wfd, relay[2] = { -1, -1 };
-	pid_t pid;
 
 	if (m->nfields != 3 || m->flen[0] > IN_CAP)
-		return -1;
+		return;
 	snprintf(mo->s.tls_info, sizeof(mo->s.tls_info), "%s", m->field[1]);
 	if (m->nfds == 0) {
 		/* TLS: the pre-auth process relays between the client and a
 		 * socketpair whose other end the mail process gets. */
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, relay) < 0)
-			return -1;
-		if (ipc_send(mo->sock, IPC_RELAY, 0, NULL, NULL, 1, &relay[0]) < 0)
-			return -1;
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, relay) < 0 ||
+		    ipc_send(mo->sock, IPC_RELAY, 0, NULL, NULL, 1, &relay[0]) < 0) {
+			plog(LOG_ERR, "cannot set up the TLS relay: %s", strerror(errno));
+			return;
+		}
 		close(relay[0]);
 		rfd = wfd = relay[1];
 	} else {
 		rfd = m->fds[0];
 		wfd = m->nfds > 1 ? m->fds[1] : m->fds[0];
+		for (int i = 2; i < m->nfds; i++)
+			close(m->fds[i]);
 	}
-	pid = fork();
-	if (pid < 0) {
-		plog(LOG_ERR, "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		close(mo->sock);
-		/* Inherited descriptors were opened close-on-exec; the mail
-		 * process clears the flag on the ones it keeps. */
-		fcntl(rfd, F_SETFD, 0);
-		fcntl(wfd, F_SETFD, 0);
-		drop_to_mail_user(mo->s.cfg, mo->s.uid, mo->s.gid);
-		mail_main(&mo->s, rfd, wfd, m->field[0], m->flen[0]);
-	}
-	if (relay[1] >= 0)
-		close(relay[1]);
-	for (int i = 0; i < m->nfds; i++)
-		close(m->fds[i]);
-	return pid;
+	close(mo->sock);
+	explicit_bzero(&mo->u, sizeof(mo->u));
+	tls_keys_discard(mo->tls);
+	ratelog_detach();
+	drop_to_mail_user(mo->s.cfg, mo->s.uid, mo->s.gid);
+	/* The message buffer is the mail process's now; only the pipelined
+	 * input in field 0 is still needed, and mail_main copies it first. */
+	mail_main(&mo->s, rfd, wfd, m->field[0], m->flen[0]);
 }
 
 int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls)
 {
-	/* Static, not on the stack: the mail process inherits these pages and
-	 * should not have to copy them when its own stack grows. */
+	/* Static, not on the stack: it outlives this frame in the mail
+	 * process (mail_main keeps a pointer to the session). */
 	static struct monitor mo;
 	int sv[2], status;
 	pid_t pre;
@@ -260,6 +258,7 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 	memset(&mo, 0, sizeof(mo));
 	mo.s.cfg = cfg;
 	mo.s.tls_listener = tls_listener;
+	mo.tls = tls;
 	mo.s.unpriv_uid = unpriv_uid;
 	mo.s.unpriv_gid = unpriv_gid;
 	session_peer(&mo.s, rfd);
@@ -292,12 +291,10 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 	}
 	close(sv[1]);
 	mo.sock = sv[0];
-	/* The mail process, forked next, must not inherit the TLS keys.  The
-	 * monitor (root, like the master) keeps its untouched copy-on-write
-	 * view of them: freeing the context here would copy every heap page
-	 * it spans. */
-	if (tls && tls_keys_wipe_on_fork() < 0)
-		tls_server_free(tls);
+	/* Children are reaped by the kernel: the pre-auth process of a plain
+	 * connection exits right after the hand-over, and after it the mail
+	 * process (this one) has no use for its status. */
+	signal(SIGCHLD, SIG_IGN);
 	{
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0 && rfd <= 1)
@@ -330,7 +327,8 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 				     log_text(why, sizeof(why), m->field[0], m->flen[0]), more);
 			}
 		} else if (m->type == IPC_HANDOFF && mo.authed) {
-			start_mail(&mo, m);
+			become_mail(&mo, m);
+			kill(pre, SIGKILL);
 			break;
 		} else {
 			plog(LOG_ERR, "pre-auth process sent an unexpected message (type %u); "
@@ -344,10 +342,8 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 	close(mo.sock);
 	explicit_bzero(&mo.u, sizeof(mo.u));
 	free(m);
-	/* From here the monitor only waits: hand its freed heap pages back so an
-	 * idle session costs less memory. */
-	malloc_trim(0);
-	/* Wait for both children; the session ends with them. */
+	/* The session ended in AUTHORIZATION (or its hand-over failed): wait
+	 * for the pre-auth process, then end with it. */
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
 		;
 	return 0;

@@ -49,3 +49,10 @@ int ratelog_allow(const char *source, unsigned *suppressed)
 	sl->suppressed = 0;
 	return 1;
 }
+
+void ratelog_detach(void)
+{
+	if (table)
+		munmap(table, sizeof(struct slot) * SLOTS);
+	table = NULL;
+}

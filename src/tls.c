@@ -1,8 +1,8 @@
 /* tls.c - OpenSSL server side.  tls_server_new runs as root (it reads the
  * private keys) in the master or, in inetd mode, the monitor; everything
  * else runs in the pre-auth process, chrooted as 'postern'.  The mail
- * process never runs TLS code and starts with the keys zeroed (see
- * tls_keys_wipe_on_fork). */
+ * process never runs TLS code, and the keys are gone from its memory before
+ * it drops to the mail user (tls_keys_discard). */
 #include "tls.h"
 #include "log.h"
 #include "util.h"
@@ -44,11 +44,10 @@ static void ssl_err(char *err, size_t cap, const char *what)
 }
 
 /* Private keys and session-ticket keys live in OpenSSL's secure heap: one
- * mapping of its own.  Once the monitor has forked the pre-auth process it
- * marks that mapping MADV_WIPEONFORK, so the mail process (forked next, and
- * run as the mail user) starts with the keys zeroed.  That costs nothing,
- * where freeing the whole TLS context in the monitor would write to, and so
- * copy, a few dozen heap pages per session.  Key files are read into secure
+ * mapping of its own.  When the monitor becomes the mail process it maps
+ * zero pages over it (tls_keys_discard), so the mail user never holds the
+ * keys.  That costs nothing, where freeing the whole TLS context would
+ * write to, and so copy, a few dozen heap pages per session.  Key files are read into secure
  * memory too (not through stdio, whose freed buffer would keep the PEM). */
 #define SECURE_HEAP_SIZE (256 * 1024)
 static char *key_arena;
@@ -83,11 +82,17 @@ static void secure_heap_init(void)
 	OPENSSL_secure_free(probe);
 }
 
-int tls_keys_wipe_on_fork(void)
+void tls_keys_discard(struct tls_server *t)
 {
-	if (!key_arena || madvise(key_arena, key_arena_len, MADV_WIPEONFORK) < 0)
-		return -1;
-	return 0;
+	/* Fresh zero pages over the arena: the keys are gone without writing
+	 * to (and so copying) the pages this process shares with the master.
+	 * No OpenSSL code may run here afterwards. */
+	if (key_arena && mmap(key_arena, key_arena_len, PROT_NONE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED)
+		return;
+	if (key_arena)
+		pfatal("cannot discard the TLS keys: %s", strerror(errno));
+	tls_server_free(t);   /* no secure heap: free (and clear) the keys */
 }
 
 /* The key file, read straight into secure memory and parsed from there. */

@@ -756,9 +756,11 @@ def test_mail_process_holds_no_tls_key(srv, test_ca, mode):
     assert p.cmd("STAT").startswith("+OK 1 ")
     mail = procs_by_uid(srv, user_uid("ptalice"))
     assert len(mail) == 1
-    monitor = int(status(mail[0])["PPid"])
-    # The search works: the root monitor (like the master) has the key...
-    assert memory_hits(monitor, needles) >= {"scalar-limbs"}
+    # The mail process is the session's monitor after its privilege drop:
+    # a child of the master, which still holds the key.
+    assert int(status(mail[0])["PPid"]) == srv.proc.pid
+    # The search works: the master (root) has the key...
+    assert memory_hits(srv.proc.pid, needles) >= {"scalar-limbs"}
     # ...and the mail process, run as the user, has none of it.
     assert memory_hits(mail[0], needles) == set()
     assert p.cmd("QUIT").startswith("+OK")
