@@ -11,6 +11,43 @@ void msgenc_init(struct msgenc *e, int64_t body_lines)
 	e->body_left = body_lines;
 }
 
+/* RETR: the whole message, so no header or line counting; the state lives
+ * in locals (stores through out could alias *e and force reloads). */
+static size_t encode_all(struct msgenc *e, const char *in, size_t len, char *out)
+{
+	const char *p = in, *end = in + len;
+	char *o = out;
+	int bol = e->at_bol, prev_cr = e->prev_cr;
+
+	while (p < end) {
+		const char *lf;
+		size_t seg;
+		if (bol && *p == '.')
+			*o++ = '.';
+		lf = memchr(p, '\n', (size_t)(end - p));
+		if (!lf) {
+			seg = (size_t)(end - p);
+			memcpy(o, p, seg);
+			o += seg;
+			prev_cr = end[-1] == '\r';
+			bol = 0;
+			break;
+		}
+		seg = (size_t)(lf - p);
+		memcpy(o, p, seg);
+		o += seg;
+		if (seg ? p[seg - 1] != '\r' : !prev_cr)
+			*o++ = '\r';
+		*o++ = '\n';
+		p = lf + 1;
+		bol = 1;
+		prev_cr = 0;
+	}
+	e->at_bol = bol;
+	e->prev_cr = prev_cr;
+	return (size_t)(o - out);
+}
+
 size_t msgenc_chunk(struct msgenc *e, const char *in, size_t len, char *out)
 {
 	const char *p = in, *end = in + len;
@@ -18,6 +55,8 @@ size_t msgenc_chunk(struct msgenc *e, const char *in, size_t len, char *out)
 
 	if (len)
 		e->any = 1;
+	if (e->body_left < 0)
+		return encode_all(e, in, len, out);
 	while (p < end && !e->done) {
 		const char *lf;
 		size_t seg;
