@@ -37,8 +37,9 @@ struct mailstore_ops {
 	size_t (*count)(const struct mailstore *s);
 	uint64_t (*size)(const struct mailstore *s, size_t i);
 	const char *(*uidl)(const struct mailstore *s, size_t i);
-	/* Open message i for reading: a descriptor, or -1 (errno set). */
-	int (*open_msg)(struct mailstore *s, size_t i);
+	/* Open message i for reading: a descriptor, or -1 (errno set);
+	 * *file_size is the size of the file as opened. */
+	int (*open_msg)(struct mailstore *s, size_t i, uint64_t *file_size);
 	/* deleted[i] / seen[i]: 1 to remove / to mark retrieved. */
 	enum ms_status (*commit)(struct mailstore *s, const unsigned char *deleted,
 				 const unsigned char *seen, struct commit_result *r);

@@ -31,6 +31,8 @@ struct conn {
 	size_t out_len, out_cap;
 	uint64_t deadline;            /* absolute now_ms() limit, 0 = none */
 	uint64_t idle_ms;             /* per-read limit, 0 = none */
+	int rcvtimeo;                 /* rfd is blocking with SO_RCVTIMEO =
+	                               * idle_ms: read() itself waits */
 	int write_failed;
 	uint64_t bytes_out;
 };

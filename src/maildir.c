@@ -295,8 +295,8 @@ static int open_regular(const char *path, uid_t owner, struct stat *st)
 		errno = EPERM;
 		return -1;
 	}
-	/* Back to blocking reads (O_NONBLOCK only guarded against FIFOs). */
-	fcntl(fd, F_SETFL, O_RDONLY);
+	/* O_NONBLOCK only guarded against FIFOs: it has no effect on reading a
+	 * regular file, so it stays (one system call less per message). */
 	return fd;
 }
 
@@ -686,13 +686,17 @@ static int relocate(struct mailstore *s, struct mdmsg *m)
 	return found ? 0 : -1;
 }
 
-static int md_open_msg(struct mailstore *s, size_t i)
+static int md_open_msg(struct mailstore *s, size_t i, uint64_t *file_size)
 {
 	struct stat st;
 	int fd = open_regular(s->msg[i].path, s->owner, &st);
 	if (fd < 0 && errno == ENOENT && relocate(s, &s->msg[i]) == 0)
 		fd = open_regular(s->msg[i].path, s->owner, &st);
-	if (fd >= 0)
+	if (fd < 0)
+		return -1;
+	*file_size = (uint64_t)st.st_size;
+	/* Only a big message is read in more than one go. */
+	if (st.st_size >= 1024 * 1024)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	return fd;
 }

@@ -11,6 +11,7 @@
 #include "session.h"
 #include "util.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -138,8 +139,9 @@ static void cmd_list_uidl(struct mailsess *m, const struct pop3_req *r, int uidl
 
 /* Large messages are encoded straight from the page cache through a small
  * mapped window (one copy less than read(); memory stays flat whatever the
- * size).  Leaves the file offset where it stopped, so the read() loop after
- * it finishes the job if mapping is refused. */
+ * size).  Returns how far it got (fsize when done) and leaves the file
+ * offset there, so the read() loop after it finishes the job if mapping is
+ * refused. */
 #define MAP_MIN (1024 * 1024)
 #define MAP_WINDOW (1024 * 1024)
 
@@ -153,15 +155,14 @@ static void on_sigbus(int sig)
 	_exit(1);
 }
 
-static void stream_mapped(struct mailsess *m, int fd, struct msgenc *e)
+static off_t stream_mapped(struct mailsess *m, int fd, off_t fsize, struct msgenc *e)
 {
-	struct stat st;
 	off_t off = 0;
-	if (fstat(fd, &st) < 0 || st.st_size < MAP_MIN)
-		return;
+	if (fsize < MAP_MIN)
+		return 0;
 	signal(SIGBUS, on_sigbus);
-	while (!e->done && off < st.st_size) {
-		size_t len = (size_t)(st.st_size - off < MAP_WINDOW ? st.st_size - off : MAP_WINDOW);
+	while (!e->done && off < fsize) {
+		size_t len = (size_t)(fsize - off < MAP_WINDOW ? fsize - off : MAP_WINDOW);
 		const char *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, off);
 		size_t q;
 		if (p == MAP_FAILED)
@@ -177,8 +178,11 @@ static void stream_mapped(struct mailsess *m, int fd, struct msgenc *e)
 			break;
 		off += (off_t)len;
 	}
-	if (lseek(fd, e->done || m->c.write_failed ? st.st_size : off, SEEK_SET) < 0)
+	if (e->done || m->c.write_failed)
+		return fsize;
+	if (off < fsize && lseek(fd, off, SEEK_SET) < 0)
 		pfatal("lseek: %s", strerror(errno));
+	return off;
 }
 
 /* Stream message idx: "+OK", the encoded body, the terminating dot.  A read
@@ -187,9 +191,9 @@ static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 {
 	struct msgenc e;
 	char fin[8];
-	uint64_t before;
+	uint64_t before, fsize = 0, got;
 	ssize_t r;
-	int fd = m->ops->open_msg(m->store, idx);
+	int fd = m->ops->open_msg(m->store, idx, &fsize);
 	if (fd < 0) {
 		plog(LOG_ERR, "user=<%s> rip=%s cannot open message %zu: %s",
 		     m->s->user, m->s->rip, idx + 1, strerror(errno));
@@ -201,8 +205,10 @@ static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 		    (unsigned long long)m->ops->size(m->store, idx));
 	before = m->c.bytes_out + m->c.out_len;
 	msgenc_init(&e, top_lines);
-	stream_mapped(m, fd, &e);
-	while (!e.done && (r = read(fd, m->rbuf, READ_CHUNK)) != 0) {
+	got = (uint64_t)stream_mapped(m, fd, (off_t)fsize, &e);
+	/* Maildir messages do not change: once the size seen at open is read,
+	 * the read that would only report the end is skipped. */
+	while (!e.done && got < fsize && (r = read(fd, m->rbuf, READ_CHUNK)) != 0) {
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -213,6 +219,7 @@ static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 			_exit(1);
 		}
 		size_t n = msgenc_chunk(&e, m->rbuf, (size_t)r, m->ebuf);
+		got += (uint64_t)r;
 		if (conn_write_big(&m->c, m->ebuf, n) < 0)
 			break;
 	}
@@ -317,14 +324,29 @@ static void capa(struct mailsess *m)
 			"IMPLEMENTATION postern\r\n.\r\n") - 1);
 }
 
-static void set_socket_options(int fd, uint64_t timeout_ms)
+static void set_socket_options(struct conn *c, uint64_t timeout_ms)
 {
-	int one = 1;
-	struct timeval tv = { (time_t)(timeout_ms / 1000), 0 };
+	int one = 1, fl = fcntl(c->rfd, F_GETFL);
+	struct timeval tv = { (time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000 };
 	/* Replies go out assembled; never wait for a delayed ACK. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(c->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* A client that stops reading cannot hold the process forever. */
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(c->wfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* An inetd may hand over a non-blocking socket: the mail process
+	 * streams with blocking writes bounded by SO_SNDTIMEO, so it clears
+	 * the flag (the pre-auth process copes either way). */
+	if (fl >= 0 && (fl & O_NONBLOCK) && fcntl(c->rfd, F_SETFL, fl & ~O_NONBLOCK) == 0)
+		fl &= ~O_NONBLOCK;
+	if (c->wfd != c->rfd) {
+		int wfl = fcntl(c->wfd, F_GETFL);
+		if (wfl >= 0 && (wfl & O_NONBLOCK))
+			fcntl(c->wfd, F_SETFL, wfl & ~O_NONBLOCK);
+	}
+	/* The idle timeout as the socket's receive timeout: a blocking read
+	 * then waits by itself, one system call a command (not for a pipe). */
+	if (fl >= 0 && !(fl & O_NONBLOCK) &&
+	    setsockopt(c->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0)
+		c->rcvtimeo = 1;
 }
 
 void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t npending)
@@ -344,7 +366,7 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 	m.c.out_cap = 256 * 1024;
 	m.c.out = xmalloc(m.c.out_cap);
 	m.c.idle_ms = s->cfg->timeout_ms;
-	set_socket_options(wfd, s->cfg->timeout_ms);
+	set_socket_options(&m.c, s->cfg->timeout_ms);
 	if (conn_preload(&m.c, pending, npending) < 0)
 		pfatal("pending input too large");
 

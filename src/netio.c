@@ -76,6 +76,17 @@ static ssize_t fill(struct conn *c)
 		c->in_end -= c->in_start;
 		c->in_start = 0;
 	}
+	if (c->rcvtimeo && !c->tr && !c->deadline) {
+		/* One system call a command instead of poll() and read(). */
+		do
+			r = read(c->rfd, c->in + c->in_end, sizeof(c->in) - c->in_end);
+		while (r < 0 && errno == EINTR);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return -2;
+		if (r > 0)
+			c->in_end += (size_t)r;
+		return r;
+	}
 	if (!wait_readable(c))
 		return -2;
 	do {

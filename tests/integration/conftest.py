@@ -183,8 +183,9 @@ class Server:
         wait_port("127.0.0.1", self.port)
         return self
 
-    def start_inetd(self, implicit_tls=False):
-        """A minimal inetd: one `postern -i` per connection on this port."""
+    def start_inetd(self, implicit_tls=False, nonblocking=False):
+        """A minimal inetd: one `postern -i` per connection on this port
+        (nonblocking: hand the socket over with O_NONBLOCK set)."""
         import threading
         self.logf = open(self.log, "ab")
         ls = socket.socket()
@@ -204,6 +205,8 @@ class Server:
                 if self.inetd_sock is None:      # stopped: not ours any more
                     c.close()
                     return
+                if nonblocking:
+                    c.setblocking(False)
                 try:
                     p = subprocess.Popen(args, stdin=c.fileno(), stdout=c.fileno(),
                                          stderr=self.logf)

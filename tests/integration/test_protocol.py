@@ -444,6 +444,30 @@ def any_server_factory_timeout(request, server_factory):
     return s.start() if request.param == "standalone" else s.start_inetd()
 
 
+def test_inetd_nonblocking_socket(server_factory):
+    """An inetd that hands over a non-blocking socket: reads still wait for
+    the client (no false autologout), a 4 MB RETR comes through whole,
+    and the idle timeout still holds."""
+    s = server_factory(extra_conf="timeout = 2s\n").start_inetd(nonblocking=True)
+    body = b"Subject: big\n\n" + (b"z" * 99 + b"\n") * 40000
+    s.maildirs["ptalice"].add(body)
+    with logged_in(s.port) as c:
+        time.sleep(0.5)
+        assert c.cmd("STAT") == "+OK 1 %d" % (len(body) + body.count(b"\n"))
+        time.sleep(1)
+        assert c.cmd("NOOP") == "+OK"
+        c.sock.sendall(b"RETR 1\r\n")
+        time.sleep(0.5)                  # let the server fill the socket buffer
+        assert c.line().startswith("+OK")
+        got = c.raw_until()
+        assert got.replace(b"\r\n", b"\n") == body
+        c.sock.settimeout(10)
+        t0 = time.time()
+        assert c.line() == "-ERR autologout: idle for too long"
+        assert 1.5 <= time.time() - t0 <= 5
+    assert "reason=timeout" in s.logtext() or wait_until(lambda: "reason=timeout" in s.logtext(), 5)
+
+
 def test_activity_resets_the_autologout_timer(server_factory):
     s = server_factory(extra_conf="timeout = 2s\n").start()
     fill(s)
