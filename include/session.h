@@ -35,8 +35,14 @@ struct tls_server;
 /* Fill rip/rport/lport/loopback from the client socket. */
 void session_peer(struct session *s, int fd);
 
-/* monitor.c: run one connection to its end (root).  Returns the exit code. */
-int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
+/* The greeting of a plain connection when APOP is off: constant, so the
+ * master can send it before it forks (the client's next round trip then
+ * overlaps the fork). */
+#define PLAIN_GREETING "+OK postern ready\r\n"
+
+/* monitor.c: run one connection to its end (root).  greeted: the master
+ * already sent PLAIN_GREETING.  Returns the exit code. */
+int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, int greeted,
 		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls);
 
 /* preauth.c: the AUTHORIZATION state (postern, chroot).  Never returns. */

@@ -103,7 +103,7 @@ int main(int argc, char **argv)
 			plog(LOG_ERR, "-S needs ssl_cert and ssl_key");
 			return 1;
 		}
-		return monitor_run(&cfg, 0, 1, implicit_tls, uid, gid, tls);
+		return monitor_run(&cfg, 0, 1, implicit_tls, 0, uid, gid, tls);
 	}
 	return master_run(&cfg, path);
 }

@@ -81,7 +81,7 @@ static void make_greeting(struct session *s)
 		snprintf(s->greeting, sizeof(s->greeting), "+OK postern ready %s\r\n",
 			 s->apop_stamp);
 	} else {
-		snprintf(s->greeting, sizeof(s->greeting), "+OK postern ready\r\n");
+		snprintf(s->greeting, sizeof(s->greeting), "%s", PLAIN_GREETING);
 	}
 }
 
@@ -245,7 +245,7 @@ static void become_mail(struct monitor *mo, struct ipc_msg *m)
 	mail_main(&mo->s, rfd, wfd, m->field[0], m->flen[0]);
 }
 
-int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
+int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, int greeted,
 		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls)
 {
 	/* Static, not on the stack: it outlives this frame in the mail
@@ -274,7 +274,9 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener,
 		return 1;
 	}
 	make_greeting(&mo.s);
-	if (!tls_listener) {
+	if (greeted && !tls_listener && !cfg->apop) {
+		mo.s.greeted = 1;
+	} else if (!tls_listener) {
 		/* Plain connections get the greeting now, while the pre-auth
 		 * process starts: one fork less between connect and "+OK". */
 		mo.s.greeted = write_all(wfd, mo.s.greeting, strlen(mo.s.greeting)) == 0;
