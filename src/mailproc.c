@@ -324,9 +324,18 @@ static void capa(struct mailsess *m)
 			"IMPLEMENTATION postern\r\n.\r\n") - 1);
 }
 
+/* Clear O_NONBLOCK on fd; 0 when fd is blocking now. */
+static int make_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
+		return -1;
+	return 0;
+}
+
 static void set_socket_options(struct conn *c, uint64_t timeout_ms)
 {
-	int one = 1, fl = fcntl(c->rfd, F_GETFL);
+	int one = 1, blocking;
 	struct timeval tv = { (time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000 };
 	/* Replies go out assembled; never wait for a delayed ACK. */
 	setsockopt(c->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -335,17 +344,12 @@ static void set_socket_options(struct conn *c, uint64_t timeout_ms)
 	/* An inetd may hand over a non-blocking socket: the mail process
 	 * streams with blocking writes bounded by SO_SNDTIMEO, so it clears
 	 * the flag (the pre-auth process copes either way). */
-	if (fl >= 0 && (fl & O_NONBLOCK) && fcntl(c->rfd, F_SETFL, fl & ~O_NONBLOCK) == 0)
-		fl &= ~O_NONBLOCK;
-	if (c->wfd != c->rfd) {
-		int wfl = fcntl(c->wfd, F_GETFL);
-		if (wfl >= 0 && (wfl & O_NONBLOCK))
-			fcntl(c->wfd, F_SETFL, wfl & ~O_NONBLOCK);
-	}
+	blocking = make_blocking(c->rfd) == 0;
+	if (c->wfd != c->rfd)
+		make_blocking(c->wfd);
 	/* The idle timeout as the socket's receive timeout: a blocking read
 	 * then waits by itself, one system call a command (not for a pipe). */
-	if (fl >= 0 && !(fl & O_NONBLOCK) &&
-	    setsockopt(c->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0)
+	if (blocking && setsockopt(c->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0)
 		c->rcvtimeo = 1;
 }
 

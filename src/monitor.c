@@ -15,7 +15,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -274,8 +273,8 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, in
 		return 1;
 	}
 	make_greeting(&mo.s);
-	if (greeted && !tls_listener && !cfg->apop) {
-		mo.s.greeted = 1;
+	if (greeted) {
+		mo.s.greeted = 1;   /* the master sent PLAIN_GREETING */
 	} else if (!tls_listener) {
 		/* Plain connections get the greeting now, while the pre-auth
 		 * process starts: one fork less between connect and "+OK". */
