@@ -11,6 +11,70 @@ void msgenc_init(struct msgenc *e, int64_t body_lines)
 	e->body_left = body_lines;
 }
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* Bit i set where p[i] is LF, for the 64 bytes at p. */
+static inline uint64_t lf_mask64(const char *p)
+{
+	const __m128i lf = _mm_set1_epi8('\n');
+	uint64_t m0 = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), lf));
+	uint64_t m1 = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), lf));
+	uint64_t m2 = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), lf));
+	uint64_t m3 = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), lf));
+	return m0 | m1 << 16 | m2 << 32 | m3 << 48;
+}
+
+/* The bulk of a RETR, 64 input bytes at a time: one mask of the block's
+ * line ends, and every piece of a line moved by a fixed 64-byte copy that
+ * may run past the piece (the next piece or block overwrites the excess).
+ * No call per line, no variable-length copy.  It stops 128 bytes before
+ * the end, so those copies never read past the input, and never write
+ * past 2 * len of output (the caller's promise).  Returns where it
+ * stopped; *op, *bolp, *crp carry the state. */
+static const char *encode_blocks(const char *p, const char *end, char **op,
+				 int *bolp, int *crp)
+{
+	char *o = *op;
+	int bol = *bolp, prev_cr = *crp;
+
+	while (end - p >= 128) {
+		const char *blk_end = p + 64, *s = p;
+		uint64_t m = lf_mask64(p);
+		/* A big message comes from memory, not cache: ask early. */
+		__builtin_prefetch(p + 2048);
+		while (m) {
+			const char *lf = p + __builtin_ctzll(m);
+			size_t seg = (size_t)(lf - s);
+			m &= m - 1;
+			if (bol && *s == '.')
+				*o++ = '.';
+			memcpy(o, s, 64);
+			o += seg;
+			if (seg ? lf[-1] != '\r' : !prev_cr)
+				*o++ = '\r';
+			*o++ = '\n';
+			s = lf + 1;
+			bol = 1;
+			prev_cr = 0;
+		}
+		if (s < blk_end) {
+			if (bol && *s == '.')
+				*o++ = '.';
+			memcpy(o, s, 64);
+			o += blk_end - s;
+			bol = 0;
+			prev_cr = blk_end[-1] == '\r';
+		}
+		p = blk_end;
+	}
+	*op = o;
+	*bolp = bol;
+	*crp = prev_cr;
+	return p;
+}
+#endif
+
 /* RETR: the whole message, so no header or line counting; the state lives
  * in locals (stores through out could alias *e and force reloads). */
 static size_t encode_all(struct msgenc *e, const char *in, size_t len, char *out)
@@ -19,14 +83,14 @@ static size_t encode_all(struct msgenc *e, const char *in, size_t len, char *out
 	char *o = out;
 	int bol = e->at_bol, prev_cr = e->prev_cr;
 
+#ifdef __SSE2__
+	p = encode_blocks(p, end, &o, &bol, &prev_cr);
+#endif
 	while (p < end) {
 		const char *lf;
 		size_t seg;
 		if (bol && *p == '.')
 			*o++ = '.';
-		/* A big message comes from memory, not cache: ask for what the
-		 * next lines need early (measured: about 20% on 100 MB). */
-		__builtin_prefetch(p + 2048);
 		lf = memchr(p, '\n', (size_t)(end - p));
 		if (!lf) {
 			seg = (size_t)(end - p);

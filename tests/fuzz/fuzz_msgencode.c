@@ -2,7 +2,7 @@
  *
  * Input: byte 0 picks RETR (high bit set) or TOP 0-15, byte 1 seeds the
  * chunk sizes, the rest is the stored message.  Checks, abort() on failure:
- *  - one-shot, byte-at-a-time and random-chunk encodings are identical and
+ *  - one-shot, byte-at-a-time, small- and large-chunk encodings are identical and
  *    equal a simple line-at-a-time reference (tests/unit/msgref.h);
  *  - each msgenc_chunk call stays within its 2 * len output buffer (each
  *    call gets a malloc of exactly that size, so ASan sees any overrun);
@@ -37,6 +37,13 @@ static size_t encode_chunked(const char *msg, size_t len, int64_t top,
 		char *buf;
 		if (mode == 1) {
 			n = 1;
+		} else if (mode == 2) {
+			/* Chunks long enough for the 64-byte block path, which
+			 * then meets its state at every boundary. */
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			n = 100 + (x >> 8) % 400;
 		} else {
 			x ^= x << 13;
 			x ^= x >> 17;
@@ -84,10 +91,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *msg;
-	size_t len, refn, n1, fl1, nc, nb, dots;
+	size_t len, refn, n1, fl1, nc, nb, nl, dots;
 	uint64_t refsize;
 	int64_t top;
-	char *ref, *one, *chk, *byt;
+	char *ref, *one, *chk, *byt, *lng;
 	struct msgenc e;
 	struct msgsize s;
 
@@ -101,7 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	one = malloc(2 * len + 5);
 	chk = malloc(2 * len + 5);
 	byt = malloc(2 * len + 5);
-	check(ref && one && chk && byt, "malloc");
+	lng = malloc(2 * len + 5);
+	check(ref && one && chk && byt && lng, "malloc");
 
 	refn = msgref_encode(msg, len, top, ref, &dots, &refsize);
 
@@ -113,10 +121,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	nc = encode_chunked(msg, len, top, data[1], 0, chk);
 	nb = encode_chunked(msg, len, top, 0, 1, byt);
+	nl = encode_chunked(msg, len, top, data[1], 2, lng);
 
 	check(n1 == refn && memcmp(one, ref, refn) == 0, "one-shot != reference");
 	check(nc == refn && memcmp(chk, ref, refn) == 0, "chunked != reference");
 	check(nb == refn && memcmp(byt, ref, refn) == 0, "byte-wise != reference");
+	check(nl == refn && memcmp(lng, ref, refn) == 0, "large-chunk != reference");
 
 	if (top < 0) {
 		uint64_t sz;
@@ -142,5 +152,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(one);
 	free(chk);
 	free(byt);
+	free(lng);
 	return 0;
 }

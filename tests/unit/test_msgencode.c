@@ -404,6 +404,51 @@ static void test_random_vs_reference(void **state)
 	free(ref);
 }
 
+/* Lines of 0-150 bytes, so line ends fall anywhere in and across the
+ * encoder's 64-byte blocks, each line ending at random in LF or CRLF and
+ * starting with '.' now and then; one shot and in chunks of 100-500 bytes,
+ * against the reference. */
+static void test_block_path_vs_reference(void **state)
+{
+	uint32_t seed = 7;
+	enum { MAX = 8192 };
+	char *msg = malloc(MAX), *ref = malloc(2 * MAX + 5);
+	int sizes[9], iter, j;
+	assert_non_null(msg);
+	assert_non_null(ref);
+	for (iter = 0; iter < 400; iter++) {
+		size_t len = 0, dots, refn;
+		uint64_t refsize;
+		struct buf b;
+		while (len < MAX - 160) {
+			size_t n = test_rand(&seed) % 151, i;
+			for (i = 0; i < n; i++)
+				msg[len++] = (char)('a' + test_rand(&seed) % 26);
+			if (n && test_rand(&seed) % 8 == 0)
+				msg[len - n] = '.';
+			if (test_rand(&seed) % 3 == 0)
+				msg[len++] = '\r';
+			msg[len++] = '\n';
+			if (test_rand(&seed) % 16 == 0)
+				break;
+		}
+		refn = msgref_encode(msg, len, -1, ref, &dots, &refsize);
+		b = encode(msg, len, -1, NULL);
+		assert_int_equal(b.n, refn);
+		assert_memory_equal(b.p, ref, refn);
+		free(b.p);
+		for (j = 0; j < 8; j++)
+			sizes[j] = (int)(100 + test_rand(&seed) % 401);
+		sizes[8] = 0;
+		b = encode(msg, len, -1, sizes);
+		assert_int_equal(b.n, refn);
+		assert_memory_equal(b.p, ref, refn);
+		free(b.p);
+	}
+	free(msg);
+	free(ref);
+}
+
 static void test_one_megabyte_line(void **state)
 {
 	size_t len = 1 << 20, i;
@@ -466,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_size_invariant_samples),
 		cmocka_unit_test(test_chunk_boundaries),
 		cmocka_unit_test(test_random_vs_reference),
+		cmocka_unit_test(test_block_path_vs_reference),
 		cmocka_unit_test(test_one_megabyte_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
