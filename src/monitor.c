@@ -133,12 +133,25 @@ static void log_failure(struct monitor *mo, const char *user, size_t ulen,
 	     log_safe(safe, sizeof(safe), user, ulen), mo->s.rip, method, mo->failures, why);
 }
 
-static void handle_auth(struct monitor *mo, struct ipc_msg *m)
+static void become_mail(struct monitor *mo, struct ipc_msg *m);
+
+static void close_fds(struct ipc_msg *m)
+{
+	for (int i = 0; i < m->nfds; i++)
+		close(m->fds[i]);
+	m->nfds = 0;
+}
+
+/* A credential check; h is the hand-over the pre-auth process sent right
+ * behind it.  A good login becomes the mail process here and does not
+ * return; otherwise h's descriptors are dropped and the answer is "no". */
+static void handle_auth(struct monitor *mo, struct ipc_msg *m, struct ipc_msg *h)
 {
 	enum auth_result r;
 	const char *why = "malformed request", *method;
 	if (mo->authed || m->nfields < 3 || m->flen[1] > 255 || m->flen[2] > 1024 ||
 	    memchr(m->field[1], '\0', m->flen[1])) {
+		close_fds(h);
 		log_failure(mo, "", 0, "?", why);
 		reply(mo, 0, "fail");
 		return;
@@ -156,9 +169,14 @@ static void handle_auth(struct monitor *mo, struct ipc_msg *m)
 	/* The secret is no longer needed; user and method still are. */
 	explicit_bzero((char *)m->field[2], m->flen[2]);
 	if (r == AUTH_OK && accept_login(mo, method)) {
-		reply(mo, 1, mo->u.user);
-		return;
+		/* Plain: the pre-auth process exits on this answer; TLS: the
+		 * relay socket become_mail sends is the answer. */
+		if (h->nfds > 0)
+			reply(mo, 1, mo->u.user);
+		become_mail(mo, h);
+		pfatal("login hand-over failed; ending the session");
 	}
+	close_fds(h);
 	if (r == AUTH_TEMPFAIL) {
 		plog(LOG_ERR, "auth unavailable: rip=%s reason=%s", mo->s.rip, why);
 		reply(mo, 0, "temp");
@@ -252,7 +270,7 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, in
 	static struct monitor mo;
 	int sv[2], status;
 	pid_t pre;
-	struct ipc_msg *m = xmalloc(sizeof(*m));
+	struct ipc_msg *m = xmalloc(sizeof(*m)), *h = xmalloc(sizeof(*h));
 
 	memset(&mo, 0, sizeof(mo));
 	mo.s.cfg = cfg;
@@ -314,7 +332,14 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, in
 
 	while (ipc_recv(mo.sock, m) == 0) {
 		if (m->type == IPC_AUTH) {
-			handle_auth(&mo, m);
+			if (ipc_recv(mo.sock, h) < 0 || h->type != IPC_HANDOFF) {
+				plog(LOG_ERR, "pre-auth process sent no hand-over with its "
+				     "credentials; ending the session");
+				close_fds(h);
+				kill(pre, SIGKILL);
+				break;
+			}
+			handle_auth(&mo, m, h);
 		} else if (m->type == IPC_SASL_STEP) {
 			handle_sasl(&mo, m);
 		} else if (m->type == IPC_TLS_FAIL && m->nfields == 1) {
@@ -334,8 +359,7 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, in
 		} else {
 			plog(LOG_ERR, "pre-auth process sent an unexpected message (type %u); "
 			     "ending the session", m->type);
-			for (int i = 0; i < m->nfds; i++)
-				close(m->fds[i]);
+			close_fds(m);
 			kill(pre, SIGKILL);
 			break;
 		}
@@ -343,6 +367,7 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, in
 	close(mo.sock);
 	explicit_bzero(&mo.u, sizeof(mo.u));
 	free(m);
+	free(h);
 	/* The session ended in AUTHORIZATION (or its hand-over failed): wait
 	 * for the pre-auth process, then end with it. */
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)

@@ -96,24 +96,22 @@ static void refuse_plaintext(struct preauth *p)
 	       "use STLS or port 995 (TLS) first");
 }
 
-/* After a successful login: give the client to the monitor, which starts the
- * mail process.  Plain: pass the socket and any pipelined input, then exit.
- * TLS: keep the session and relay to the socketpair the monitor sends. */
-static void handoff(struct preauth *p, const char *method) __attribute__((noreturn));
-static void handoff(struct preauth *p, const char *method)
+/* The hand-over of the client to the monitor, which becomes the mail
+ * process on a good login: plain, the socket and any pipelined input; TLS,
+ * nothing but the session's description (this process stays as the relay). */
+static void send_handoff(struct preauth *p, const char *method)
 {
 	char info[128];
 	const char *f[3];
 	size_t fl[3];
 	int fds[2], nfds = 0;
-	size_t pending = conn_buffered(&p->c);
 
 	if (p->tls)
 		tls_describe(p->tls, info, sizeof(info));
 	else
 		snprintf(info, sizeof(info), "plaintext");
 	f[0] = p->tls ? "" : p->c.in + p->c.in_start;
-	fl[0] = p->tls ? 0 : pending;
+	fl[0] = p->tls ? 0 : conn_buffered(&p->c);
 	f[1] = info;
 	fl[1] = strlen(info);
 	f[2] = method;
@@ -127,18 +125,34 @@ static void handoff(struct preauth *p, const char *method)
 	}
 	if (ipc_send(p->mon, IPC_HANDOFF, 3, f, fl, nfds, fds) < 0)
 		pfatal("handoff to monitor failed: %s", strerror(errno));
+}
+
+/* TLS after a good login: relay between the client and the mail process's
+ * end of the socketpair the monitor sent (in m). */
+static void become_relay(struct preauth *p, struct ipc_msg *m) __attribute__((noreturn));
+static void become_relay(struct preauth *p, struct ipc_msg *m)
+{
+	if (m->type != IPC_RELAY || m->nfds != 1)
+		pfatal("monitor sent no relay socket");
+	close(p->mon);
+	tls_relay(p->tls, m->fds[0], p->c.in + p->c.in_start, conn_buffered(&p->c),
+		  p->cfg->timeout_ms);
+	tls_close(p->tls);
+	_exit(0);
+}
+
+/* After a login the monitor accepted (SCRAM): hand over and leave. */
+static void handoff(struct preauth *p, const char *method) __attribute__((noreturn));
+static void handoff(struct preauth *p, const char *method)
+{
+	struct ipc_msg *m;
+	send_handoff(p, method);
 	if (!p->tls)
 		_exit(0);
-	{
-		struct ipc_msg *m = xmalloc(sizeof(*m));
-		if (ipc_recv(p->mon, m) < 0 || m->type != IPC_RELAY || m->nfds != 1)
-			pfatal("monitor sent no relay socket");
-		close(p->mon);
-		tls_relay(p->tls, m->fds[0], p->c.in + p->c.in_start, pending,
-			  p->cfg->timeout_ms);
-		tls_close(p->tls);
-		_exit(0);
-	}
+	m = xmalloc(sizeof(*m));
+	if (ipc_recv(p->mon, m) < 0)
+		pfatal("lost the monitor");
+	become_relay(p, m);
 }
 
 static void auth_failed(struct preauth *p, int temp)
@@ -160,18 +174,28 @@ static void auth_failed(struct preauth *p, int temp)
 	err(p, "[AUTH] authentication failed");
 }
 
-/* Ask the monitor; on success never returns. */
+/* Ask the monitor; on success never returns.  The hand-over goes right
+ * behind the question, so a good login needs no second round trip: the
+ * monitor answers AUTH_OK (plain: this process just exits) or with the
+ * relay socket (TLS), and on a failure drops its copies and answers
+ * AUTH_FAIL.  Nothing is read from the client meanwhile, so the pipelined
+ * input sent along is all there is. */
 static void check_with_monitor(struct preauth *p, const char *method, int nf,
 			       const char *const *f, const size_t *fl)
 {
 	struct ipc_msg *m = xmalloc(sizeof(*m));
-	if (ipc_send(p->mon, IPC_AUTH, nf, f, fl, 0, NULL) < 0 || ipc_recv(p->mon, m) < 0)
+	if (ipc_send(p->mon, IPC_AUTH, nf, f, fl, 0, NULL) < 0)
 		pfatal("lost the monitor");
-	if (m->type == IPC_AUTH_OK) {
-		free(m);
-		handoff(p, method);
-	}
-	int temp = m->type == IPC_AUTH_FAIL && m->nfields == 1 && strcmp(m->field[0], "temp") == 0;
+	send_handoff(p, method);
+	if (ipc_recv(p->mon, m) < 0)
+		pfatal("lost the monitor");
+	if (m->type == IPC_AUTH_OK && !p->tls)
+		_exit(0);
+	if (m->type == IPC_RELAY && p->tls)
+		become_relay(p, m);
+	if (m->type != IPC_AUTH_FAIL)
+		pfatal("unexpected answer from the monitor (type %u)", m->type);
+	int temp = m->nfields == 1 && strcmp(m->field[0], "temp") == 0;
 	free(m);
 	auth_failed(p, temp);
 }

@@ -160,6 +160,57 @@ def test_process_rights_before_and_after_login(any_server):
     assert wait_until(lambda: s.children() == [], 5)
 
 
+def tcp_inodes_of_port(port):
+    """Socket inodes of the TCP connections whose local or remote port is port."""
+    out = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            next(f)
+            for line in f:
+                fl = line.split()
+                lport = int(fl[1].rsplit(":", 1)[1], 16)
+                rport = int(fl[2].rsplit(":", 1)[1], 16)
+                if port in (lport, rport):
+                    out.add(fl[9])
+    return out
+
+
+def socket_inodes(pid):
+    return {t[len("socket:["):-1] for t in fd_targets(pid) if t.startswith("socket:[")}
+
+
+def test_failed_logins_leave_the_monitor_without_the_client_socket(any_server):
+    """The pre-auth process sends the client socket right behind every
+    credential check; after a failed check the monitor must have dropped
+    it (else each attempt leaks a descriptor into a root process), and the
+    next, good login must still hand over."""
+    s = any_server
+    s.maildirs["ptalice"].add(b"x\n")
+    c = Pop3(s.port)
+    try:
+        mons = session_roots(s)
+        assert len(mons) == 1
+        client_inodes = tcp_inodes_of_port(c.sock.getsockname()[1])
+        assert client_inodes
+        before = len(fd_targets(mons[0]))
+        # Two failures (the third would end the connection).
+        assert c.cmd("USER ptalice").startswith("+OK")
+        assert c.cmd("PASS wrong").startswith("-ERR [AUTH]")
+        r = c.cmd("AUTH PLAIN " + __import__("base64").b64encode(b"\0ptalice\0nope").decode())
+        assert r.startswith("-ERR [AUTH]"), r
+        assert not (socket_inodes(mons[0]) & client_inodes)
+        assert len(fd_targets(mons[0])) == before
+        # Pipelined good login right after the failures: handed over whole.
+        c.send(b"USER ptalice\r\nPASS " + PASSWORD.encode() + b"\r\nSTAT\r\n")
+        assert c.line().startswith("+OK")
+        assert c.line().startswith("+OK maildrop has 1")
+        assert c.line().startswith("+OK 1 ")
+        assert socket_inodes(mons[0]) & client_inodes     # the mail process has it
+        assert c.cmd("QUIT").startswith("+OK")
+    finally:
+        c.close()
+
+
 def test_tls_relay_stays_as_postern(server_factory, test_ca):
     s = server_factory(tls=[test_ca["mail.test"]]).start()
     s.maildirs["ptbob"].add(b"Subject: t\n\nover tls\n")
