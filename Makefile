@@ -24,15 +24,16 @@ ALL_LDFLAGS    = $(HARDEN_LDFLAGS) $(LDFLAGS)
 
 # Pure code (no process-model assumptions): unit-tested and fuzzed.
 CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o \
-            src/mdname.o src/passwd_line.o src/log.o src/heap.o
+            src/mdname.o src/passwd_line.o src/log.o src/heap.o src/rcpt.o
 # The daemon's processes.
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o \
               src/mailproc.o src/maildir.o src/netio.o src/ipc.o \
               src/privdrop.o src/pop3cmd.o src/tls.o \
               src/sasl.o src/authcheck.o src/sandbox_linux.o src/ratelog.o
 PASSWD_OBJS = src/postern-passwd.o
+DELIVER_OBJS = src/postern-deliver.o src/deliver.o src/authcheck.o src/sasl.o
 
-BINS = postern postern-passwd
+BINS = postern postern-passwd postern-deliver
 
 all: $(BINS)
 
@@ -42,14 +43,18 @@ postern: $(DAEMON_OBJS) $(CORE_OBJS)
 postern-passwd: $(PASSWD_OBJS) $(CORE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS)
 
+postern-deliver: $(DELIVER_OBJS) $(CORE_OBJS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS)
+
 src/%.o: src/%.c $(wildcard include/*.h)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/postern
-	install -m 0755 postern postern-passwd $(DESTDIR)$(SBINDIR)/
-	install -m 0644 man/postern.8 man/postern-passwd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0755 postern postern-passwd postern-deliver $(DESTDIR)$(SBINDIR)/
+	install -m 0644 man/postern.8 man/postern-passwd.8 man/postern-deliver.8 \
+	    $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/postern.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	test -e $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf || \
 	    install -m 0644 etc/postern.conf $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf

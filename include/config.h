@@ -54,6 +54,9 @@ struct config {
 	char ssl_ciphers[512];
 	char ssl_ciphersuites[512];
 	int ssl_prefer_server_ciphers;
+	/* postern-deliver */
+	char postmaster[256];                /* pickup: unknown recipients' mailbox */
+	char recipient_delimiter[16];        /* "+": user+ext delivers to user */
 	int test_loopback_is_remote;         /* test hook: see postern.conf(5) */
 };
 

@@ -54,6 +54,8 @@ static const struct key keys[] = {
 	{ "ssl_ciphers", K_STR, S(ssl_ciphers), NULL },
 	{ "ssl_ciphersuites", K_STR, S(ssl_ciphersuites), NULL },
 	{ "ssl_prefer_server_ciphers", K_BOOL, O(ssl_prefer_server_ciphers), 0, NULL },
+	{ "postmaster", K_STR, S(postmaster), NULL },
+	{ "recipient_delimiter", K_STR, S(recipient_delimiter), NULL },
 	{ "test_loopback_is_remote", K_BOOL, O(test_loopback_is_remote), 0, NULL },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -74,6 +76,7 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	strcpy(c->passwd_file, SYSCONFDIR "/postern/passwd");
 	strcpy(c->mail_location, "%h/Maildir");
+	strcpy(c->postmaster, "postmaster");
 	strcpy(c->unpriv_user, "postern");
 	strcpy(c->empty_dir, "/run/postern/empty");
 	c->first_valid_uid = 500;

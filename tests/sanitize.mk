@@ -41,12 +41,17 @@ $(SAN_DIR)/postern: $(SAN_SRCS) $(wildcard include/*.h)
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ \
 	    $(SAN_SRCS) $(SSL_LIBS) $(CRYPT_LIBS) -lseccomp
 
+$(SAN_DIR)/postern-deliver: $(DELIVER_OBJS:.o=.c) $(SAN_CORE) $(wildcard include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ \
+	    $(DELIVER_OBJS:.o=.c) $(SAN_CORE) $(SSL_LIBS) $(CRYPT_LIBS)
+
 $(SAN_DIR)/test_%: tests/unit/test_%.c $(SAN_CORE) $(wildcard tests/unit/*.h include/*.h)
 	@mkdir -p $(SAN_DIR)
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
 	    $(SAN_CORE) -lcmocka $(SSL_LIBS)
 
-asan-build: $(SAN_DIR)/postern $(SAN_UNIT)
+asan-build: $(SAN_DIR)/postern $(SAN_DIR)/postern-deliver $(SAN_UNIT)
 
 # testssl.sh is left out of the sanitizer pass: it audits the TLS settings,
 # which are the same in both builds (the normal integration run covers it),
@@ -62,6 +67,7 @@ asan: all asan-build
 	    echo "== $$t"; $(SAN_ENV) ./$$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; exit $$fail
 	$(SAN_ENV) POSTERN_BIN=$(abspath $(SAN_DIR)/postern) \
+	    POSTERN_DELIVER_BIN=$(abspath $(SAN_DIR)/postern-deliver) \
 	    POSTERN_TEST_CONF='$(SAN_TEST_CONF)' POSTERN_LOG_DIR=$(SAN_LOGS)/daemon \
 	    $(PYTEST) -q -p no:cacheprovider tests/integration \
 	    --ignore=tests/integration/test_testssl.py -m "not memory_scan"

@@ -3,7 +3,7 @@
 # ALL_LDFLAGS and SSL_LIBS.
 #   make unit          build and run every test; fails if any test fails
 #   make unit-strict   also fail on the KNOWN BUG tests (reported, unfixed)
-UNIT_NAMES = parse msgencode mdname passwd_line config util heap
+UNIT_NAMES = parse msgencode mdname passwd_line config util heap rcpt
 UNIT_BINS  = $(UNIT_NAMES:%=tests/unit/test_%)
 UNIT_HDRS  = tests/unit/unit.h tests/unit/msgref.h $(wildcard include/*.h)
 

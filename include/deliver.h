@@ -1,0 +1,33 @@
+/* deliver.h - put one message into a Maildir the way qmail's maildir(5)
+ * says: write tmp/<unique>, fsync, move it to new/ without replacing
+ * anything, fsync new/.  Runs with the rights of the mailbox owner (the
+ * caller has dropped them). */
+#ifndef POSTERN_DELIVER_H
+#define POSTERN_DELIVER_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct deliver_opts {
+	const char *return_path;    /* envelope sender: Return-Path header, or NULL */
+	const char *delivered_to;   /* recipient: Delivered-To header, or NULL */
+	uint64_t max_size;          /* refuse bigger messages (0 = no limit) */
+	int quota;                  /* refuse (for now) what would go over the
+				       Maildir++ quota in maildirsize */
+};
+
+struct deliver_result {
+	char name[256];             /* the file name in new/ */
+	uint64_t size;              /* bytes on disk (,S=) */
+	uint64_t wire_size;         /* octets as POP3 sends them (,W=) */
+};
+
+/* Read the message from fd (to its end) and deliver it into maildir,
+ * creating maildir and its cur/ new/ tmp/ (mode 0700) if missing.  A
+ * leading mbox "From " line is dropped.  Returns 0, or a sysexits(3) code
+ * with a one-line reason in err: EX_TEMPFAIL for anything a later retry
+ * may cure (I/O errors, a full disk, a full quota), EX_DATAERR for a message
+ * over max_size, EX_CANTCREAT when the Maildir is not a directory. */
+int deliver_maildir(const char *maildir, int fd, const struct deliver_opts *o,
+		    struct deliver_result *res, char *err, size_t errcap);
+
+#endif

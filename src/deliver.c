@@ -1,0 +1,345 @@
+/* deliver.c - one message into a Maildir (qmail's maildir(5) protocol):
+ * tmp/<unique>, fsync, rename into new/ without replacing anything, fsync
+ * new/.  The name carries ,S= (bytes on disk) and ,W= (octets as POP3 sends
+ * them), so the server never opens the file to learn its size.  Runs with
+ * the mailbox owner's rights, never as root (postern-deliver drops first). */
+#include "deliver.h"
+#include "log.h"
+#include "msgencode.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+static int fail(char *err, size_t cap, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t cap, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, cap, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* mkdir -p with mode 0700 for what is missing. */
+static int make_dirs(const char *path)
+{
+	char buf[4096];
+	size_t i, len = strlen(path);
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -1;
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+/* The host part of a unique name, with the characters maildir(5) and our
+ * own ",X=" fields give a meaning to written as octal escapes. */
+static void host_part(char *out, size_t cap)
+{
+	char host[256];
+	size_t o = 0;
+	if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	for (const char *p = host; *p && o + 5 < cap; p++) {
+		if (*p == '/' || *p == ':' || *p == ',' || (unsigned char)*p <= 0x20 ||
+		    (unsigned char)*p >= 0x7f)
+			o += (size_t)snprintf(out + o, cap - o, "\\%03o", (unsigned char)*p);
+		else
+			out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+static void unique_name(char *out, size_t cap, unsigned seq)
+{
+	static char host[200];
+	struct timeval tv;
+	if (!host[0])
+		host_part(host, sizeof(host));
+	gettimeofday(&tv, NULL);
+	snprintf(out, cap, "%lld.M%06ldP%ldQ%u.%s", (long long)tv.tv_sec, (long)tv.tv_usec,
+		 (long)getpid(), seq, host);
+}
+
+static int write_all_fd(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* A header value must stay on one line: anything below 0x20 ends it. */
+static size_t header_line(char *out, size_t cap, const char *name, const char *value)
+{
+	size_t n = (size_t)snprintf(out, cap, "%s: <", name), i;
+	for (i = 0; value[i] && n + 3 < cap; i++)
+		out[n++] = (unsigned char)value[i] < 0x20 || value[i] == 0x7f ? '?' : value[i];
+	out[n++] = '>';
+	out[n++] = '\n';
+	return n;
+}
+
+/* Copy fd into out (the open tmp file), after our headers, without a
+ * leading "From " line.  Returns 0 or an EX_ code. */
+static int copy_message(int in, int out, const struct deliver_opts *o,
+			struct deliver_result *res, char *err, size_t cap)
+{
+	enum { BUF = 64 * 1024 };
+	char *buf = malloc(BUF);
+	struct msgsize ms;
+	int first = 1, skipping = 0, rc = 0;
+	char hdr[1200];
+	size_t hl = 0;
+
+	if (!buf)
+		return fail(err, cap, EX_TEMPFAIL, "out of memory");
+	msgsize_init(&ms);
+	if (o->return_path)
+		hl += header_line(hdr + hl, sizeof(hdr) - hl, "Return-Path", o->return_path);
+	if (o->delivered_to && hl < sizeof(hdr) - 600)
+		hl += header_line(hdr + hl, sizeof(hdr) - hl, "Delivered-To", o->delivered_to);
+	res->size = 0;
+	if (hl) {
+		if (write_all_fd(out, hdr, hl) < 0)
+			goto write_error;
+		msgsize_chunk(&ms, hdr, hl);
+		res->size += hl;
+	}
+	for (;;) {
+		ssize_t r = read(in, buf, BUF);
+		char *p = buf;
+		size_t n;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = fail(err, cap, EX_TEMPFAIL, "cannot read the message: %s", strerror(errno));
+			break;
+		}
+		if (r == 0)
+			break;
+		n = (size_t)r;
+		if (first) {
+			first = 0;
+			/* An mbox envelope line ("From sender date") is not part of
+			 * the message; Return-Path carries the sender. */
+			if (n >= 5 && memcmp(p, "From ", 5) == 0)
+				skipping = 1;
+		}
+		if (skipping) {
+			char *lf = memchr(p, '\n', n);
+			if (!lf)
+				continue;
+			n -= (size_t)(lf + 1 - p);
+			p = lf + 1;
+			skipping = 0;
+		}
+		if (o->max_size && res->size + n > o->max_size) {
+			rc = fail(err, cap, EX_DATAERR, "message bigger than the limit of %" PRIu64
+				  " bytes", o->max_size);
+			break;
+		}
+		if (n && write_all_fd(out, p, n) < 0)
+			goto write_error;
+		msgsize_chunk(&ms, p, n);
+		res->size += n;
+	}
+	free(buf);
+	res->wire_size = msgsize_total(&ms);
+	return rc;
+write_error:
+	free(buf);
+	return fail(err, cap, EX_TEMPFAIL, "cannot write the message: %s", strerror(errno));
+}
+
+/* Maildir++ quota (maildirsize: a first line like "1000000S,1000C", then
+ * "bytes count" lines, negative for deletions): would size more bytes and
+ * one more message go over a limit?  No file, no quota. */
+static int over_quota(int dir, uint64_t size)
+{
+	char buf[8192];
+	int fd = openat(dir, "maildirsize", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	long long max_bytes = 0, max_count = 0, bytes = 0, count = 0;
+	int first = 1;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (fgets(buf, sizeof(buf), f)) {
+		long long b, c;
+		if (first) {
+			for (char *p = buf; *p && *p != '\n';) {
+				char *end;
+				long long v = strtoll(p, &end, 10);
+				if (end == p)
+					break;
+				if (*end == 'S')
+					max_bytes = v;
+				else if (*end == 'C')
+					max_count = v;
+				p = *end ? end + 1 : end;
+				if (*p == ',')
+					p++;
+			}
+			first = 0;
+		} else {
+			char *end, *end2;
+			b = strtoll(buf, &end, 10);
+			c = strtoll(end, &end2, 10);
+			if (end != buf && end2 != end) {
+				bytes += b;
+				count += c;
+			}
+		}
+	}
+	fclose(f);
+	return (max_bytes > 0 && bytes + (long long)size > max_bytes) ||
+	       (max_count > 0 && count + 1 > max_count);
+}
+
+static void update_maildirsize(int dir, uint64_t size)
+{
+	char line[64];
+	int fd = openat(dir, "maildirsize", O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	int n;
+	if (fd < 0) {
+		if (errno != ENOENT)   /* no quota file: nothing to keep */
+			plog(LOG_WARNING, "maildirsize: cannot update: %s", strerror(errno));
+		return;
+	}
+	n = snprintf(line, sizeof(line), "%" PRIu64 " 1\n", size);
+	/* Not worth failing a delivery that is already safe in new/. */
+	if (write_all_fd(fd, line, (size_t)n) < 0)
+		plog(LOG_WARNING, "maildirsize: cannot update: %s", strerror(errno));
+	close(fd);
+}
+
+int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
+		    struct deliver_result *res, char *err, size_t errcap)
+{
+	char uniq[240], tmp[300], dst[300];
+	int dir, fd = -1, rc, tries;
+	unsigned seq = 0;
+	struct stat st;
+
+	memset(res, 0, sizeof(*res));
+	if (make_dirs(maildir) < 0)
+		return fail(err, errcap, errno == ENOTDIR ? EX_CANTCREAT : EX_TEMPFAIL,
+			    "cannot create %s: %s", maildir, strerror(errno));
+	dir = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return fail(err, errcap, errno == ENOTDIR ? EX_CANTCREAT : EX_TEMPFAIL,
+			    "cannot open %s: %s", maildir, strerror(errno));
+	for (const char *sub = "tmp\0new\0cur\0"; *sub; sub += 4) {
+		if (mkdirat(dir, sub, 0700) < 0 && errno != EEXIST) {
+			rc = fail(err, errcap, EX_TEMPFAIL, "cannot create %s/%s: %s", maildir, sub,
+				  strerror(errno));
+			goto out;
+		}
+		if (fstatat(dir, sub, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+			rc = fail(err, errcap, EX_CANTCREAT, "%s/%s is not a directory", maildir, sub);
+			goto out;
+		}
+	}
+	for (tries = 0; fd < 0; tries++) {
+		unique_name(uniq, sizeof(uniq), seq++);
+		snprintf(tmp, sizeof(tmp), "tmp/%s", uniq);
+		fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && (errno != EEXIST || tries >= 20)) {
+			rc = fail(err, errcap, EX_TEMPFAIL, "cannot create %s/%s: %s", maildir, tmp,
+				  strerror(errno));
+			goto out;
+		}
+	}
+	rc = copy_message(in, fd, o, res, err, errcap);
+	if (rc == 0 && o->quota && over_quota(dir, res->size))
+		rc = fail(err, errcap, EX_TEMPFAIL, "mailbox is over its quota (maildirsize)");
+	if (rc == 0 && fsync(fd) < 0)
+		rc = fail(err, errcap, EX_TEMPFAIL, "fsync: %s", strerror(errno));
+	if (close(fd) < 0 && rc == 0)
+		rc = fail(err, errcap, EX_TEMPFAIL, "close: %s", strerror(errno));
+	fd = -1;
+	if (rc != 0) {
+		unlinkat(dir, tmp, 0);
+		goto out;
+	}
+	/* new/ never loses a message to a name clash: no-replace rename. */
+	for (tries = 0;; tries++) {
+		int r;
+		snprintf(res->name, sizeof(res->name), "%s,S=%" PRIu64 ",W=%" PRIu64, uniq,
+			 res->size, res->wire_size);
+		snprintf(dst, sizeof(dst), "new/%s", res->name);
+		r = renameat2(dir, tmp, dir, dst, RENAME_NOREPLACE);
+		if (r < 0 && errno == EINVAL) {
+			/* A file system without RENAME_NOREPLACE: link, then unlink. */
+			r = linkat(dir, tmp, dir, dst, 0);
+			if (r == 0)
+				unlinkat(dir, tmp, 0);
+		}
+		if (r == 0)
+			break;
+		if (errno != EEXIST || tries >= 20) {
+			rc = fail(err, errcap, EX_TEMPFAIL, "cannot move the message into %s/new: %s",
+				  maildir, strerror(errno));
+			unlinkat(dir, tmp, 0);
+			goto out;
+		}
+		char old[300];
+		snprintf(old, sizeof(old), "%s", tmp);
+		unique_name(uniq, sizeof(uniq), seq++);
+		snprintf(tmp, sizeof(tmp), "tmp/%s", uniq);
+		if (renameat(dir, old, dir, tmp) < 0) {
+			rc = fail(err, errcap, EX_TEMPFAIL, "rename in %s/tmp: %s", maildir,
+				  strerror(errno));
+			unlinkat(dir, old, 0);
+			goto out;
+		}
+	}
+	{
+		/* The rename is durable only once new/ itself is on disk. */
+		int nd = openat(dir, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (nd < 0 || fsync(nd) < 0)
+			rc = fail(err, errcap, EX_TEMPFAIL, "fsync %s/new: %s", maildir,
+				  strerror(errno));
+		if (nd >= 0)
+			close(nd);
+		if (rc != 0) {
+			/* In new/ but maybe not durable: say "try again" rather
+			 * than risk a loss; a duplicate is the lesser harm. */
+			goto out;
+		}
+	}
+	update_maildirsize(dir, res->size);
+out:
+	if (fd >= 0)
+		close(fd);
+	close(dir);
+	return rc;
+}
+

@@ -1,0 +1,286 @@
+"""postern-deliver, the local delivery agent (DESIGN.md "Names and files"):
+delivery into a Maildir as the mailbox owner, the names and sizes the POP3
+server relies on, sysexits codes for the MTA, quota and size limits, and the
+drop-folder pickup that routes messages by their header."""
+import os
+import pwd
+import re
+import subprocess
+import threading
+
+import pytest
+
+import conftest
+from pop3util import Pop3, wire_body, wire_size
+
+# The sanitizer build of `make asan` sets POSTERN_DELIVER_BIN.
+DELIVER = os.environ.get("POSTERN_DELIVER_BIN", os.path.join(conftest.TOP, "postern-deliver"))
+EX_USAGE, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 64, 65, 67, 75, 77, 78
+
+MSG = b"From: a@example.org\nTo: ptalice@mail.test\nSubject: hi\n\nline one\n.dot line\nend"
+
+
+def deliver(s, args, data=MSG, as_user=None, conf=True):
+    cmd = [DELIVER] + (["-c", s.conf] if conf else []) + args
+    pre = None
+    if as_user:
+        pw = pwd.getpwnam(as_user)
+
+        def pre():
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+    return subprocess.run(cmd, input=data, capture_output=True, preexec_fn=pre, timeout=30)
+
+
+def new_files(md):
+    return sorted(os.listdir(os.path.join(md.path, "new")))
+
+
+def only_message(md):
+    names = new_files(md)
+    assert len(names) == 1, names
+    p = os.path.join(md.path, "new", names[0])
+    with open(p, "rb") as f:
+        return names[0], p, f.read()
+
+
+def test_delivers_as_the_owner_with_sizes_in_the_name(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptalice"]
+    r = deliver(s, ["-d", "ptalice", "-f", "a@example.org", "-a", "ptalice@mail.test"])
+    assert r.returncode == 0, r.stderr
+    name, path, data = only_message(md)
+    assert data == (b"Return-Path: <a@example.org>\nDelivered-To: <ptalice@mail.test>\n" + MSG)
+    st = os.stat(path)
+    pw = pwd.getpwnam("ptalice")
+    assert (st.st_uid, st.st_gid) == (pw.pw_uid, pw.pw_gid)
+    assert st.st_mode & 0o777 == 0o600
+    m = re.fullmatch(r"\d+\.M\d+P\d+Q\d+\.[^,:/]+,S=(\d+),W=(\d+)", name)
+    assert m, name
+    assert int(m.group(1)) == len(data)
+    assert int(m.group(2)) == wire_size(data)
+    assert os.listdir(os.path.join(md.path, "tmp")) == []
+
+
+def test_delivered_message_is_served_whole_by_pop3(server_factory):
+    s = server_factory().start()
+    assert deliver(s, ["-d", "ptalice", "-f", "<>"]).returncode == 0
+    name, _, data = only_message(s.maildirs["ptalice"])
+    assert data.startswith(b"Return-Path: <>\n")
+    c = Pop3(s.port)
+    try:
+        c.login()
+        assert c.cmd("LIST 1") == "+OK 1 %d" % wire_size(data)
+        assert c.cmd("RETR 1").startswith("+OK")
+        assert c.raw_until() == wire_body(data)
+        uidl = c.cmd("UIDL 1").split()[2]
+        assert name.startswith(uidl)
+        c.cmd("QUIT")
+    finally:
+        c.close()
+
+
+def test_mbox_from_line_is_dropped_and_empty_message_kept(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptbob"]
+    r = deliver(s, ["-d", "ptbob"], data=b"From someone@x Mon Jan  1 00:00:00 2026\nSubject: x\n\nb\n")
+    assert r.returncode == 0, r.stderr
+    assert only_message(md)[2] == b"Subject: x\n\nb\n"
+    os.unlink(os.path.join(md.path, "new", new_files(md)[0]))
+    r = deliver(s, ["-d", "ptbob"], data=b"")
+    assert r.returncode == 0, r.stderr
+    name, _, data = only_message(md)
+    assert data == b"" and name.endswith(",S=0,W=0")
+
+
+def test_unknown_user_and_refused_accounts(server_factory):
+    s = server_factory()
+    r = deliver(s, ["-d", "nosuchuser"])
+    assert r.returncode == EX_NOUSER
+    assert b"no such user" in r.stderr
+    s.add_user_line("rootish:{PLAIN}x:0:0::/root::")
+    s.add_user_line("system:{PLAIN}x:5:5::/tmp/system-home::")
+    assert deliver(s, ["-d", "rootish"]).returncode == EX_NOPERM
+    assert deliver(s, ["-d", "system"]).returncode == EX_NOPERM
+    assert not os.path.exists("/tmp/system-home")
+    for u in ("ptalice", "ptbob", "ptcarol"):
+        assert new_files(s.maildirs[u]) == []
+
+
+def test_recipient_delimiter_strips_the_extension(server_factory):
+    s = server_factory(extra_conf="recipient_delimiter = +\n")
+    assert deliver(s, ["-d", "ptcarol+lists"]).returncode == 0
+    assert len(new_files(s.maildirs["ptcarol"])) == 1
+    s2 = server_factory()
+    assert deliver(s2, ["-d", "ptcarol+lists"]).returncode == EX_NOUSER
+
+
+def test_not_root_delivers_only_to_its_own_mailbox(server_factory):
+    s = server_factory()
+    # The passwd file is root's (0640): a mail user cannot read it.
+    r = deliver(s, ["-d", "ptalice"], as_user="ptalice")
+    assert r.returncode == EX_TEMPFAIL, r.stderr
+    os.chmod(s.passwd, 0o644)
+    r = deliver(s, ["-d", "ptalice"], as_user="ptbob")
+    assert r.returncode == EX_NOPERM, r.stderr
+    assert new_files(s.maildirs["ptalice"]) == []
+    r = deliver(s, ["-d", "ptalice"], as_user="ptalice")
+    assert r.returncode == 0, r.stderr
+    assert len(new_files(s.maildirs["ptalice"])) == 1
+
+
+def test_explicit_maildir_as_its_owner_only(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptbob"]
+    r = deliver(s, ["-m", md.path], conf=False)
+    assert r.returncode == EX_NOPERM                        # not as root
+    r = deliver(s, ["-m", md.path], as_user="ptalice", conf=False)
+    assert r.returncode == EX_TEMPFAIL                      # not alice's
+    r = deliver(s, ["-m", md.path, "-f", "x@y"], as_user="ptbob", conf=False)
+    assert r.returncode == 0, r.stderr
+    assert only_message(md)[2].startswith(b"Return-Path: <x@y>\n")
+    assert deliver(s, ["-m", "relative/Maildir"], as_user="ptbob", conf=False).returncode == EX_USAGE
+
+
+def test_missing_maildir_is_created_private(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptcarol"]
+    subprocess.run(["rm", "-rf", md.path], check=True)
+    assert deliver(s, ["-d", "ptcarol"]).returncode == 0
+    pw = pwd.getpwnam("ptcarol")
+    for sub in ("", "cur", "new", "tmp"):
+        st = os.stat(os.path.join(md.path, sub))
+        assert (st.st_uid, st.st_mode & 0o777) == (pw.pw_uid, 0o700), sub
+    assert len(new_files(md)) == 1
+
+
+def test_maildir_that_is_not_a_directory_fails_cleanly(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptcarol"]
+    subprocess.run(["rm", "-rf", os.path.join(md.path, "new")], check=True)
+    with open(os.path.join(md.path, "new"), "w") as f:
+        f.write("not a dir")
+    r = deliver(s, ["-d", "ptcarol"])
+    assert r.returncode != 0 and r.returncode in (73, EX_TEMPFAIL), r
+    assert os.listdir(os.path.join(md.path, "tmp")) == []
+
+
+def test_quota_and_size_limit(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptalice"]
+    ms = os.path.join(md.path, "maildirsize")
+    with open(ms, "w") as f:
+        f.write("1000S,10C\n900 3\n")
+    os.chown(ms, md.uid, md.gid)
+    r = deliver(s, ["-d", "ptalice"], data=b"x" * 200)
+    assert r.returncode == EX_TEMPFAIL and b"quota" in r.stderr
+    assert new_files(md) == [] and os.listdir(os.path.join(md.path, "tmp")) == []
+    r = deliver(s, ["-d", "ptalice"], data=b"y" * 50)
+    assert r.returncode == 0, r.stderr
+    with open(ms) as f:
+        assert f.read() == "1000S,10C\n900 3\n50 1\n"
+    r = deliver(s, ["-d", "ptalice", "-s", "100"], data=b"z" * 101)
+    assert r.returncode == EX_DATAERR
+    assert len(new_files(md)) == 1 and os.listdir(os.path.join(md.path, "tmp")) == []
+
+
+def test_concurrent_deliveries_lose_nothing(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptbob"]
+    results = []
+
+    def one(i):
+        results.append(deliver(s, ["-d", "ptbob"], data=b"Subject: %d\n\nbody %d\n" % (i, i)).returncode)
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert results == [0] * 24
+    assert len(new_files(md)) == 24
+    assert sorted(md.contents()) == sorted(b"Subject: %d\n\nbody %d\n" % (i, i) for i in range(24))
+
+
+def test_usage_and_configuration_errors(server_factory):
+    s = server_factory()
+    assert deliver(s, []).returncode == EX_USAGE
+    assert deliver(s, ["-d", "ptalice", "-m", "/tmp/x"]).returncode == EX_USAGE
+    assert deliver(s, ["-d", "ptalice", "-s", "lots"]).returncode == EX_USAGE
+    with open(s.conf, "a") as f:
+        f.write("no_such_key = 1\n")
+    r = deliver(s, ["-d", "ptalice"])
+    assert r.returncode == EX_CONFIG and b"no_such_key" in r.stderr
+
+
+# ---- pickup ----
+
+def drop(d, name, data):
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def pickup_setup(server_factory, extra=""):
+    s = server_factory(extra_conf="postmaster = ptcarol\n" + extra)
+    d = os.path.join(s.tmp, "drop")
+    os.makedirs(d)
+    return s, d
+
+
+def test_pickup_routes_by_header_and_removes_the_file(server_factory):
+    s, d = pickup_setup(server_factory)
+    drop(d, "m1", b'To: ptalice@mail.test, "Bob, B." <ptbob@mail.test> (b)\n'
+                  b"Cc: ptalice@mail.test\nSubject: both\n\nhello\n")
+    r = deliver(s, ["-p", d])
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(d) == []
+    for u in ("ptalice", "ptbob"):
+        name, _, data = only_message(s.maildirs[u])
+        assert data.startswith(b"Delivered-To: <%s@mail.test>\n" % u.encode())
+        assert data.endswith(b"Subject: both\n\nhello\n")
+    assert new_files(s.maildirs["ptcarol"]) == []
+
+
+def test_pickup_unknown_recipients_go_to_the_postmaster(server_factory):
+    s, d = pickup_setup(server_factory)
+    drop(d, "m1", b"To: nobody@mail.test\nSubject: lost\n\nx\n")
+    drop(d, "m2", b"To: ptbob@mail.test, stranger@else.test\nSubject: half\n\ny\n")
+    drop(d, "m3", b"Subject: no recipients at all\n\nz\n")
+    assert deliver(s, ["-p", d]).returncode == 0
+    assert os.listdir(d) == []
+    pm = s.maildirs["ptcarol"].contents()
+    assert len(pm) == 3
+    assert any(b"Delivered-To: <nobody@mail.test>" in m for m in pm)
+    assert len(s.maildirs["ptbob"].contents()) == 1
+    assert s.maildirs["ptalice"].contents() == []
+
+
+def test_pickup_envelope_fields_win_over_to(server_factory):
+    s, d = pickup_setup(server_factory, "recipient_delimiter = +\n")
+    drop(d, "m1", b"Delivered-To: ptbob+list@mail.test\nTo: ptalice@mail.test\n\nx\n")
+    assert deliver(s, ["-p", d]).returncode == 0
+    assert len(s.maildirs["ptbob"].contents()) == 1
+    assert s.maildirs["ptalice"].contents() == []
+
+
+def test_pickup_leaves_dot_files_links_and_undeliverable_mail(server_factory):
+    s, d = pickup_setup(server_factory)
+    drop(d, ".partial", b"To: ptalice@mail.test\n\nstill being written\n")
+    with open(os.path.join(s.tmp, "secret"), "wb") as f:
+        f.write(b"To: ptalice@mail.test\n\nnot for the drop folder\n")
+    os.link(os.path.join(s.tmp, "secret"), os.path.join(d, "linked"))
+    r = deliver(s, ["-p", d])
+    assert r.returncode == EX_TEMPFAIL
+    assert sorted(os.listdir(d)) == [".partial", "linked"]
+    assert s.maildirs["ptalice"].contents() == []
+    # No postmaster account: the message stays for the next run.
+    s2, d2 = pickup_setup(server_factory)
+    with open(s2.conf, "a") as f:
+        f.write("postmaster = nosuchuser\n")
+    drop(d2, "m1", b"To: stranger@else.test\n\nx\n")
+    assert deliver(s2, ["-p", d2]).returncode == EX_TEMPFAIL
+    assert os.listdir(d2) == ["m1"]
+    with open(s2.conf, "a") as f:
+        f.write("postmaster = ptbob\n")
+    assert deliver(s2, ["-p", d2]).returncode == 0
+    assert os.listdir(d2) == [] and len(s2.maildirs["ptbob"].contents()) == 1
