@@ -24,9 +24,10 @@ struct deliver_result {
 /* Read the message from fd (to its end) and deliver it into maildir,
  * creating maildir and its cur/ new/ tmp/ (mode 0700) if missing.  A
  * leading mbox "From " line is dropped.  Returns 0, or a sysexits(3) code
- * with a one-line reason in err: EX_TEMPFAIL for anything a later retry
- * may cure (I/O errors, a full disk, a full quota), EX_DATAERR for a message
- * over max_size, EX_CANTCREAT when the Maildir is not a directory. */
+ * with a one-line reason in err: EX_DATAERR for a message over max_size,
+ * EX_TEMPFAIL for everything else (I/O errors, a full disk or quota, a
+ * Maildir that is not a directory): the administrator can mend those, and
+ * the MTA keeps the message meanwhile instead of bouncing it. */
 int deliver_maildir(const char *maildir, int fd, const struct deliver_opts *o,
 		    struct deliver_result *res, char *err, size_t errcap);
 

@@ -250,12 +250,12 @@ int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
 
 	memset(res, 0, sizeof(*res));
 	if (make_dirs(maildir) < 0)
-		return fail(err, errcap, errno == ENOTDIR ? EX_CANTCREAT : EX_TEMPFAIL,
-			    "cannot create %s: %s", maildir, strerror(errno));
+		return fail(err, errcap, EX_TEMPFAIL, "cannot create %s: %s", maildir,
+			    strerror(errno));
 	dir = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
-		return fail(err, errcap, errno == ENOTDIR ? EX_CANTCREAT : EX_TEMPFAIL,
-			    "cannot open %s: %s", maildir, strerror(errno));
+		return fail(err, errcap, EX_TEMPFAIL, "cannot open %s: %s", maildir,
+			    strerror(errno));
 	for (const char *sub = "tmp\0new\0cur\0"; *sub; sub += 4) {
 		if (mkdirat(dir, sub, 0700) < 0 && errno != EEXIST) {
 			rc = fail(err, errcap, EX_TEMPFAIL, "cannot create %s/%s: %s", maildir, sub,
@@ -263,7 +263,7 @@ int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
 			goto out;
 		}
 		if (fstatat(dir, sub, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
-			rc = fail(err, errcap, EX_CANTCREAT, "%s/%s is not a directory", maildir, sub);
+			rc = fail(err, errcap, EX_TEMPFAIL, "%s/%s is not a directory", maildir, sub);
 			goto out;
 		}
 	}
