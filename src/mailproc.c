@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -291,6 +292,20 @@ static void log_logout(struct mailsess *m, const char *reason, unsigned deleted,
 	     reason);
 }
 
+/* The end of the session.  A plain session's pre-auth process leaves on
+ * the monitor's answer, normally long before; if it has not been scheduled
+ * yet, wait for it, so that this process reaps it (SIGCHLD is ignored) and
+ * it is not left to an init that may not reap (inetd mode).  It is not our
+ * child any more once reaped, so the wait then returns at once. */
+static void mail_exit(const struct mailsess *m, int code) __attribute__((noreturn));
+static void mail_exit(const struct mailsess *m, int code)
+{
+	if (m->s->preauth_pid > 0)
+		while (waitpid(m->s->preauth_pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	_exit(code);
+}
+
 static void __attribute__((noreturn)) cmd_quit(struct mailsess *m)
 {
 	struct commit_result cr;
@@ -311,7 +326,7 @@ static void __attribute__((noreturn)) cmd_quit(struct mailsess *m)
 			m->deleted[i] = 0;
 	log_logout(m, st == MS_OK ? "quit" : "quit-partial", cr.deleted, cr.deleted_bytes);
 	m->ops->close(m->store);
-	_exit(0);
+	mail_exit(m, 0);
 }
 
 static void capa(struct mailsess *m)
@@ -388,7 +403,7 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 		plog(LOG_WARNING, "login refused: user=<%s> rip=%s: %s", s->user, s->rip, err);
 		reply_err(&m, code[st]);
 		conn_flush(&m.c);
-		_exit(1);
+		mail_exit(&m, 1);
 	}
 	m.n = m.ops->count(m.store);
 	m.deleted = xcalloc(m.n + 1, 1);
@@ -429,7 +444,7 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 			/* Nothing marked with DELE goes: count it as left. */
 			memset(m.deleted, 0, m.n);
 			log_logout(&m, ls == LINE_TIMEOUT ? "timeout" : "disconnected", 0, 0);
-			_exit(0);
+			mail_exit(&m, 0);
 		}
 		pr = pop3_parse(line, len, ST_TRANS, &r);
 		if (pr != PARSE_OK) {
@@ -455,7 +470,7 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 		if (m.c.write_failed) {
 			memset(m.deleted, 0, m.n);
 			log_logout(&m, "write-failed", 0, 0);
-			_exit(0);
+			mail_exit(&m, 0);
 		}
 	}
 }

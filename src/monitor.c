@@ -246,6 +246,8 @@ static void become_mail(struct monitor *mo, struct ipc_msg *m)
 		}
 		close(relay[0]);
 		rfd = wfd = relay[1];
+		/* The relay outlives the mail process (it sends close_notify). */
+		mo->s.preauth_pid = 0;
 	} else {
 		rfd = m->fds[0];
 		wfd = m->nfds > 1 ? m->fds[1] : m->fds[0];
@@ -310,6 +312,7 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, in
 	}
 	close(sv[1]);
 	mo.sock = sv[0];
+	mo.s.preauth_pid = pre;
 	/* Children are reaped by the kernel: the pre-auth process of a plain
 	 * connection exits right after the hand-over, and after it the mail
 	 * process (this one) has no use for its status. */
