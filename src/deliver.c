@@ -6,6 +6,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "msgencode.h"
+#include "util.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -78,21 +79,6 @@ static void unique_name(char *out, size_t cap, unsigned seq)
 		 (long)getpid(), seq, host);
 }
 
-static int write_all_fd(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* A header value must stay on one line: anything below 0x20 ends it. */
 static size_t header_line(char *out, size_t cap, const char *name, const char *value)
 {
@@ -125,7 +111,7 @@ static int copy_message(int in, int out, const struct deliver_opts *o,
 		hl += header_line(hdr + hl, sizeof(hdr) - hl, "Delivered-To", o->delivered_to);
 	res->size = 0;
 	if (hl) {
-		if (write_all_fd(out, hdr, hl) < 0)
+		if (write_all(out, hdr, hl) < 0)
 			goto write_error;
 		msgsize_chunk(&ms, hdr, hl);
 		res->size += hl;
@@ -163,7 +149,7 @@ static int copy_message(int in, int out, const struct deliver_opts *o,
 				  " bytes", o->max_size);
 			break;
 		}
-		if (n && write_all_fd(out, p, n) < 0)
+		if (n && write_all(out, p, n) < 0)
 			goto write_error;
 		msgsize_chunk(&ms, p, n);
 		res->size += n;
@@ -235,7 +221,7 @@ static void update_maildirsize(int dir, uint64_t size)
 	}
 	n = snprintf(line, sizeof(line), "%" PRIu64 " 1\n", size);
 	/* Not worth failing a delivery that is already safe in new/. */
-	if (write_all_fd(fd, line, (size_t)n) < 0)
+	if (write_all(fd, line, (size_t)n) < 0)
 		plog(LOG_WARNING, "maildirsize: cannot update: %s", strerror(errno));
 	close(fd);
 }
