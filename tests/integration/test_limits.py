@@ -108,8 +108,8 @@ def test_flood_from_one_source_leaves_another_unaffected(server_factory):
         assert answers == {READY: 20, REFUSED: 480}, answers
         # The refusals cost no processes: 20 sessions, two processes each
         # (monitor and pre-auth), and nothing else.
-        kids = s.children()
-        assert len(kids) == 40, kids
+        # (The master greets before it forks: wait for the last ones.)
+        assert wait_until(lambda: len(s.children()) == 40, 10), s.children()
         # The other source is served as before, while the flood is held.
         during = [full_session_from("127.0.0.3", s.port, body) for _ in range(3)]
         assert min(during) < base + 2.0, (base, during)
@@ -151,7 +151,9 @@ def test_max_sessions_global(server_factory):
             assert first_line(c) == REFUSED, src
             assert closed_by_server(c)
             c.close()
-        assert len(s.children()) == 10
+        # 5 monitors and their pre-auth processes (the master greets before
+        # it forks, so a greeting does not mean the pre-auth process is up).
+        assert wait_until(lambda: len(s.children()) == 10, 10), s.children()
         assert "limit=max_sessions " in s.logtext()
         # One session ends: one slot is free again.
         held.pop().close()
