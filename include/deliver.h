@@ -11,19 +11,18 @@ struct deliver_opts {
 	const char *return_path;    /* envelope sender: Return-Path header, or NULL */
 	const char *delivered_to;   /* recipient: Delivered-To header, or NULL */
 	uint64_t max_size;          /* refuse bigger messages (0 = no limit) */
-	int quota;                  /* refuse (for now) what would go over the
-				       Maildir++ quota in maildirsize */
 };
 
 struct deliver_result {
-	char name[256];             /* the file name in new/ */
+	char name[160];             /* the file name in new/ */
 	uint64_t size;              /* bytes on disk (,S=) */
 	uint64_t wire_size;         /* octets as POP3 sends them (,W=) */
 };
 
 /* Read the message from fd (to its end) and deliver it into maildir,
  * creating maildir and its cur/ new/ tmp/ (mode 0700) if missing.  A
- * leading mbox "From " line is dropped.  Returns 0, or a sysexits(3) code
+ * leading mbox "From " line is dropped; a message that would go over the
+ * Maildir++ quota (maildirsize) is refused for now.  Returns 0, or a sysexits(3) code
  * with a one-line reason in err: EX_DATAERR for a message over max_size,
  * EX_TEMPFAIL for everything else (I/O errors, a full disk or quota, a
  * Maildir that is not a directory): the administrator can mend those, and

@@ -70,7 +70,7 @@ static void host_part(char *out, size_t cap)
 
 static void unique_name(char *out, size_t cap, unsigned seq)
 {
-	static char host[200];
+	static char host[64];   /* longer host names are cut: the rest is unique */
 	struct timeval tv;
 	if (!host[0])
 		host_part(host, sizeof(host));
@@ -79,11 +79,14 @@ static void unique_name(char *out, size_t cap, unsigned seq)
 		 (long)getpid(), seq, host);
 }
 
-/* A header value must stay on one line: anything below 0x20 ends it. */
-static size_t header_line(char *out, size_t cap, const char *name, const char *value)
+/* "Name: <value>\n", the value cut at HDR_VALUE_MAX bytes and kept on one
+ * line: a byte below 0x20 (or DEL) becomes '?', so no argument can add a
+ * header of its own. */
+#define HDR_VALUE_MAX 512
+static size_t header_line(char *out, const char *name, const char *value)
 {
-	size_t n = (size_t)snprintf(out, cap, "%s: <", name), i;
-	for (i = 0; value[i] && n + 3 < cap; i++)
+	size_t n = (size_t)sprintf(out, "%s: <", name), i;
+	for (i = 0; value[i] && i < HDR_VALUE_MAX; i++)
 		out[n++] = (unsigned char)value[i] < 0x20 || value[i] == 0x7f ? '?' : value[i];
 	out[n++] = '>';
 	out[n++] = '\n';
@@ -99,16 +102,16 @@ static int copy_message(int in, int out, const struct deliver_opts *o,
 	char *buf = malloc(BUF);
 	struct msgsize ms;
 	int first = 1, skipping = 0, rc = 0;
-	char hdr[1200];
+	char hdr[2 * (HDR_VALUE_MAX + 20)];
 	size_t hl = 0;
 
 	if (!buf)
 		return fail(err, cap, EX_TEMPFAIL, "out of memory");
 	msgsize_init(&ms);
 	if (o->return_path)
-		hl += header_line(hdr + hl, sizeof(hdr) - hl, "Return-Path", o->return_path);
-	if (o->delivered_to && hl < sizeof(hdr) - 600)
-		hl += header_line(hdr + hl, sizeof(hdr) - hl, "Delivered-To", o->delivered_to);
+		hl += header_line(hdr + hl, "Return-Path", o->return_path);
+	if (o->delivered_to)
+		hl += header_line(hdr + hl, "Delivered-To", o->delivered_to);
 	res->size = 0;
 	if (hl) {
 		if (write_all(out, hdr, hl) < 0)
@@ -229,7 +232,7 @@ static void update_maildirsize(int dir, uint64_t size)
 int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
 		    struct deliver_result *res, char *err, size_t errcap)
 {
-	char uniq[240], tmp[300], dst[300];
+	char uniq[112], tmp[120], dst[170];
 	int dir, fd = -1, rc, tries;
 	unsigned seq = 0;
 	struct stat st;
@@ -264,7 +267,7 @@ int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
 		}
 	}
 	rc = copy_message(in, fd, o, res, err, errcap);
-	if (rc == 0 && o->quota && over_quota(dir, res->size))
+	if (rc == 0 && over_quota(dir, res->size))
 		rc = fail(err, errcap, EX_TEMPFAIL, "mailbox is over its quota (maildirsize)");
 	if (rc == 0 && fsync(fd) < 0)
 		rc = fail(err, errcap, EX_TEMPFAIL, "fsync: %s", strerror(errno));
@@ -275,9 +278,13 @@ int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
 		unlinkat(dir, tmp, 0);
 		goto out;
 	}
-	/* new/ never loses a message to a name clash: no-replace rename. */
+	/* new/ never loses a message to a name clash: no-replace rename, and
+	 * on a clash (which the pid and microseconds make next to impossible)
+	 * another unique name for the file in new/. */
 	for (tries = 0;; tries++) {
 		int r;
+		if (tries > 0)
+			unique_name(uniq, sizeof(uniq), seq++);
 		snprintf(res->name, sizeof(res->name), "%s,S=%" PRIu64 ",W=%" PRIu64, uniq,
 			 res->size, res->wire_size);
 		snprintf(dst, sizeof(dst), "new/%s", res->name);
@@ -294,16 +301,6 @@ int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
 			rc = fail(err, errcap, EX_TEMPFAIL, "cannot move the message into %s/new: %s",
 				  maildir, strerror(errno));
 			unlinkat(dir, tmp, 0);
-			goto out;
-		}
-		char old[300];
-		snprintf(old, sizeof(old), "%s", tmp);
-		unique_name(uniq, sizeof(uniq), seq++);
-		snprintf(tmp, sizeof(tmp), "tmp/%s", uniq);
-		if (renameat(dir, old, dir, tmp) < 0) {
-			rc = fail(err, errcap, EX_TEMPFAIL, "rename in %s/tmp: %s", maildir,
-				  strerror(errno));
-			unlinkat(dir, old, 0);
 			goto out;
 		}
 	}

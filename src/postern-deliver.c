@@ -63,26 +63,49 @@ static int say(int code, const char *fmt, ...)
 	return code;
 }
 
+/* Find the account for addr in the passwd file: addr itself, then (with
+ * recipient_delimiter) without its "+extension"; with drop_domain, each
+ * also as the bare local part ("name@domain", then "name": users may be
+ * either).  1 with the account in u and its name in found, 0 if none,
+ * -1 if the file cannot be read.  The hash and secrets are wiped. */
+static int find_user(const char *addr, int drop_domain, struct auth_user *u, char *found,
+		     size_t cap)
+{
+	char local[256], domain[256], cand[520], hash[512];
+	const char *delims[2] = { "", cfg.recipient_delimiter };
+	int scheme;
+	for (int d = 0; d < 2; d++) {
+		if (d == 1 && !delims[1][0])
+			break;
+		rcpt_split(addr, delims[d], local, sizeof(local), domain, sizeof(domain));
+		int top = domain[0] ? 1 : 0, bottom = drop_domain ? 0 : top;
+		for (int withdom = top; withdom >= bottom; withdom--) {
+			int r;
+			snprintf(cand, sizeof(cand), "%s%s%s", local, withdom ? "@" : "",
+				 withdom ? domain : "");
+			r = auth_lookup(&cfg, cand, u, &scheme, hash, sizeof(hash));
+			explicit_bzero(hash, sizeof(hash));
+			explicit_bzero(u->scram, sizeof(u->scram));
+			explicit_bzero(u->plain, sizeof(u->plain));
+			if (r < 0)
+				return -1;
+			if (r == 1 && strlen(cand) < cap) {
+				memcpy(found, cand, strlen(cand) + 1);
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* The account of user (exactly, or without its "+extension"), its
  * Maildir in maildir.  0, or an EX_ code with the reason said. */
 static int lookup(const char *user, struct auth_user *u, char *maildir, size_t cap)
 {
-	char hash[512], local[256], domain[256], base[520];
+	char found[520], safe[80];
 	const char *why;
-	int scheme, r;
-	char safe[80];
+	int r = find_user(user, 0, u, found, sizeof(found));
 
-	r = auth_lookup(&cfg, user, u, &scheme, hash, sizeof(hash));
-	if (r == 0 && cfg.recipient_delimiter[0]) {
-		rcpt_split(user, cfg.recipient_delimiter, local, sizeof(local), domain,
-			   sizeof(domain));
-		snprintf(base, sizeof(base), "%s%s%s", local, domain[0] ? "@" : "", domain);
-		if (strcmp(base, user) != 0)
-			r = auth_lookup(&cfg, base, u, &scheme, hash, sizeof(hash));
-	}
-	explicit_bzero(hash, sizeof(hash));
-	explicit_bzero(u->scram, sizeof(u->scram));
-	explicit_bzero(u->plain, sizeof(u->plain));
 	log_safe(safe, sizeof(safe), user, strlen(user));
 	if (r < 0)
 		return say(EX_TEMPFAIL, "user=<%s>: cannot read the passwd file %s", safe,
@@ -150,7 +173,7 @@ static int deliver_as(const char *user, const char *addr, int fd, uint64_t max_s
 	if (pid == 0) {
 		struct auth_user u;
 		char maildir[4096];
-		struct deliver_opts o = { NULL, addr, max_size, 1 };
+		struct deliver_opts o = { NULL, addr, max_size };
 		int rc = lookup(user, &u, maildir, sizeof(maildir));
 		if (rc == 0)
 			rc = become_owner(&u);
@@ -164,35 +187,6 @@ static int deliver_as(const char *user, const char *addr, int fd, uint64_t max_s
 		if (errno != EINTR)
 			return EX_TEMPFAIL;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : EX_TEMPFAIL;
-}
-
-static int known_user(const char *addr, char *user, size_t cap)
-{
-	char local[256], domain[256], cand[520], hash[512];
-	struct auth_user u;
-	int scheme;
-	const char *delims[2] = { "", cfg.recipient_delimiter };
-	for (int d = 0; d < 2; d++) {
-		if (d == 1 && !delims[1][0])
-			break;
-		rcpt_split(addr, delims[d], local, sizeof(local), domain, sizeof(domain));
-		/* "name@domain" first, then "name": users may be either. */
-		for (int withdom = domain[0] ? 1 : 0; withdom >= 0; withdom--) {
-			int r;
-			snprintf(cand, sizeof(cand), "%s%s%s", local, withdom ? "@" : "",
-				 withdom ? domain : "");
-			r = auth_lookup(&cfg, cand, &u, &scheme, hash, sizeof(hash));
-			explicit_bzero(hash, sizeof(hash));
-			explicit_bzero(&u, sizeof(u));
-			if (r < 0)
-				return -1;
-			if (r == 1 && strlen(cand) < cap) {
-				memcpy(user, cand, strlen(cand) + 1);
-				return 1;
-			}
-		}
-	}
-	return 0;
 }
 
 /* One dropped file: 0 when it was delivered to everyone (and removed),
@@ -229,7 +223,8 @@ static int pickup_file(int dirfd, const char *name, uint64_t max_size)
 	free(head);
 	for (int i = 0; i < rl.n; i++) {
 		char user[256];
-		int k = known_user(rl.addr[i], user, sizeof(user)), dup = 0;
+		struct auth_user u;
+		int k = find_user(rl.addr[i], 1, &u, user, sizeof(user)), dup = 0;
 		if (k < 0) {
 			close(fd);
 			return say(EX_TEMPFAIL, "pickup: cannot read the passwd file %s",
@@ -308,7 +303,7 @@ static int pickup(const char *dir, uint64_t max_size)
 int main(int argc, char **argv)
 {
 	const char *conf = DEFAULT_CONF, *user = NULL, *maildir = NULL, *dropdir = NULL;
-	struct deliver_opts o = { NULL, NULL, 0, 1 };
+	struct deliver_opts o = { NULL, NULL, 0 };
 	char err[512];
 	int c;
 

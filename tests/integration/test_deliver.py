@@ -94,6 +94,17 @@ def test_mbox_from_line_is_dropped_and_empty_message_kept(server_factory):
     assert data == b"" and name.endswith(",S=0,W=0")
 
 
+def test_envelope_arguments_cannot_add_headers(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptalice"]
+    r = deliver(s, ["-d", "ptalice", "-f", "a@b\nX-Evil: 1", "-a", "x" * 600 + "\r"],
+                data=b"Subject: s\n\nb\n")
+    assert r.returncode == 0, r.stderr
+    data = only_message(md)[2]
+    head = data.split(b"Subject: s\n")[0].decode()
+    assert head == "Return-Path: <a@b?X-Evil: 1>\nDelivered-To: <%s>\n" % ("x" * 512)
+
+
 def test_unknown_user_and_refused_accounts(server_factory):
     s = server_factory()
     r = deliver(s, ["-d", "nosuchuser"])
@@ -284,3 +295,16 @@ def test_pickup_leaves_dot_files_links_and_undeliverable_mail(server_factory):
         f.write("postmaster = ptbob\n")
     assert deliver(s2, ["-p", d2]).returncode == 0
     assert os.listdir(d2) == [] and len(s2.maildirs["ptbob"].contents()) == 1
+
+
+def test_pickup_not_as_root_serves_only_its_own_uid(server_factory):
+    s, d = pickup_setup(server_factory)
+    os.chmod(s.passwd, 0o644)
+    os.chmod(d, 0o777)
+    drop(d, "m1", b"To: ptalice@mail.test, ptbob@mail.test\n\nboth\n")
+    r = deliver(s, ["-p", d], as_user="ptalice")
+    assert r.returncode == EX_TEMPFAIL, r.stderr
+    assert b"ptbob" in r.stderr
+    assert len(s.maildirs["ptalice"].contents()) == 1
+    assert s.maildirs["ptbob"].contents() == []
+    assert os.listdir(d) == ["m1"]               # kept for a run that may serve bob
