@@ -86,7 +86,7 @@ static void unique_name(char *out, size_t cap, unsigned seq)
 static size_t header_line(char *out, const char *name, const char *value)
 {
 	size_t n = (size_t)sprintf(out, "%s: <", name), i;
-	for (i = 0; value[i] && i < HDR_VALUE_MAX; i++)
+	for (i = 0; i < HDR_VALUE_MAX && value[i]; i++)
 		out[n++] = (unsigned char)value[i] < 0x20 || value[i] == 0x7f ? '?' : value[i];
 	out[n++] = '>';
 	out[n++] = '\n';
