@@ -178,10 +178,37 @@ class Server:
 
     def start(self):
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([POSTERN, "-f", self.conf, "-d"], stdout=self.logf,
-                                     stderr=self.logf)
-        wait_port("127.0.0.1", self.port)
-        return self
+        for attempt in range(3):
+            self.proc = subprocess.Popen([POSTERN, "-f", self.conf, "-d"], stdout=self.logf,
+                                         stderr=self.logf)
+            end = time.time() + 30
+            while time.time() < end and self.proc.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        return self
+                except OSError:
+                    time.sleep(0.05)
+            # free_port() only found the port free a moment ago; an outgoing
+            # connection of another test can take it before postern binds it.
+            # Then (and only then) try again with fresh ports.
+            if self.proc.poll() is None or "Address already in use" not in self.logtext():
+                break
+            self._new_ports()
+        raise RuntimeError(f"postern did not start listening on 127.0.0.1:{self.port}")
+
+    def _new_ports(self):
+        with open(self.conf) as f:
+            text = f.read()
+        old = {self.port: free_port()}
+        if self.tls_port:
+            old[self.tls_port] = free_port()
+        for was, now in old.items():
+            text = text.replace(f"127.0.0.1:{was}\n", f"127.0.0.1:{now}\n")
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.port = old[self.port]
+        if self.tls_port:
+            self.tls_port = old[self.tls_port]
 
     def start_inetd(self, implicit_tls=False, nonblocking=False):
         """A minimal inetd: one `postern -i` per connection on this port
