@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #define CONF_MAX_LISTEN 16
+#define CONF_MAX_SPARES 64
 #define CONF_MAX_CERTS 16
 
 struct listen_addr {
@@ -40,6 +41,7 @@ struct config {
 	uint64_t max_messages;
 	uint64_t max_mailbox_size;
 	unsigned max_sessions;
+	unsigned spare_sessions;  /* pre-started connection processes (master) */
 	unsigned max_sessions_per_source;
 	unsigned max_conn_rate_per_source;   /* new connections per minute */
 	unsigned listen_backlog;

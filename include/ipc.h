@@ -18,6 +18,8 @@ enum ipc_type {
 	IPC_RELAY,           /* monitor -> preauth: fd to relay TLS to */
 	IPC_SASL_STEP,       /* preauth <-> monitor: one SASL exchange step */
 	IPC_TLS_FAIL,        /* preauth -> monitor: handshake failed (reason) */
+	IPC_CONN,            /* monitor -> preauth: client fd(s) + struct conn_info */
+	IPC_ACCEPT,          /* master -> spare monitor: client fd + "<tls><greeted>" */
 };
 
 struct ipc_msg {

@@ -31,6 +31,17 @@ struct session {
 	pid_t preauth_pid;       /* plain: the pre-auth process, to wait for at the end */
 };
 
+/* What the monitor tells its pre-auth process about the connection it
+ * hands over (IPC_CONN); the pre-auth process may have been started before
+ * the client connected. */
+struct conn_info {
+	char rip[64];
+	unsigned rport, lport;
+	int loopback, tls_listener, greeted;
+	char greeting[200];
+	char apop_stamp[160];
+};
+
 struct tls_server;
 
 /* Fill rip/rport/lport/loopback from the client socket. */
@@ -46,7 +57,17 @@ void session_peer(struct session *s, int fd);
 int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, int greeted,
 		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls);
 
-/* preauth.c: the AUTHORIZATION state (postern, chroot).  Never returns. */
+/* monitor.c: a spare connection process (master only): starts its
+ * pre-auth process at once, then waits on chan for the master to hand it a
+ * client.  Returns the exit code. */
+int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t unpriv_gid,
+		  struct tls_server *tls);
+
+/* preauth.c: the AUTHORIZATION state (postern, chroot).  preauth_wait
+ * receives the connection from the monitor (IPC_CONN) and runs
+ * preauth_main on it; both never return. */
+void preauth_wait(struct session *s, int monitor, struct tls_server *tls)
+	__attribute__((noreturn));
 void preauth_main(struct session *s, int rfd, int wfd, int monitor,
 		  struct tls_server *tls) __attribute__((noreturn));
 

@@ -21,6 +21,9 @@ const char *log_safe(char *out, size_t cap, const char *s, size_t len);
 const char *log_text(char *out, size_t cap, const char *s, size_t len);
 
 /* Milliseconds from CLOCK_MONOTONIC. */
+/* The process name (comm) as the program started, cached on the first
+ * call: children renamed for ps(1) can take it back. */
+const char *program_name(void);
 uint64_t now_ms(void);
 /* Sleep for ms milliseconds, restarting after signals. */
 void sleep_ms(uint64_t ms);

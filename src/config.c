@@ -41,6 +41,7 @@ static const struct key keys[] = {
 	{ "max_messages", K_SIZE, O(max_messages), 0, NULL },
 	{ "max_mailbox_size", K_SIZE, O(max_mailbox_size), 0, NULL },
 	{ "max_sessions", K_UINT, O(max_sessions), 0, NULL },
+	{ "spare_sessions", K_UINT, O(spare_sessions), 0, NULL },
 	{ "max_sessions_per_source", K_UINT, O(max_sessions_per_source), 0, NULL },
 	{ "max_conn_rate_per_source", K_UINT, O(max_conn_rate_per_source), 0, NULL },
 	{ "listen_backlog", K_UINT, O(listen_backlog), 0, NULL },
@@ -91,6 +92,7 @@ void config_defaults(struct config *c)
 	c->max_messages = 1000000;
 	c->max_mailbox_size = 0;
 	c->max_sessions = 1000;
+	c->spare_sessions = 2;
 	c->max_sessions_per_source = 20;
 	c->max_conn_rate_per_source = 120;
 	c->listen_backlog = 128;
@@ -284,6 +286,8 @@ int config_check(const struct config *c, char *err, size_t cap)
 		return cerr(err, cap, "first_valid_gid must not be 0");
 	if (c->max_login_failures == 0)
 		return cerr(err, cap, "max_login_failures must be at least 1");
+	if (c->spare_sessions > CONF_MAX_SPARES)
+		return cerr(err, cap, "spare_sessions must be at most %d", CONF_MAX_SPARES);
 	if (c->max_login_commands == 0)
 		return cerr(err, cap, "max_login_commands must be at least 1");
 	if (c->timeout_ms < 1000 || c->login_timeout_ms < 1000)

@@ -311,13 +311,12 @@ static void __attribute__((noreturn)) cmd_quit(struct mailsess *m)
 	struct commit_result cr;
 	enum ms_status st = m->ops->commit(m->store, m->deleted, m->seen, &cr);
 	if (st == MS_OK) {
-		conn_printf(&m->c, "+OK postern signing off (%zu messages deleted)\r\n",
-			    (size_t)cr.deleted);
+		conn_printf(&m->c, "+OK postern signing off (%zu message%s deleted)\r\n",
+			    (size_t)cr.deleted, cr.deleted == 1 ? "" : "s");
 	} else {
 		conn_printf(&m->c, "-ERR [SYS/TEMP] %u deleted messages not removed\r\n",
 			    cr.failed);
 	}
-	conn_flush(&m->c);
 	/* The logout line's "left" counts what is still in the mailbox: all
 	 * but the removed messages, or, when some could not be removed
 	 * (which ones is not known here), every message of the snapshot. */
@@ -325,7 +324,10 @@ static void __attribute__((noreturn)) cmd_quit(struct mailsess *m)
 		for (size_t i = 0; i < m->n; i++)
 			m->deleted[i] = 0;
 	log_logout(m, st == MS_OK ? "quit" : "quit-partial", cr.deleted, cr.deleted_bytes);
+	/* The mailbox lock goes before the answer: a client that logs in
+	 * again as soon as it reads "+OK" must not find it still held. */
 	m->ops->close(m->store);
+	conn_flush(&m->c);
 	mail_exit(m, 0);
 }
 

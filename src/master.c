@@ -4,6 +4,7 @@
  * and stops on SIGTERM.  It never parses client input and never dies of a
  * session's failure. */
 #include "heap.h"
+#include "ipc.h"
 #include "log.h"
 #include "master.h"
 #include "ratelog.h"
@@ -46,6 +47,13 @@ struct rate {
 
 #define RATE_SLOTS 4096
 
+/* A spare connection process: a monitor whose pre-auth process is already
+ * started and confined, waiting on chan for a client (spare_sessions). */
+struct spare {
+	pid_t pid;
+	int chan;
+};
+
 static struct {
 	struct config cfg;
 	const char *cfgpath;
@@ -59,6 +67,9 @@ static struct {
 	gid_t unpriv_gid;
 	int sigpipe[2];
 	int from_systemd;        /* listeners belong to systemd: never rebind */
+	struct spare spares[CONF_MAX_SPARES];
+	unsigned nspares;
+	uint64_t spares_paused_until;   /* ms: a spare died idle; do not fork-loop */
 } M;
 
 static void on_signal(int sig)
@@ -274,6 +285,17 @@ static void reap(void)
 	int status;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		unsigned i;
+		for (i = 0; i < M.nspares; i++)
+			if (M.spares[i].pid == pid) {
+				/* Idle spares end only when something is wrong (the
+				 * pre-auth process could not start, or a kill). */
+				plog(LOG_WARNING, "spare connection process %ld ended before a "
+				     "client came; new spares in 1 s", (long)pid);
+				close(M.spares[i].chan);
+				M.spares[i] = M.spares[--M.nspares];
+				M.spares_paused_until = now_ms() + 1000;
+				break;
+			}
 		for (i = 0; i < M.nkids; i++)
 			if (M.kids[i].pid == pid) {
 				M.kids[i] = M.kids[--M.nkids];
@@ -285,6 +307,88 @@ static void reap(void)
 	}
 }
 
+/* In a child of the master: default signals, none of the master's
+ * descriptors (listeners, signal pipe, other spares' channels) but keep. */
+static void child_setup(int keep)
+{
+	struct sigaction sa;
+	unsigned i;
+	int j;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (j = 0; j < M.nl; j++)
+		close(M.l[j].fd);
+	close(M.sigpipe[0]);
+	close(M.sigpipe[1]);
+	for (i = 0; i < M.nspares; i++)
+		if (M.spares[i].chan != keep)
+			close(M.spares[i].chan);
+}
+
+/* Start spares up to spare_sessions.  Called from the main loop, after a
+ * client was served, so the fork is off that client's path. */
+static void spares_fill(void)
+{
+	while (M.nspares < M.cfg.spare_sessions && now_ms() >= M.spares_paused_until) {
+		int ch[2];
+		pid_t pid;
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0) {
+			plog(LOG_ERR, "spare: socketpair: %s", strerror(errno));
+			M.spares_paused_until = now_ms() + 1000;
+			return;
+		}
+		pid = fork();
+		if (pid < 0) {
+			plog(LOG_ERR, "spare: fork: %s", strerror(errno));
+			close(ch[0]);
+			close(ch[1]);
+			M.spares_paused_until = now_ms() + 1000;
+			return;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_NAME, "postern-spare", 0, 0, 0);
+			close(ch[0]);
+			child_setup(-1);
+			_exit(monitor_spare(&M.cfg, ch[1], M.unpriv_uid, M.unpriv_gid, M.tls));
+		}
+		close(ch[1]);
+		M.spares[M.nspares].pid = pid;
+		M.spares[M.nspares].chan = ch[0];
+		M.nspares++;
+	}
+}
+
+/* Retire every spare (reload: they carry the old configuration and
+ * certificates).  Each sees its channel close and exits; reap() does not
+ * count them any more. */
+static void spares_retire(void)
+{
+	while (M.nspares > 0)
+		close(M.spares[--M.nspares].chan);
+}
+
+/* Hand fd to a spare.  Returns its pid, which is now a session like any
+ * forked one, or -1 when there is no spare that took it. */
+static pid_t spare_take(int fd, int tls, int greeted)
+{
+	while (M.nspares > 0) {
+		struct spare sp = M.spares[--M.nspares];
+		char flags[2] = { tls ? '1' : '0', greeted ? '1' : '0' };
+		const char *f[1] = { flags };
+		size_t fl[1] = { sizeof(flags) };
+		int rc = ipc_send(sp.chan, IPC_ACCEPT, 1, f, fl, 1, &fd);
+		close(sp.chan);
+		if (rc == 0)
+			return sp.pid;
+		/* It died and is not reaped yet: try the next one. */
+	}
+	return -1;
+}
+
 static void serve(const struct listener *l)
 {
 	struct sockaddr_storage ss;
@@ -293,7 +397,7 @@ static void serve(const struct listener *l)
 	char txt[64];
 	int fd;
 	pid_t pid;
-	int i, greeted = 0;
+	int greeted = 0;
 
 	memset(&ss, 0, sizeof(ss));
 	fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
@@ -319,24 +423,16 @@ static void serve(const struct listener *l)
 		greeted = send(fd, PLAIN_GREETING, sizeof(PLAIN_GREETING) - 1,
 			       MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(PLAIN_GREETING) - 1;
 	}
-	pid = fork();
+	pid = spare_take(fd, l->tls, greeted);
+	if (pid < 0)
+		pid = fork();
 	if (pid < 0) {
 		plog(LOG_ERR, "fork: %s", strerror(errno));
 		close(fd);
 		return;
 	}
 	if (pid == 0) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_DFL;
-		sigaction(SIGCHLD, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGINT, &sa, NULL);
-		for (i = 0; i < M.nl; i++)
-			close(M.l[i].fd);
-		close(M.sigpipe[0]);
-		close(M.sigpipe[1]);
+		child_setup(-1);
 		fcntl(fd, F_SETFD, 0);
 		_exit(monitor_run(&M.cfg, fd, fd, l->tls, greeted, M.unpriv_uid, M.unpriv_gid,
 				  l->tls || strcmp(M.cfg.ssl, "off") != 0 ? M.tls : NULL));
@@ -402,6 +498,7 @@ static void reload_config(void)
 	tls_server_free(M.tls);
 	M.tls = nt;
 	M.cfg = nc;
+	spares_retire();
 	plog(LOG_INFO, "configuration reloaded from %s", M.cfgpath);
 }
 
@@ -422,6 +519,7 @@ int master_run(const struct config *cfg, const char *cfgpath)
 
 	M.cfg = *cfg;
 	M.cfgpath = cfgpath;
+	(void)program_name();   /* cached before any child renames itself */
 	M.rates = xcalloc(RATE_SLOTS, sizeof(*M.rates));
 	if (resolve_unpriv(&M.cfg, &M.unpriv_uid, &M.unpriv_gid) < 0)
 		return 1;
@@ -468,13 +566,17 @@ int master_run(const struct config *cfg, const char *cfgpath)
 	for (;;) {
 		struct pollfd p[CONF_MAX_LISTEN * 2 + 1];
 		unsigned char sig;
+		int wait = -1;
+		spares_fill();
+		if (M.nspares < M.cfg.spare_sessions)
+			wait = 1000;   /* paused after a failure: try again then */
 		p[0].fd = M.sigpipe[0];
 		p[0].events = POLLIN;
 		for (i = 0; i < M.nl; i++) {
 			p[i + 1].fd = M.l[i].fd;
 			p[i + 1].events = POLLIN;
 		}
-		if (poll(p, (nfds_t)M.nl + 1, -1) < 0) {
+		if (poll(p, (nfds_t)M.nl + 1, wait) < 0) {
 			if (errno != EINTR)
 				plog(LOG_ERR, "poll: %s", strerror(errno));
 			continue;

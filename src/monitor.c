@@ -17,10 +17,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -94,6 +96,11 @@ struct monitor {
 	struct tls_server *tls;
 };
 
+/* One connection per process: the monitor's state is a file-scope static,
+ * not on the stack, because it outlives monitor_serve's frame in the mail
+ * process (mail_main keeps a pointer to the session). */
+static struct monitor the_monitor;
+
 static void reply(struct monitor *mo, int ok, const char *what)
 {
 	const char *f[1] = { what };
@@ -158,7 +165,10 @@ static void handle_auth(struct monitor *mo, struct ipc_msg *m, struct ipc_msg *h
 	}
 	method = m->field[0];
 	if (strcmp(method, "APOP") == 0 && m->nfields == 4 && mo->s.cfg->apop) {
-		r = auth_apop(mo->s.cfg, m->field[1], m->field[3], m->field[2], &mo->u, &why);
+		/* The monitor's own timestamp, not the one the pre-auth process
+		 * sends: a subverted pre-auth process must not be able to replay
+		 * a digest it saw for an older timestamp. */
+		r = auth_apop(mo->s.cfg, m->field[1], mo->s.apop_stamp, m->field[2], &mo->u, &why);
 	} else if (m->nfields == 3 && (strcmp(method, "USER") == 0 ||
 				       strcmp(method, "PLAIN") == 0 ||
 				       strcmp(method, "LOGIN") == 0)) {
@@ -264,23 +274,83 @@ static void become_mail(struct monitor *mo, struct ipc_msg *m)
 	mail_main(&mo->s, rfd, wfd, m->field[0], m->flen[0]);
 }
 
-int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, int greeted,
-		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls)
+static void monitor_init(const struct config *cfg, uid_t unpriv_uid, gid_t unpriv_gid,
+			 struct tls_server *tls)
 {
-	/* Static, not on the stack: it outlives this frame in the mail
-	 * process (mail_main keeps a pointer to the session). */
-	static struct monitor mo;
-	int sv[2], status;
+	struct monitor *mo = &the_monitor;
+	memset(mo, 0, sizeof(*mo));
+	mo->s.cfg = cfg;
+	mo->tls = tls;
+	mo->s.unpriv_uid = unpriv_uid;
+	mo->s.unpriv_gid = unpriv_gid;
+	mo->sock = -1;
+}
+
+/* Fork the pre-auth process.  It drops to the unprivileged user in the
+ * empty chroot at once and then waits for its connection (IPC_CONN), so
+ * the drop can happen before a client exists (spare_sessions).  other: a
+ * descriptor of the monitor's that the child must not keep, or -1. */
+static int start_preauth(int other)
+{
+	struct monitor *mo = &the_monitor;
+	int sv[2];
+	pid_t pre;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		plog(LOG_ERR, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	pre = fork();
+	if (pre < 0) {
+		plog(LOG_ERR, "fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pre == 0) {
+		close(sv[0]);
+		if (other >= 0)
+			close(other);
+		prctl(PR_SET_NAME, program_name(), 0, 0, 0);
+		drop_to_preauth(mo->s.cfg, mo->s.unpriv_uid, mo->s.unpriv_gid);
+		preauth_wait(&mo->s, sv[1], mo->tls);
+	}
+	close(sv[1]);
+	mo->sock = sv[0];
+	mo->s.preauth_pid = pre;
+	return 0;
+}
+
+/* Give the pre-auth process its client: the descriptors and what it needs
+ * to know about the connection. */
+static int send_conn(int rfd, int wfd)
+{
+	struct monitor *mo = &the_monitor;
+	struct conn_info ci;
+	const char *f[1] = { (const char *)&ci };
+	size_t fl[1] = { sizeof(ci) };
+	int fds[2] = { rfd, wfd };
+	memset(&ci, 0, sizeof(ci));
+	memcpy(ci.rip, mo->s.rip, sizeof(ci.rip));
+	ci.rport = mo->s.rport;
+	ci.lport = mo->s.lport;
+	ci.loopback = mo->s.loopback;
+	ci.tls_listener = mo->s.tls_listener;
+	ci.greeted = mo->s.greeted;
+	memcpy(ci.greeting, mo->s.greeting, sizeof(ci.greeting));
+	memcpy(ci.apop_stamp, mo->s.apop_stamp, sizeof(ci.apop_stamp));
+	return ipc_send(mo->sock, IPC_CONN, 1, f, fl, rfd == wfd ? 1 : 2, fds);
+}
+
+/* Serve one connection with the pre-auth process already started. */
+static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
+{
+	struct monitor *mo = &the_monitor;
+	int status;
 	pid_t pre;
 	struct ipc_msg *m = xmalloc(sizeof(*m)), *h = xmalloc(sizeof(*h));
 
-	memset(&mo, 0, sizeof(mo));
-	mo.s.cfg = cfg;
-	mo.s.tls_listener = tls_listener;
-	mo.tls = tls;
-	mo.s.unpriv_uid = unpriv_uid;
-	mo.s.unpriv_gid = unpriv_gid;
-	session_peer(&mo.s, rfd);
+	mo->s.tls_listener = tls_listener;
+	session_peer(&mo->s, rfd);
 	{
 		/* Every reply (and each TLS record) goes out at once: with Nagle a
 		 * small write after unacknowledged data waits for the client's
@@ -288,31 +358,23 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, in
 		int one = 1;
 		setsockopt(wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		plog(LOG_ERR, "socketpair: %s", strerror(errno));
-		return 1;
-	}
-	make_greeting(&mo.s);
+	make_greeting(&mo->s);
 	if (greeted) {
-		mo.s.greeted = 1;   /* the master sent PLAIN_GREETING */
+		mo->s.greeted = 1;   /* the master sent PLAIN_GREETING */
 	} else if (!tls_listener) {
-		/* Plain connections get the greeting now, while the pre-auth
-		 * process starts: one fork less between connect and "+OK". */
-		mo.s.greeted = write_all(wfd, mo.s.greeting, strlen(mo.s.greeting)) == 0;
+		mo->s.greeted = write_all(wfd, mo->s.greeting, strlen(mo->s.greeting)) == 0;
 	}
-	pre = fork();
-	if (pre < 0) {
-		plog(LOG_ERR, "fork: %s", strerror(errno));
-		return 1;
+	if (send_conn(rfd, wfd) < 0) {
+		/* A spare whose pre-auth process is gone: start a fresh one. */
+		plog(LOG_WARNING, "pre-auth process %ld is gone; starting another",
+		     (long)mo->s.preauth_pid);
+		close(mo->sock);
+		if (start_preauth(-1) < 0 || send_conn(rfd, wfd) < 0) {
+			plog(LOG_ERR, "cannot start the pre-auth process: %s", strerror(errno));
+			return 1;
+		}
 	}
-	if (pre == 0) {
-		close(sv[0]);
-		drop_to_preauth(cfg, unpriv_uid, unpriv_gid);
-		preauth_main(&mo.s, rfd, wfd, sv[1], tls);
-	}
-	close(sv[1]);
-	mo.sock = sv[0];
-	mo.s.preauth_pid = pre;
+	pre = mo->s.preauth_pid;
 	/* Children are reaped by the kernel: the pre-auth process of a plain
 	 * connection exits right after the hand-over, and after it the mail
 	 * process (this one) has no use for its status. */
@@ -333,30 +395,30 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, in
 			close(null);
 	}
 
-	while (ipc_recv(mo.sock, m) == 0) {
+	while (ipc_recv(mo->sock, m) == 0) {
 		if (m->type == IPC_AUTH) {
-			if (ipc_recv(mo.sock, h) < 0 || h->type != IPC_HANDOFF) {
+			if (ipc_recv(mo->sock, h) < 0 || h->type != IPC_HANDOFF) {
 				plog(LOG_ERR, "pre-auth process sent no hand-over with its "
 				     "credentials; ending the session");
 				close_fds(h);
 				kill(pre, SIGKILL);
 				break;
 			}
-			handle_auth(&mo, m, h);
+			handle_auth(mo, m, h);
 		} else if (m->type == IPC_SASL_STEP) {
-			handle_sasl(&mo, m);
+			handle_sasl(mo, m);
 		} else if (m->type == IPC_TLS_FAIL && m->nfields == 1) {
 			unsigned suppressed;
 			char why[200];
 			char more[32] = "";
-			if (ratelog_allow(mo.s.rip, &suppressed)) {
+			if (ratelog_allow(mo->s.rip, &suppressed)) {
 				if (suppressed)
 					snprintf(more, sizeof(more), " (%u more not logged)", suppressed);
-				plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s%s", mo.s.rip,
+				plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s%s", mo->s.rip,
 				     log_text(why, sizeof(why), m->field[0], m->flen[0]), more);
 			}
-		} else if (m->type == IPC_HANDOFF && mo.authed) {
-			become_mail(&mo, m);
+		} else if (m->type == IPC_HANDOFF && mo->authed) {
+			become_mail(mo, m);
 			kill(pre, SIGKILL);
 			break;
 		} else {
@@ -367,8 +429,8 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, in
 			break;
 		}
 	}
-	close(mo.sock);
-	explicit_bzero(&mo.u, sizeof(mo.u));
+	close(mo->sock);
+	explicit_bzero(&mo->u, sizeof(mo->u));
 	free(m);
 	free(h);
 	/* The session ended in AUTHORIZATION (or its hand-over failed): wait
@@ -376,4 +438,60 @@ int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, in
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
 		;
 	return 0;
+}
+
+int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, int greeted,
+		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls)
+{
+	monitor_init(cfg, unpriv_uid, unpriv_gid, tls);
+	if (start_preauth(-1) < 0)
+		return 1;
+	return monitor_serve(rfd, wfd, tls_listener, greeted);
+}
+
+/* A spare: start the pre-auth process now and wait for the master to hand
+ * over a connection on chan (IPC_ACCEPT: flags "<tls><greeted>" and the
+ * socket).  The master closing chan retires the spare. */
+int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t unpriv_gid,
+		  struct tls_server *tls)
+{
+	struct monitor *mo = &the_monitor;
+	struct ipc_msg *m;
+	struct pollfd p[2];
+	char name[17] = "";
+	int fd, tls_listener, greeted;
+
+	monitor_init(cfg, unpriv_uid, unpriv_gid, tls);
+	/* "postern-spare" in ps(1) until a client comes (the master set it
+	 * right after the fork); the pre-auth process is "postern" at once. */
+	snprintf(name, sizeof(name), "%s", program_name());
+	if (start_preauth(chan) < 0)
+		return 1;
+	p[0].fd = chan;
+	p[0].events = POLLIN;
+	p[1].fd = mo->sock;        /* readable or hung up: the pre-auth process died */
+	p[1].events = POLLIN;
+	while (poll(p, 2, -1) < 0)
+		if (errno != EINTR)
+			return 1;
+	m = xmalloc(sizeof(*m));
+	if (!(p[0].revents & POLLIN) || ipc_recv(chan, m) < 0) {
+		/* Retired (reload, stop) or broken: the pre-auth process sees
+		 * its socket close and exits too. */
+		close(mo->sock);
+		waitpid(mo->s.preauth_pid, NULL, 0);
+		return p[1].revents ? 1 : 0;
+	}
+	close(chan);
+	if (m->type != IPC_ACCEPT || m->nfds != 1 || m->nfields != 1 || m->flen[0] != 2) {
+		plog(LOG_ERR, "spare: malformed hand-over from the master");
+		close_fds(m);
+		return 1;
+	}
+	fd = m->fds[0];
+	tls_listener = m->field[0][0] == '1';
+	greeted = m->field[0][1] == '1';
+	free(m);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	return monitor_serve(fd, fd, tls_listener, greeted);
 }

@@ -520,6 +520,35 @@ static void cmd_stls(struct preauth *p)
 	p->have_user = 0;
 }
 
+void preauth_wait(struct session *s, int mon, struct tls_server *tls)
+{
+	struct ipc_msg *m = xmalloc(sizeof(*m));
+	struct conn_info ci;
+	int rfd, wfd;
+	/* EOF: the spare was retired before a client came. */
+	if (ipc_recv(mon, m) < 0)
+		_exit(0);
+	if (m->type != IPC_CONN || m->nfields != 1 || m->flen[0] != sizeof(ci) ||
+	    m->nfds < 1)
+		pfatal("malformed connection hand-over from the monitor");
+	memcpy(&ci, m->field[0], sizeof(ci));
+	ci.rip[sizeof(ci.rip) - 1] = '\0';
+	ci.greeting[sizeof(ci.greeting) - 1] = '\0';
+	ci.apop_stamp[sizeof(ci.apop_stamp) - 1] = '\0';
+	memcpy(s->rip, ci.rip, sizeof(s->rip));
+	s->rport = ci.rport;
+	s->lport = ci.lport;
+	s->loopback = ci.loopback;
+	s->tls_listener = ci.tls_listener;
+	s->greeted = ci.greeted;
+	memcpy(s->greeting, ci.greeting, sizeof(s->greeting));
+	memcpy(s->apop_stamp, ci.apop_stamp, sizeof(s->apop_stamp));
+	rfd = m->fds[0];
+	wfd = m->nfds > 1 ? m->fds[1] : m->fds[0];
+	free(m);
+	preauth_main(s, rfd, wfd, mon, tls);
+}
+
 void preauth_main(struct session *s, int rfd, int wfd, int mon, struct tls_server *tls)
 {
 	struct preauth *p = xcalloc(1, sizeof(*p));

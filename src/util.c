@@ -2,8 +2,10 @@
 #include "util.h"
 #include "log.h"
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,4 +113,12 @@ int write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+const char *program_name(void)
+{
+	static char name[17];
+	if (!name[0] && (prctl(PR_GET_NAME, name, 0, 0, 0) < 0 || !name[0]))
+		snprintf(name, sizeof(name), "postern");
+	return name;
 }

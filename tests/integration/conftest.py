@@ -292,9 +292,27 @@ class Server:
         while todo:
             p = todo.pop()
             for c in tree.get(p, []):
+                if comm(c) == "postern-spare":
+                    continue        # an idle spare (spare_sessions) and its pre-auth
                 kids.append(c)
                 todo.append(c)
         return kids
+
+    def spares(self):
+        """PIDs of the master's idle spare connection processes."""
+        if not self.proc:
+            return []
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+                             capture_output=True, text=True).stdout
+        return [int(p) for p in out.split() if comm(int(p)) == "postern-spare"]
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def pytest_configure(config):

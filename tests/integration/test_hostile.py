@@ -225,7 +225,7 @@ def test_maildir_entries_that_are_not_messages(server):
         st, body = c.retr_raw("RETR 1")
         assert body == b"real message\r\n"
         assert c.cmd("DELE 1").startswith("+OK")
-        assert c.cmd("QUIT") == "+OK postern signing off (1 messages deleted)"
+        assert c.cmd("QUIT") == "+OK postern signing off (1 message deleted)"
     # Only the real message went; the rest is untouched.
     left = sorted(os.listdir(cur))
     assert good not in "".join(left)

@@ -523,7 +523,7 @@ def test_awkward_names_in_new(server):
     with logged_in(server.port) as c:
         assert c.multi("UIDL")[1] == lines
         assert c.cmd("DELE 1").startswith("+OK")
-        assert c.cmd("QUIT") == "+OK postern signing off (1 messages deleted)"
+        assert c.cmd("QUIT") == "+OK postern signing off (1 message deleted)"
     assert md.files() == ["cur/1700000702.M1P1.host:2,FS"]
 
 

@@ -332,7 +332,7 @@ def test_in_use_does_not_disturb_the_holder(server):
                 c.cmd("USER ptalice")
                 assert c.cmd("PASS " + PASSWORD).startswith("-ERR [IN-USE]")
         assert first.cmd("DELE 1").startswith("+OK")
-        assert first.cmd("QUIT") == "+OK postern signing off (1 messages deleted)"
+        assert first.cmd("QUIT") == "+OK postern signing off (1 message deleted)"
     assert server.maildirs["ptalice"].files() == []
 
 
@@ -466,7 +466,7 @@ def test_sigterm_stops_listening_sessions_finish(server):
         # Sessions in progress finish on their own.
         assert c.cmd("STAT") == "+OK 1 3"
         assert c.cmd("DELE 1").startswith("+OK")
-        assert c.cmd("QUIT") == "+OK postern signing off (1 messages deleted)"
+        assert c.cmd("QUIT") == "+OK postern signing off (1 message deleted)"
         assert pending.login().startswith("+OK maildrop has 0")
         assert pending.cmd("QUIT").startswith("+OK")
         assert wait_until(lambda: t.alive() == [], 5), t.alive()
@@ -583,7 +583,7 @@ def test_inetd_mode_over_pipes(server_factory):
     assert r.stdout == (b"+OK postern ready\r\n+OK\r\n+OK maildrop has 1 messages (26 octets)\r\n"
                         b"+OK 1 26\r\n+OK 26 octets\r\nSubject: p\r\n\r\nover pipes\r\n.\r\n"
                         b"+OK message 1 deleted\r\n"
-                        b"+OK postern signing off (1 messages deleted)\r\n"), r.stdout
+                        b"+OK postern signing off (1 message deleted)\r\n"), r.stdout
     assert s.maildirs["ptalice"].files() == []
     assert b"login: user=<ptalice> rip=unknown" in r.stderr
 

@@ -133,7 +133,7 @@ def test_every_transaction_command(any_server):
         assert c.cmd("RSET") == f"+OK maildrop has 2 messages ({s1 + s2} octets)"
         assert c.cmd("STAT") == f"+OK 2 {s1 + s2}"
         assert c.cmd("DELE 2") == "+OK message 2 deleted"
-        assert c.cmd("QUIT") == "+OK postern signing off (1 messages deleted)"
+        assert c.cmd("QUIT") == "+OK postern signing off (1 message deleted)"
         assert c.is_closed()
     assert len(any_server.maildirs["ptalice"].files()) == 1
 
@@ -262,7 +262,7 @@ def test_overlong_line_tail_is_not_a_command_after_login(any_server):
         assert c.line() == "-ERR line too long"
         assert c.cmd("NOOP") == "+OK"
         assert c.cmd("STAT").startswith("+OK 1 ")
-        assert c.cmd("QUIT") == "+OK postern signing off (1 messages deleted)"
+        assert c.cmd("QUIT") == "+OK postern signing off (1 message deleted)"
 
 
 @pytest.mark.parametrize("login", [False, True], ids=["before-login", "after-login"])
@@ -344,7 +344,7 @@ def test_pipelined_session_in_one_write(any_server):
         assert c.line() == "+OK message 2 deleted"
         assert c.line() == "-ERR message is deleted"
         assert c.line() == "+OK"
-        assert c.line() == "+OK postern signing off (1 messages deleted)"
+        assert c.line() == "+OK postern signing off (1 message deleted)"
         assert c.is_closed()
     assert len(any_server.maildirs["ptalice"].files()) == 1
 
@@ -494,7 +494,7 @@ def test_pipelined_after_pass_beyond_preauth_buffer(any_server):
         time.sleep(0.2)
         c.send(b"AT\r\nQUIT\r\n")
         assert c.line().startswith("+OK 1 ")
-        assert c.line() == "+OK postern signing off (1 messages deleted)"
+        assert c.line() == "+OK postern signing off (1 message deleted)"
 
 
 def test_ipv6_and_ipv4_listeners(server_factory):
