@@ -94,6 +94,7 @@ struct monitor {
 	struct auth_user u;
 	struct scram_server *scram;
 	struct tls_server *tls;
+	uint64_t started;        /* now_ms() when the connection came */
 };
 
 /* One connection per process: the monitor's state is a file-scope static,
@@ -341,6 +342,50 @@ static int send_conn(int rfd, int wfd)
 	return ipc_send(mo->sock, IPC_CONN, 1, f, fl, rfd == wfd ? 1 : 2, fds);
 }
 
+/* The pre-auth process's next message.  The monitor does not rely on it
+ * to keep its own limits: past the login timeout (with a margin for the
+ * TLS handshake it also bounds) or after max_login_failures failed
+ * attempts it gets no more answers, and descriptors may only come with a
+ * hand-over.  -1 ends the session. */
+static int next_request(struct monitor *mo, struct ipc_msg *m)
+{
+	const struct config *cfg = mo->s.cfg;
+	/* The pre-auth process's own deadline covers the TLS handshake and
+	 * every command, not its failure delays (d, 2d, ... n·d). */
+	uint64_t n = cfg->max_login_failures, now;
+	uint64_t deadline = mo->started + cfg->login_timeout_ms +
+			    cfg->login_fail_delay_ms * n * (n + 1) / 2 + 5000;
+	struct pollfd p = { mo->sock, POLLIN, 0 };
+	int r;
+	for (;;) {
+		now = now_ms();
+		if (now >= deadline) {
+			plog(LOG_ERR, "pre-auth process outlived the login timeout: rip=%s; "
+			     "ending the session", mo->s.rip);
+			kill(mo->s.preauth_pid, SIGKILL);
+			return -1;
+		}
+		r = poll(&p, 1, (int)(deadline - now));
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+	if (ipc_recv(mo->sock, m) < 0)
+		return -1;
+	if (m->type != IPC_HANDOFF)
+		close_fds(m);
+	if ((m->type == IPC_AUTH || (m->type == IPC_SASL_STEP && !mo->scram)) &&
+	    mo->failures >= cfg->max_login_failures) {
+		plog(LOG_ERR, "pre-auth process tried again after %u failed logins: rip=%s; "
+		     "ending the session", mo->failures, mo->s.rip);
+		close_fds(m);
+		kill(mo->s.preauth_pid, SIGKILL);
+		return -1;
+	}
+	return 0;
+}
+
 /* Serve one connection with the pre-auth process already started. */
 static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 {
@@ -350,6 +395,7 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 	struct ipc_msg *m = xmalloc(sizeof(*m)), *h = xmalloc(sizeof(*h));
 
 	mo->s.tls_listener = tls_listener;
+	mo->started = now_ms();
 	session_peer(&mo->s, rfd);
 	{
 		/* Every reply (and each TLS record) goes out at once: with Nagle a
@@ -395,7 +441,7 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 			close(null);
 	}
 
-	while (ipc_recv(mo->sock, m) == 0) {
+	while (next_request(mo, m) == 0) {
 		if (m->type == IPC_AUTH) {
 			if (ipc_recv(mo->sock, h) < 0 || h->type != IPC_HANDOFF) {
 				plog(LOG_ERR, "pre-auth process sent no hand-over with its "
