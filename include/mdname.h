@@ -24,6 +24,15 @@ int mdname_parse(const char *name, struct mdname *out);
  * 0x21-0x7e, else a stable 40-hex digest of it.  out needs UIDL_MAX+1. */
 void mdname_uidl(const char *name, const struct mdname *m, char *out);
 
+/* 40 hex digits of SHA-256 of s: the digest the UIDLs use.  out needs 41. */
+void mdname_digest(const char *s, size_t len, char *out);
+
+/* name with its unique part U made "U.dupK", the rest (,X= fields, info)
+ * kept: a new name for a file whose unique part another file has.  -1 if
+ * it does not fit in cap or the unique part is empty. */
+int mdname_dup_name(const char *name, const struct mdname *m, unsigned k,
+		    char *out, size_t cap);
+
 /* Delivery order: by leading seconds, then by version-aware comparison of
  * the unique part.  qsort-style result. */
 int mdname_order(const char *a, const struct mdname *ma,

@@ -2,7 +2,9 @@
  * Pure code, any rights. */
 #include "mdname.h"
 #include "parse.h"
+#include <limits.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <string.h>
 
 static void parse_field(const char *f, size_t len, struct mdname *m)
@@ -48,11 +50,22 @@ int mdname_parse(const char *name, struct mdname *m)
 	return 0;
 }
 
-void mdname_uidl(const char *name, const struct mdname *m, char *out)
+void mdname_digest(const char *s, size_t len, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0, i;
+
+	EVP_Digest(s, len, md, &mdlen, EVP_sha256(), NULL);
+	for (i = 0; i < 20 && i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * i] = '\0';
+}
+
+void mdname_uidl(const char *name, const struct mdname *m, char *out)
+{
 	size_t k;
 	int ok = m->unique_len >= 1 && m->unique_len <= UIDL_MAX;
 
@@ -64,13 +77,22 @@ void mdname_uidl(const char *name, const struct mdname *m, char *out)
 		out[m->unique_len] = '\0';
 		return;
 	}
-	/* Stable digest of the unique part: 40 hex digits of SHA-256. */
-	EVP_Digest(name, m->unique_len, md, &mdlen, EVP_sha256(), NULL);
-	for (i = 0; i < 20 && i < mdlen; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[2 * i] = '\0';
+	/* Stable digest of the unique part. */
+	mdname_digest(name, m->unique_len, out);
+}
+
+int mdname_dup_name(const char *name, const struct mdname *m, unsigned k,
+		    char *out, size_t cap)
+{
+	/* No '.' in "dupK": "U.dupK" can only come from U, so two renamed
+	 * files of different groups never meet. */
+	int n;
+	/* An empty unique part would make ".dupK...": a hidden file. */
+	if (m->unique_len == 0 || m->unique_len > INT_MAX)
+		return -1;
+	n = snprintf(out, cap, "%.*s.dup%u%s", (int)m->unique_len, name, k,
+			 name + m->unique_len);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 /* Compare runs of digits by value, other bytes by byte value. */

@@ -5,7 +5,8 @@
  * UIDL is 1-70 characters in 0x21-0x7e, is the unique part itself when that
  * qualifies and 40 hex digits otherwise, and does not change when the name's
  * ,S=/,W= fields or flags change (as when a message moves new/ -> cur/);
- * mdname_order is a total order (reflexive, antisymmetric, transitive). */
+ * mdname_order is a total order (reflexive, antisymmetric, transitive);
+ * mdname_dup_name gives another unique part and keeps the rest of the name. */
 #include "mdname.h"
 #include <stdint.h>
 #include <stdio.h>
@@ -79,6 +80,20 @@ static void check_one(const char *name, const struct mdname *m)
 		check(m2.time == m->time, "time changed with fields/flags");
 	}
 	free(moved);
+	{
+		char dup[300];
+		if (mdname_dup_name(name, m, 7, dup, sizeof(dup)) == 0) {
+			check(mdname_parse(dup, &m2) == 0, "dup name rejected");
+			check(m2.unique_len == m->unique_len + 5 &&
+			      memcmp(dup, name, m->unique_len) == 0 &&
+			      memcmp(dup + m->unique_len, ".dup7", 5) == 0, "dup unique part");
+			check(strcmp(dup + m2.unique_len, name + m->unique_len) == 0,
+			      "dup name lost fields or flags");
+		} else {
+			check(m->unique_len == 0 || nlen + 5 >= sizeof(dup),
+			      "dup name refused though it fits");
+		}
+	}
 	check(mdname_order(name, m, name, m) == 0, "order not reflexive");
 }
 

@@ -252,6 +252,59 @@ static void test_order_sort(void **state)
 		assert_string_equal(names[i], want[i]);
 }
 
+static void test_digest(void **state)
+{
+	char d[41], u[UIDL_MAX + 1];
+	/* SHA-256("abc"), first 20 bytes. */
+	mdname_digest("abc", 3, d);
+	assert_string_equal(d, "ba7816bf8f01cfea414140de5dae2223b00361a3");
+	/* The UIDL digest of an unusable unique part is this digest. */
+	uidl_of("has space.host:2,S", u);
+	mdname_digest("has space.host", 14, d);
+	assert_string_equal(u, d);
+	/* Different paths of one unique part: different digests. */
+	mdname_digest("cur/U:2,S", 9, d);
+	mdname_digest("cur/U:2,", 8, u);
+	assert_string_not_equal(d, u);
+}
+
+static void dup_name(const char *name, unsigned k, const char *want)
+{
+	char out[256];
+	struct mdname m = P(name);
+	assert_int_equal(mdname_dup_name(name, &m, k, out, sizeof(out)), 0);
+	assert_string_equal(out, want);
+}
+
+static void test_dup_name(void **state)
+{
+	char out[32], u[UIDL_MAX + 1];
+	struct mdname m;
+	/* The unique part grows, fields and info stay. */
+	dup_name("1700000104.dup.host", 1, "1700000104.dup.host.dup1");
+	dup_name("1700000104.dup.host:2,S", 2, "1700000104.dup.host.dup2:2,S");
+	dup_name("1.h,S=5,W=6:2,RS", 17, "1.h.dup17,S=5,W=6:2,RS");
+	dup_name("u:2,", 4000000000u, "u.dup4000000000:2,");
+	/* ... and is the UIDL of the new name, distinct from the old one. */
+	dup_name("1.h,S=5:2,", 1, "1.h.dup1,S=5:2,");
+	uidl_of("1.h.dup1,S=5:2,", u);
+	assert_string_equal(u, "1.h.dup1");
+	/* No unique part: ".dup1:2,S" would be a hidden file. */
+	m = P(":2,S");
+	assert_int_equal(mdname_dup_name(":2,S", &m, 1, out, sizeof(out)), -1);
+	m = P(",S=5");
+	assert_int_equal(mdname_dup_name(",S=5", &m, 1, out, sizeof(out)), -1);
+	/* Too long for the buffer: refused, not cut. */
+	m = P("1700000104.a-rather-long-name:2,S");
+	assert_int_equal(mdname_dup_name("1700000104.a-rather-long-name:2,S", &m, 1,
+					 out, sizeof(out)), -1);
+	m = P("12345678901234567890123456");
+	assert_int_equal(mdname_dup_name("12345678901234567890123456", &m, 1, out,
+					 sizeof(out)), 0);
+	assert_int_equal(mdname_dup_name("12345678901234567890123456", &m, 10, out,
+					 sizeof(out)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +317,8 @@ int main(void)
 		cmocka_unit_test(test_uidl_digest),
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_order_sort),
+		cmocka_unit_test(test_digest),
+		cmocka_unit_test(test_dup_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
