@@ -4,9 +4,14 @@
  * Snapshot at open: cur/ is scanned, then each new/ message is moved to
  * cur/NAME:2, and appended, so a message is never listed twice.  Order is
  * delivery order (mdname_order).  Sizes come from ,W= or from the size cache
- * (file postern-sizes, keyed by the name up to ':'); the rest are counted
- * once by reading the file.  Files are opened O_NOFOLLOW and must be regular
- * files owned by the mailbox owner. */
+ * (file postern-sizes, keyed by the whole name; see cache_find); the rest
+ * are counted once by reading the file.  Files are opened O_NOFOLLOW and
+ * must be regular files owned by the mailbox owner.
+ *
+ * No rename here replaces a file (rename_noreplace): a message is never
+ * lost to a name clash.  Two files with the same unique part (a restore,
+ * another MDA) would share a UIDL: all but one are renamed to a unique part
+ * of their own at login (resolve_dups), so UIDLs stay unique and stable. */
 #include "mailstore.h"
 #include "log.h"
 #include "mdname.h"
@@ -39,10 +44,13 @@ struct mdmsg {
 	unsigned char has_w;   /* size came from ,W= */
 	uint32_t rank;         /* position in the index; UINT32_MAX when new */
 	unsigned char uidl_ok; /* the unique part is usable as UIDL as it is */
+	unsigned char from_new; /* was in new/ at login */
+	unsigned char dup;     /* another message had the same unique part */
+	char *alt_uidl;        /* a dup that could not be renamed: its UIDL */
 };
 
 struct centry {
-	const char *key;       /* the name (in cache_buf); the key is up to ':' */
+	const char *key;       /* the name (in cache_buf); hashed up to ':' */
 	size_t klen;
 	size_t nlen;           /* whole name; v2 files have keys only */
 	uint64_t size;
@@ -71,6 +79,7 @@ struct mailstore {
 	size_t ncent;
 	uint32_t *ctab;        /* open addressing: 1 + index into cent, 0 empty */
 	size_t csize;          /* slots, a power of two */
+	int renamed;           /* resolve_dups renamed a file: rewrite the index */
 };
 
 /* ---- the index: sizes and order of the last snapshot ----
@@ -221,19 +230,31 @@ static void cache_load(struct mailstore *s)
 	}
 }
 
-/* Index of base in the loaded index, or -1. */
-static long cache_find(const struct mailstore *s, const char *base, size_t len)
+/* Index of message m in the loaded index, or -1.  The whole name must
+ * match: two files that differ only in their flags are two messages.  Only
+ * when the name up to ':' is in the index once and no other message of
+ * the snapshot shares the unique part is that entry taken for a file whose
+ * flags were changed since (by another program, or by the flag rename at
+ * QUIT), so a renamed message keeps its size and place. */
+static long cache_find(const struct mailstore *s, const struct mdmsg *m)
 {
-	size_t i;
+	const char *name = m->path + 4;
+	size_t len = m->base_len, nlen = strlen(name), i;
+	long base_match = -1;
+	unsigned nbase = 0;
 	if (!s->ctab)
 		return -1;
-	for (i = hash_str(base, len) & (s->csize - 1); s->ctab[i];
+	for (i = hash_str(name, len) & (s->csize - 1); s->ctab[i];
 	     i = (i + 1) & (s->csize - 1)) {
 		const struct centry *ce = &s->cent[s->ctab[i] - 1];
-		if (ce->klen == len && memcmp(ce->key, base, len) == 0)
+		if (ce->klen != len || memcmp(ce->key, name, len) != 0)
+			continue;
+		if (s->cache_full_names && ce->nlen == nlen && memcmp(ce->key, name, nlen) == 0)
 			return (long)s->ctab[i] - 1;
+		nbase++;
+		base_match = (long)s->ctab[i] - 1;
 	}
-	return -1;
+	return nbase == 1 && !m->dup ? base_match : -1;
 }
 
 /* Rewrite the index when the mailbox changed since it was written.  Failure
@@ -243,7 +264,7 @@ static void cache_save(struct mailstore *s, size_t known)
 	char tmp[64];
 	FILE *f;
 	size_t i;
-	if (known == s->n && known == s->ncent && s->cache_full_names &&
+	if (!s->renamed && known == s->n && known == s->ncent && s->cache_full_names &&
 	    s->cache_cur.tv_sec == s->cur_stamp.tv_sec &&
 	    s->cache_cur.tv_nsec == s->cur_stamp.tv_nsec)
 		return;
@@ -326,6 +347,28 @@ static int count_size(const char *path, uid_t owner, uint64_t *size)
 	return 0;
 }
 
+/* rename() that never replaces an existing file: -1 with EEXIST when to
+ * exists.  A file system without RENAME_NOREPLACE gets link() + unlink(),
+ * which cannot replace either. */
+static int rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (link(from, to) < 0)
+		return -1;
+	if (unlink(from) < 0) {
+		/* Both names would be served next time, twice: take the new
+		 * one back and report the failure. */
+		int e = errno;
+		(void)unlink(to);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- scanning ---- */
 
 static char *name_alloc(struct mailstore *s, size_t len)
@@ -343,32 +386,40 @@ static char *name_alloc(struct mailstore *s, size_t len)
 	return b->data + b->used - len;
 }
 
-static void add_msg(struct mailstore *s, const char *dir, const char *name,
-		    const struct mdname *m)
+/* x->path = dir/name, and the fields that come from the name. */
+static void set_path(struct mailstore *s, struct mdmsg *x, const char *dir,
+		     const char *name, const struct mdname *m)
 {
-	struct mdmsg *x;
 	size_t dl = strlen(dir), nl = strlen(name);
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 256;
-		s->msg = xrealloc(s->msg, s->cap * sizeof(*s->msg));
-	}
-	x = &s->msg[s->n++];
-	memset(x, 0, sizeof(*x));
 	x->path = name_alloc(s, dl + 1 + nl + 1);
 	memcpy(x->path, dir, dl);
 	x->path[dl] = '/';
 	memcpy(x->path + dl + 1, name, nl + 1);
-	x->time = m->time;
 	x->unique_len = (unsigned short)(m->unique_len > 0xffff ? 0xffff : m->unique_len);
 	x->base_len = (unsigned short)(m->base_len > 0xffff ? 0xffff : m->base_len);
 	x->uidl_ok = m->unique_len >= 1 && m->unique_len <= UIDL_MAX;
 	for (size_t k = 0; x->uidl_ok && k < m->unique_len; k++)
 		if ((unsigned char)name[k] < 0x21 || (unsigned char)name[k] > 0x7e)
 			x->uidl_ok = 0;
+}
+
+static struct mdmsg *add_msg(struct mailstore *s, const char *dir, const char *name,
+			     const struct mdname *m)
+{
+	struct mdmsg *x;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->msg = xrealloc(s->msg, s->cap * sizeof(*s->msg));
+	}
+	x = &s->msg[s->n++];
+	memset(x, 0, sizeof(*x));
+	set_path(s, x, dir, name, m);
+	x->time = m->time;
 	if (m->has_w) {
 		x->size = m->w_size;
 		x->has_w = 1;
 	}
+	return x;
 }
 
 static int entry_is_regular(DIR *d, const struct dirent *de, const char *dir)
@@ -404,9 +455,11 @@ static int scan_dir(struct mailstore *s, const char *dir, int move_to_cur)
 			else
 				snprintf(newname, sizeof(newname), "%s:2,", de->d_name);
 			snprintf(to, sizeof(to), "cur/%s", newname);
-			if (rename(from, to) == 0) {
+			/* cur/ may hold that name already (a restore): then
+			 * the message stays in new/, served from there. */
+			if (rename_noreplace(from, to) == 0) {
 				mdname_parse(newname, &m);
-				add_msg(s, "cur", newname, &m);
+				add_msg(s, "cur", newname, &m)->from_new = 1;
 				continue;
 			}
 			if (errno == ENOENT)
@@ -414,7 +467,7 @@ static int scan_dir(struct mailstore *s, const char *dir, int move_to_cur)
 			plog(LOG_WARNING, "maildir: cannot move %s to cur/: %s; serving it from new/",
 			     from, strerror(errno));
 		}
-		add_msg(s, dir, de->d_name, &m);
+		add_msg(s, dir, de->d_name, &m)->from_new = (unsigned char)move_to_cur;
 	}
 	closedir(d);
 	return 0;
@@ -516,6 +569,149 @@ static void order_messages(struct mailstore *s)
 	s->cap = s->n + 1;
 }
 
+/* ---- messages that share a unique part ----
+ *
+ * Maildir says the unique part names one message, and the UIDL is made of
+ * it; a restore or another MDA can still leave cur/U:2,S next to new/U.  One
+ * keeps U: the one the index knew first, else one that was in cur/ already,
+ * else the first name.  The others get a unique part of their own,
+ * "U.dupK", by a no-replace rename in their directory: their UIDL is then
+ * stable from this session on, whatever happens to their flags.  (A digest
+ * of the name would change with every flag change, and which file keeps U
+ * could flip.)  Where the rename fails, the UIDL of that file is a digest
+ * of its path for this session: unique, if not stable. */
+
+static int same_unique(const struct mdmsg *a, const char *name, size_t len)
+{
+	return a->unique_len == len && memcmp(a->path + 4, name, len) == 0;
+}
+
+/* An open-addressing table of 1 + message index, at most 1/factor full. */
+static uint32_t *utab_new(size_t n, size_t factor, size_t *size)
+{
+	for (*size = 64; *size < n * factor; *size *= 2)
+		;
+	return xcalloc(*size, sizeof(uint32_t));
+}
+
+static void utab_add(const struct mailstore *s, uint32_t *tab, size_t size, size_t i)
+{
+	const struct mdmsg *m = &s->msg[i];
+	size_t j;
+	for (j = hash_str(m->path + 4, m->unique_len) & (size - 1); tab[j]; j = (j + 1) & (size - 1))
+		;
+	tab[j] = (uint32_t)i + 1;
+}
+
+/* Mark the messages whose unique part another one has; how many. */
+static size_t mark_dups(struct mailstore *s)
+{
+	size_t size, i, j, ndup = 0;
+	uint32_t *tab;
+	if (s->n < 2)
+		return 0;
+	tab = utab_new(s->n, 2, &size);
+	for (i = 0; i < s->n; i++) {
+		struct mdmsg *m = &s->msg[i];
+		for (j = hash_str(m->path + 4, m->unique_len) & (size - 1); tab[j];
+		     j = (j + 1) & (size - 1)) {
+			struct mdmsg *o = &s->msg[tab[j] - 1];
+			if (same_unique(o, m->path + 4, m->unique_len)) {
+				ndup += !o->dup + !m->dup;
+				o->dup = m->dup = 1;
+			}
+		}
+		tab[j] = (uint32_t)i + 1;
+	}
+	free(tab);
+	return ndup;
+}
+
+/* Does a keep the unique part rather than b? */
+static int keeps_unique(const struct mdmsg *a, const struct mdmsg *b)
+{
+	int c;
+	if (a->rank != b->rank)
+		return a->rank < b->rank;
+	if (a->from_new != b->from_new)
+		return !a->from_new;
+	c = strcmp(a->path + 4, b->path + 4);
+	return c ? c < 0 : strcmp(a->path, b->path) < 0;
+}
+
+static int unique_taken(const struct mailstore *s, const uint32_t *tab, size_t size,
+			const char *name, size_t len)
+{
+	size_t j;
+	for (j = hash_str(name, len) & (size - 1); tab[j]; j = (j + 1) & (size - 1))
+		if (same_unique(&s->msg[tab[j] - 1], name, len))
+			return 1;
+	return 0;
+}
+
+/* Give message i a unique part of its own; 0 if renamed. */
+static int rename_dup(struct mailstore *s, size_t i, const uint32_t *tab, size_t size)
+{
+	struct mdmsg *m = &s->msg[i];
+	char name[NAME_MAX + 1], to[PATH_MAX], dir[4];
+	struct mdname mn, nn;
+	unsigned k;
+
+	memcpy(dir, m->path, 3);
+	dir[3] = '\0';
+	mdname_parse(m->path + 4, &mn);
+	errno = EEXIST;
+	for (k = 1; k <= 1000; k++) {
+		if (mdname_dup_name(m->path + 4, &mn, k, name, sizeof(name)) < 0) {
+			errno = ENAMETOOLONG;
+			break;
+		}
+		mdname_parse(name, &nn);
+		if (unique_taken(s, tab, size, name, nn.unique_len))
+			continue;
+		snprintf(to, sizeof(to), "%s/%s", dir, name);
+		if (rename_noreplace(m->path, to) == 0) {
+			plog(LOG_NOTICE, "maildir: %s has the unique part of another message: renamed to %s",
+			     m->path, to);
+			set_path(s, m, dir, name, &nn);
+			m->dup = 0;
+			s->renamed = 1;
+			return 0;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	plog(LOG_WARNING, "maildir: cannot rename %s, which has the unique part of another message: %s",
+	     m->path, strerror(errno));
+	m->alt_uidl = name_alloc(s, 41);
+	mdname_digest(m->path, strlen(m->path), m->alt_uidl);
+	return -1;
+}
+
+static void resolve_dups(struct mailstore *s)
+{
+	size_t size, i, j;
+	/* Room for every message twice: a renamed one is added again. */
+	uint32_t *tab = utab_new(s->n, 4, &size);
+	for (i = 0; i < s->n; i++)
+		utab_add(s, tab, size, i);
+	for (i = 0; i < s->n; i++) {
+		const struct mdmsg *m = &s->msg[i], *best = m;
+		if (!m->dup)
+			continue;
+		for (j = hash_str(m->path + 4, m->unique_len) & (size - 1); tab[j];
+		     j = (j + 1) & (size - 1)) {
+			const struct mdmsg *o = &s->msg[tab[j] - 1];
+			if (o != m && same_unique(o, m->path + 4, m->unique_len) &&
+			    keeps_unique(o, best))
+				best = o;
+		}
+		if (best != m && rename_dup(s, i, tab, size) == 0)
+			utab_add(s, tab, size, i);
+	}
+	free(tab);
+}
+
 static void free_store(struct mailstore *s)
 {
 	while (s->names) {
@@ -548,7 +744,7 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 	struct mailstore *s = xcalloc(1, sizeof(*s));
 	struct flock fl;
 	struct timespec cur_mtime;
-	size_t i, kept, known;
+	size_t i, kept, known, ndup;
 	uint64_t total = 0;
 
 	s->lock_fd = -1;
@@ -601,9 +797,10 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 		free_store(s);
 		return MS_TOOBIG;
 	}
+	ndup = mark_dups(s);
 	for (i = 0, kept = 0, known = 0; i < s->n; i++) {
 		struct mdmsg *m = &s->msg[i];
-		long ci = cache_find(s, m->path + 4, m->base_len);
+		long ci = cache_find(s, m);
 		m->rank = ci >= 0 ? (uint32_t)ci : UINT32_MAX;
 		if (ci >= 0)
 			known++;
@@ -623,6 +820,8 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 		s->msg[kept++] = *m;
 	}
 	s->n = kept;
+	if (ndup)
+		resolve_dups(s);
 	order_messages(s);
 	if (o->max_bytes && total > o->max_bytes) {
 		snprintf(err, errcap, "mailbox holds %llu octets, limit is %llu",
@@ -650,6 +849,8 @@ static const char *md_uidl(const struct mailstore *s, size_t i)
 {
 	static char buf[UIDL_MAX + 1];
 	const struct mdmsg *m = &s->msg[i];
+	if (m->alt_uidl)
+		return m->alt_uidl;
 	if (m->uidl_ok) {
 		memcpy(buf, m->path + 4, m->unique_len);
 		buf[m->unique_len] = '\0';
@@ -661,29 +862,50 @@ static const char *md_uidl(const struct mailstore *s, size_t i)
 	return buf;
 }
 
+/* Is name (in cur/) the file of a message of the snapshot other than m? */
+static int held_by_other(const struct mailstore *s, const struct mdmsg *m, const char *name)
+{
+	size_t i;
+	for (i = 0; i < s->n; i++)
+		if (&s->msg[i] != m && strncmp(s->msg[i].path, "cur/", 4) == 0 &&
+		    strcmp(s->msg[i].path + 4, name) == 0)
+			return 1;
+	return 0;
+}
+
 /* A message whose flags were changed by another program since the snapshot
- * has a new name: find it in cur/ by the part before ':'. */
+ * has a new name: find it in cur/ by the part before ':'.  Only a single
+ * candidate is taken: with two, which one is m cannot be told, and DELE
+ * must not remove the other message. */
 static int relocate(struct mailstore *s, struct mdmsg *m)
 {
 	DIR *d = opendir("cur");
 	struct dirent *de;
 	const char *name = m->path + 4;
-	int found = 0;
+	char found[NAME_MAX + 1];
+	size_t len = 0;
+	int n = 0;
 	if (!d)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, name, m->base_len) == 0 &&
-		    (de->d_name[m->base_len] == ':' || de->d_name[m->base_len] == '\0')) {
-			size_t len = strlen(de->d_name);
-			m->path = name_alloc(s, len + 5);
-			memcpy(m->path, "cur/", 4);
-			memcpy(m->path + 4, de->d_name, len + 1);
-			found = 1;
+		if (strncmp(de->d_name, name, m->base_len) != 0 ||
+		    (de->d_name[m->base_len] != ':' && de->d_name[m->base_len] != '\0'))
+			continue;
+		/* Only a dup can meet the file of another message here. */
+		if (m->dup && held_by_other(s, m, de->d_name))
+			continue;
+		if (++n > 1)
 			break;
-		}
+		len = strlen(de->d_name);
+		memcpy(found, de->d_name, len + 1);
 	}
 	closedir(d);
-	return found ? 0 : -1;
+	if (n != 1)
+		return -1;
+	m->path = name_alloc(s, len + 5);
+	memcpy(m->path, "cur/", 4);
+	memcpy(m->path + 4, found, len + 1);
+	return 0;
 }
 
 static int md_open_msg(struct mailstore *s, size_t i, uint64_t *file_size)
@@ -769,14 +991,18 @@ static enum ms_status md_commit(struct mailstore *s, const unsigned char *delete
 				r->failed++;
 			}
 		} else if (seen[i]) {
+			/* No-replace: a file that has the new name already
+			 * (same unique part) is another message.  On any
+			 * failure the message keeps its name, unflagged. */
 			char *to = with_seen_flag(m);
-			if (to && rename(m->path, to) < 0 && errno == ENOENT &&
-			    relocate(s, m) == 0) {
+			int rc = to ? rename_noreplace(m->path, to) : 0;
+			if (rc < 0 && errno == ENOENT && relocate(s, m) == 0) {
 				free(to);
 				to = with_seen_flag(m);
-				if (to && rename(m->path, to) < 0)
-					plog(LOG_WARNING, "maildir: cannot flag %s: %s", m->path, strerror(errno));
+				rc = to ? rename_noreplace(m->path, to) : 0;
 			}
+			if (rc < 0 && errno != ENOENT)
+				plog(LOG_WARNING, "maildir: cannot flag %s: %s", m->path, strerror(errno));
 			free(to);
 		}
 	}

@@ -710,3 +710,104 @@ def test_index_with_malformed_header_is_ignored(server, header):
     os.chown(idx, md.uid, md.gid)
     with logged_in(server.port) as c:
         assert c.cmd("STAT") == "+OK 1 20"
+
+
+# ---- files that share a unique part (a restore, another MDA) ----
+
+U = "1700001104.dup.host"
+DUP_LAYOUTS = {
+    # The audit's case: an old copy in cur/, a new one in new/.
+    "cur-and-new": [("cur", U + ":2,S"), ("new", U)],
+    # new/U would move onto cur/U:2, exactly: the move must not replace it.
+    "move-target-taken": [("cur", U + ":2,"), ("new", U)],
+    # Two in cur/ whose flags differ; the flag rename at QUIT targets one.
+    "cur-flags": [("cur", U + ":2,S"), ("cur", U + ":2,")],
+    "three": [("cur", U + ":2,R"), ("cur", U + ":2,"), ("new", U)],
+}
+
+
+def dup_session(server, quit=True, dele=()):
+    """UIDL, LIST and RETR of every message; DELE the UIDLs in dele; QUIT
+    or drop.  Returns [(uidl, size, body)] in message-number order."""
+    with logged_in(server.port) as c:
+        uidls = [l.split()[1] for l in c.multi("UIDL")[1]]
+        sizes = [int(l.split()[1]) for l in c.multi("LIST")[1]]
+        bodies = []
+        for k in range(len(uidls)):
+            st, raw = c.retr_raw(f"RETR {k + 1}")
+            assert st == f"+OK {sizes[k]} octets", (st, sizes[k])
+            bodies.append(raw)
+        for u in dele:
+            assert c.cmd(f"DELE {uidls.index(u) + 1}").startswith("+OK")
+        if quit:
+            assert c.cmd("QUIT").startswith("+OK")
+    assert wait_until(lambda: server.children() == [], 10)
+    return list(zip(uidls, sizes, bodies))
+
+
+def check_listing(got, datas):
+    """Every message once, each with its own UIDL (1-70 characters in
+    0x21-0x7e), its exact size and its bytes."""
+    uidls = [u for u, _, _ in got]
+    assert len(set(uidls)) == len(uidls), uidls
+    for u in uidls:
+        assert 1 <= len(u) <= 70 and all(0x21 <= ord(ch) <= 0x7E for ch in u), u
+    assert sorted(b for _, _, b in got) == sorted(wire_body(d) for d in datas)
+    for _, size, body in got:
+        assert size == len(unstuff(body))
+
+
+@pytest.mark.parametrize("layout", list(DUP_LAYOUTS))
+def test_same_unique_part_distinct_uidls_nothing_lost(any_server, layout):
+    md = any_server.maildirs["ptalice"]
+    datas = []
+    for k, (where, name) in enumerate(DUP_LAYOUTS[layout]):
+        # Sizes differ, so a size cache that mixes them up shows.
+        datas.append(b"Subject: copy %d\n\n" % k + b"x" * (5 * k) + b"\n")
+        md.add(datas[-1], where=where, name=name)
+    n = len(datas)
+    # Session 1 without QUIT, session 2 (sizes from the index) retrieves
+    # all and QUITs: the seen flags are set, no file replaces another.
+    s1 = dup_session(any_server, quit=False)
+    check_listing(s1, datas)
+    # A copy that was in cur/ already keeps the plain unique part (with no
+    # index to say which was listed first, the first name); the others get
+    # a unique part of their own.
+    keep = min((name, k) for k, (where, name) in enumerate(DUP_LAYOUTS[layout])
+               if where == "cur")[1]
+    assert (U, wire_size(datas[keep]), wire_body(datas[keep])) in s1
+    assert sorted(u for u, _, _ in s1) == [U] + [f"{U}.dup{k}" for k in range(1, n)]
+    s2 = dup_session(any_server)
+    assert s2 == s1
+    assert md.contents() == sorted(datas) and len(md.files()) == n
+    # UIDLs are stable: same message, same UIDL, after the flag renames.
+    s3 = dup_session(any_server)
+    assert s3 == s1
+    assert md.contents() == sorted(datas)
+    # DELE removes exactly that message.
+    gone = s1[0][0]
+    dup_session(any_server, dele=[gone])
+    assert md.contents() == sorted(d for d in datas if wire_body(d) != s1[0][2])
+    assert len(md.files()) == n - 1
+    s5 = dup_session(any_server)
+    assert s5 == [x for x in s1 if x[0] != gone]
+
+
+def test_same_unique_part_when_cur_cannot_be_renamed_in(server):
+    """cur/ not writable: the duplicate cannot get a name of its own, so
+    it gets a digest UIDL; nothing is moved, flagged or lost."""
+    md = server.maildirs["ptalice"]
+    datas = [b"Subject: a\n\nA\n", b"Subject: bb\n\nBB\n"]
+    md.add(datas[0], where="cur", name=U + ":2,S")
+    md.add(datas[1], where="cur", name=U + ":2,")
+    cur = os.path.join(md.path, "cur")
+    os.chmod(cur, 0o500)
+    try:
+        s1 = dup_session(server)
+        check_listing(s1, datas)
+        assert sorted(u for u, _, _ in s1) == sorted([U, hashlib.sha256(
+            ("cur/" + U + ":2,S").encode()).hexdigest()[:40]])
+        assert dup_session(server) == s1
+    finally:
+        os.chmod(cur, 0o700)
+    assert md.contents() == sorted(datas) and len(md.files()) == 2
