@@ -33,6 +33,7 @@ struct conn {
 	uint64_t idle_ms;             /* per-read limit, 0 = none */
 	int rcvtimeo;                 /* rfd is blocking with SO_RCVTIMEO =
 	                               * idle_ms: read() itself waits */
+	int last_outq;                /* output queue at the last idle check */
 	int write_failed;
 	uint64_t bytes_out;
 };

@@ -4,11 +4,13 @@
 #include "netio.h"
 #include "util.h"
 #include <errno.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 void conn_init(struct conn *c, int rfd, int wfd)
@@ -41,6 +43,25 @@ size_t conn_buffered(const struct conn *c)
 	return c->in_end - c->in_start;
 }
 
+/* Is the client still taking in what the last reply sent?  A long RETR
+ * ends on the server's side when its last bytes fit in the socket buffer;
+ * the client may need a while to read them, and is not idle meanwhile.
+ * The idle timer therefore starts again while the output queue shrinks,
+ * and runs out only when it did not move during a whole interval (a
+ * client that stopped reading). */
+static int output_moving(struct conn *c)
+{
+	int q = 0;
+	if (ioctl(c->wfd, SIOCOUTQ, &q) < 0 || q <= 0) {
+		c->last_outq = 0;
+		return 0;
+	}
+	if (q == c->last_outq)
+		return 0;
+	c->last_outq = q;
+	return 1;
+}
+
 /* Wait until rfd is readable or the deadline passes: 1 ready, 0 timeout. */
 static int wait_readable(struct conn *c)
 {
@@ -56,6 +77,12 @@ static int wait_readable(struct conn *c)
 		if (c->deadline && (!limit || c->deadline < limit))
 			limit = c->deadline;
 		if (limit) {
+			if (now >= limit && c->idle_ms && (!c->deadline || limit < c->deadline) &&
+			    output_moving(c)) {
+				limit = now + c->idle_ms;
+				if (c->deadline && c->deadline < limit)
+					limit = c->deadline;
+			}
 			if (now >= limit)
 				return 0;
 			ms = (int)(limit - now > 86400000 ? 86400000 : limit - now);
@@ -80,7 +107,8 @@ static ssize_t fill(struct conn *c)
 		/* One system call a command instead of poll() and read(). */
 		do
 			r = read(c->rfd, c->in + c->in_end, sizeof(c->in) - c->in_end);
-		while (r < 0 && errno == EINTR);
+		while (r < 0 && (errno == EINTR ||
+				 ((errno == EAGAIN || errno == EWOULDBLOCK) && output_moving(c))));
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return -2;
 		if (r > 0)

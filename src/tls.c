@@ -14,6 +14,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -416,6 +418,14 @@ void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
 	 * may stall SSL_read/SSL_write (and the close_notify) no longer than
 	 * the idle timeout. */
 	set_rcvtimeo(c->fd, idle_ms);
+	{
+		/* Little unsent data waits in the kernel for the client: the
+		 * rest stays in the mail process's socket, whose queue it
+		 * watches to tell a client still reading a long RETR from an
+		 * idle one (netio.c, output_moving). */
+		int lowat = 128 * 1024;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+	}
 	/* What the handshake and the login freed goes back to the kernel: a
 	 * relay mostly sits idle between a client's polls. */
 	malloc_trim(0);

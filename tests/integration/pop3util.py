@@ -291,3 +291,21 @@ def memory_regions(pid):
                 yield mem.read(hi - lo)
             except OSError:
                 continue
+
+
+def slow_retr(conn, msgno=1, chunk=32768, pause=0.05):
+    """RETR msgno read at about chunk/pause bytes a second, the way a
+    client on a slow line takes it in; returns the wire body.  conn is a
+    Pop3 (plain) or a tlsutil.Pop (TLS): both have sock, buf and send."""
+    conn.send(f"RETR {msgno}\r\n".encode())
+    data = conn.buf
+    conn.buf = b""
+    while b"\r\n.\r\n" not in data[-8:] and not data.endswith(b"\r\n.\r\n"):
+        d = conn.sock.recv(chunk)
+        if not d:
+            raise Closed(data)
+        data += d
+        time.sleep(pause)
+    end = data.index(b"\r\n.\r\n") + 5 if b"\r\n.\r\n" in data else len(data)
+    conn.buf = data[end:]
+    return data[:end]

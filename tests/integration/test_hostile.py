@@ -15,7 +15,7 @@ import pytest
 
 import conftest
 from conftest import PASSWORD
-from pop3util import Closed, Pop3, logged_in, procs_by_uid, user_uid, wait_until
+from pop3util import Closed, Pop3, logged_in, procs_by_uid, slow_retr, user_uid, wait_until
 
 FAIL = "-ERR [AUTH] authentication failed"
 
@@ -184,6 +184,26 @@ def test_client_that_stops_reading(server_factory):
         c.close()
     # Nothing was marked seen: the message was not fully sent.
     assert [f.endswith(":2,") for f in s.maildirs["ptalice"].files()] == [True]
+
+
+def test_slow_reader_of_a_long_retr_is_not_idle(server_factory):
+    """A client reading a 3 MB RETR at ~650 KB/s with timeout = 1s: the
+    server's last write ends seconds before the client has read it all (it
+    waits in the socket buffers), and that time is not idleness: DELE and
+    QUIT afterwards work (RFC 1939: the autologout timer is for an
+    inactive client)."""
+    s = server_factory(extra_conf="timeout = 1s\n").start()
+    s.maildirs["ptalice"].add(b"Subject: big\n\n" + (b"y" * 99 + b"\n") * 30000)
+    c = logged_in(s.port)
+    try:
+        body = slow_retr(c)
+        assert body.startswith(b"+OK ") and len(body) > 3000000
+        assert c.buf == b"", c.buf          # no autologout behind the dot
+        assert c.cmd("DELE 1").startswith("+OK")
+        assert c.cmd("QUIT").startswith("+OK")
+    finally:
+        c.close()
+    assert wait_until(lambda: s.maildirs["ptalice"].files() == [], 5)
 
 
 def test_slow_dribble_is_cut_by_login_timeout(server_factory):

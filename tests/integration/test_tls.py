@@ -14,7 +14,8 @@ import warnings
 import pytest
 
 from tlsutil import (MESSAGE, PASSWORD, Pop, cert_der, client_ctx, make_cert,
-                     s_client, sessions_gone, tls_server, wait_log)
+                     s_client, sessions_gone, tls_server, wait_for, wait_log)
+from pop3util import slow_retr
 import conftest
 
 TLS12 = ssl.TLSVersion.TLSv1_2
@@ -718,6 +719,26 @@ def test_client_that_stops_reading_is_dropped(server_factory, test_ca):
     p.close()
     wait_log(s, r"logout: user=<ptalice> ")
     assert "killed by signal" not in s.logtext()
+
+
+def test_slow_reader_of_a_long_retr_is_not_idle_over_tls(server_factory, test_ca):
+    """As test_hostile's plaintext test, through the TLS relay, which keeps
+    little unsent data of its own (TCP_NOTSENT_LOWAT) so what waits stays
+    where the mail process sees it move; timeout = 2s for the part it
+    cannot see (the relay's one record buffer and the client's socket)."""
+    s = tls_server(server_factory, test_ca, extra_conf="timeout = 2s\n").start()
+    s.maildirs["ptalice"].add(b"Subject: big\n\n" + (b"y" * 99 + b"\n") * 30000)
+    p = connect(s, test_ca, "implicit")
+    try:
+        p.login()
+        body = slow_retr(p)
+        assert body.startswith(b"+OK ") and len(body) > 3000000
+        assert p.buf == b"", p.buf
+        assert p.cmd("DELE 1").startswith("+OK")
+        assert p.cmd("QUIT").startswith("+OK")
+    finally:
+        p.close()
+    wait_for(lambda: s.maildirs["ptalice"].files() == [], 5, "the message deleted")
 
 
 # ---- the TLS keys never reach a mail process ----
