@@ -19,7 +19,9 @@ struct auth_user {
 enum auth_result { AUTH_OK, AUTH_FAIL, AUTH_TEMPFAIL };
 
 /* Look up user; fills u (returns 1), 0 if unknown, -1 if the file cannot
- * be read.  dummy receives a hash of the same kind for unknown users. */
+ * be read.  u and *scheme are reset first.  An entry with a field too long
+ * for u or hash is logged and given as PW_LOCKED, never cut.  hash receives
+ * the user's crypt hash, or else a dummy hash for the failure to pay for. */
 int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 		int *scheme, char *hash, size_t hashcap);
 

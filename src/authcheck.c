@@ -14,6 +14,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <sys/mman.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,42 @@ static int file_safe(FILE *f, const char *path)
 	return 1;
 }
 
+/* Copies the entry into u.  A field that does not fit its buffer locks the
+ * account: cut, a {PLAIN} secret would match by its prefix, and an uncopied
+ * crypt hash left the dummy (another user's hash) to decide. */
+static void take_entry(const struct config *cfg, unsigned long lineno, const struct pwline *pw,
+		       struct auth_user *u, int *scheme, size_t hashcap)
+{
+	size_t cap = SIZE_MAX;
+	const char *what = NULL;
+
+	snprintf(u->user, sizeof(u->user), "%s", pw->user);  /* pw_user_valid: <= 255 */
+	u->uid = pw->uid;
+	u->gid = pw->gid;
+	*scheme = pw->scheme;
+	if (pw->scheme == PW_CRYPT)
+		cap = hashcap;
+	else if (pw->scheme == PW_SCRAM256)
+		cap = sizeof(u->scram);
+	else if (pw->scheme == PW_PLAIN)
+		cap = sizeof(u->plain);
+	if (strlen(pw->password) >= cap)
+		what = "password";
+	else if (strlen(pw->home) >= sizeof(u->home))
+		what = "home";
+	if (what) {
+		plog(LOG_ERR, "%s:%lu: malformed entry of user <%s> (%s field too long): "
+		     "treated as locked", cfg->passwd_file, lineno, pw->user, what);
+		*scheme = PW_LOCKED;
+		return;
+	}
+	snprintf(u->home, sizeof(u->home), "%s", pw->home);
+	if (pw->scheme == PW_SCRAM256)
+		snprintf(u->scram, sizeof(u->scram), "%s", pw->password);
+	if (pw->scheme == PW_PLAIN)
+		snprintf(u->plain, sizeof(u->plain), "%s", pw->password);
+}
+
 int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 		int *scheme, char *hash, size_t hashcap)
 {
@@ -47,10 +84,13 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 	char *iobuf, *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
+	unsigned long lineno = 0;
 	int found = 0, have_dummy = 0;
 
+	/* Nothing of an earlier lookup may reach this one's result. */
+	memset(u, 0, sizeof(*u));
+	*scheme = PW_LOCKED;
 	snprintf(hash, hashcap, "%s", fallback_hash);
-	*scheme = PW_CRYPT;
 	if (!f) {
 		plog(LOG_ERR, "cannot read %s: %s", cfg->passwd_file, strerror(errno));
 		return -1;
@@ -71,6 +111,7 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 	}
 	while ((len = getline(&line, &cap, f)) > 0) {
 		struct pwline pw;
+		lineno++;
 		if (line[len - 1] == '\n')
 			line[--len] = '\0';
 		if (len > 0 && line[len - 1] == '\r')
@@ -78,17 +119,9 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 		if (pw_parse_line(line, &pw) != 1)
 			continue;
 		if (strcmp(pw.user, user) == 0) {
-			memset(u, 0, sizeof(*u));
-			snprintf(u->user, sizeof(u->user), "%s", pw.user);
-			snprintf(u->home, sizeof(u->home), "%s", pw.home);
-			u->uid = pw.uid;
-			u->gid = pw.gid;
-			*scheme = pw.scheme;
-			if (pw.scheme == PW_SCRAM256)
-				snprintf(u->scram, sizeof(u->scram), "%s", pw.password);
-			if (pw.scheme == PW_PLAIN)
-				snprintf(u->plain, sizeof(u->plain), "%s", pw.password);
-			if (strlen(pw.password) < hashcap)
+			take_entry(cfg, lineno, &pw, u, scheme, hashcap);
+			/* Only a crypt entry that fits replaces the dummy. */
+			if (*scheme == PW_CRYPT)
 				snprintf(hash, hashcap, "%s", pw.password);
 			found = 1;
 			break;
@@ -283,7 +316,13 @@ int auth_mail_path(const struct config *cfg, const struct auth_user *u, char *ou
 		if (*t == '%' && t[1]) {
 			t++;
 			switch (*t) {
-			case 'h': ins = u->home; inslen = strlen(ins); break;
+			case 'h':
+				/* Empty only for an entry too long to copy. */
+				if (!u->home[0])
+					return -1;
+				ins = u->home;
+				inslen = strlen(ins);
+				break;
 			case 'u': ins = u->user; inslen = strlen(ins); break;
 			case 'n': ins = u->user; inslen = at ? (size_t)(at - u->user) : strlen(ins); break;
 			case 'd': ins = at ? at + 1 : ""; inslen = strlen(ins); break;

@@ -255,6 +255,38 @@ def test_locked_and_empty_passwords(server):
         assert c.cmd("PASS x") == FAIL
 
 
+def test_overlong_fields_lock_the_entry(server_factory):
+    """A password field too long for the monitor's buffers (crypt 512,
+    {PLAIN} 1024 bytes) locks that entry.  It used to be checked against the
+    first crypt user's hash (ptalice's here), or by the {PLAIN} prefix (which
+    only APOP can send: a command line is at most 1024 bytes)."""
+    s = server_factory(extra_conf="max_login_failures = 10\napop = yes\n")
+    carol = pwd.getpwnam("ptcarol")
+    home = os.path.dirname(s.maildirs["ptcarol"].path)
+    s.add_user_line(f"bigcrypt:$6${'x' * 600}:{carol.pw_uid}:{carol.pw_gid}::{home}::")
+    s.add_user_line(f"bigplain:{{PLAIN}}{'p' * 1100}:{carol.pw_uid}:{carol.pw_gid}::{home}::")
+    s.start()
+    with Pop3(s.port) as c:
+        for pw in (PASSWORD, "", "x" * 600):
+            c.cmd("USER bigcrypt")
+            assert c.cmd("PASS " + pw if pw else "PASS x") == FAIL, pw[:10]
+        assert c.cmd("AUTH PLAIN " + b64("\0bigcrypt\0" + PASSWORD)) == FAIL
+        ts = c.greeting.split()[-1]
+        for pw in ("p" * 1023, "p" * 1100):
+            assert c.cmd("APOP bigplain " + hashlib.md5((ts + pw).encode()).hexdigest()) == FAIL
+        c.cmd("USER bigplain")
+        assert c.cmd("PASS " + "p" * 1000) == FAIL
+        c.cmd("USER ptalice")
+        assert c.cmd("PASS " + PASSWORD).startswith("+OK maildrop")
+        c.quit()
+    log = s.logtext()
+    for name in ("bigcrypt", "bigplain"):
+        assert re.search(rf"passwd:\d+: malformed entry of user <{name}>", log), log
+        assert f"login: user=<{name}>" not in log
+    assert re.search(r"auth failed: user=<bigcrypt> rip=127\.0\.0\.1 method=USER "
+                     r"failures=1 reason=account locked", log), log
+
+
 # ---- APOP ----
 
 def apop_server(server_factory, enabled=True):

@@ -1,0 +1,258 @@
+/* test_authcheck.c - unit tests for src/authcheck.c: passwd-file entries
+ * whose fields do not fit are locked, never checked against another
+ * user's hash; no state of an earlier lookup or line reaches the result.
+ * Linked with -Wl,--wrap=crypt_rn (tests/unit/unit.mk) so a test can see
+ * which hashes were computed. */
+#include "unit.h"
+#include "authcheck.h"
+#include "config.h"
+#include "log.h"
+#include "passwd_line.h"
+#include <crypt.h>
+#include <unistd.h>
+
+char *__real_crypt_rn(const char *phrase, const char *setting, void *data, int size);
+
+static int crypt_calls;
+static char crypt_setting[512];
+
+char *__wrap_crypt_rn(const char *phrase, const char *setting, void *data, int size);
+char *__wrap_crypt_rn(const char *phrase, const char *setting, void *data, int size)
+{
+	crypt_calls++;
+	snprintf(crypt_setting, sizeof(crypt_setting), "%s", setting);
+	return __real_crypt_rn(phrase, setting, data, size);
+}
+
+static struct config cfg;
+static char alice_hash[CRYPT_OUTPUT_SIZE];
+#define ALICE_PW "alice's password"
+/* {SCRAM-SHA-256} secret of "pw1" (postern-passwd hash -s scram-sha-256). */
+#define SCRAM_PW1 "{SCRAM-SHA-256}4096,6Z5I+61j04AfmM7Yj9RQXQ==,fzPIL0YZqDUCsU69BWRSdEI" \
+		  "UeSkYLzaTdd238Q8EHG8=,Ql1W55bJMVQsNT0tQw8GF2xdgnfAZ5xe6lZe1FaPr7A="
+
+static char *repeat(char c, size_t n)
+{
+	char *s = malloc(n + 1);
+	assert_non_null(s);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* Writes the passwd file: one "user:password" pair after another. */
+static void write_passwd(const char *const *entries, size_t n)
+{
+	FILE *f = fopen(cfg.passwd_file, "w");
+	size_t i;
+	assert_non_null(f);
+	for (i = 0; i < n; i += 2)
+		fprintf(f, "%s:%s:%zu:%zu::/home/%s::\n", entries[i], entries[i + 1],
+			1000 + i, 1000 + i, entries[i]);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* stderr (the log, with log_open(.., 1)) into a file while a test runs;
+ * nothing may fail between the two calls, or cmocka's report goes there. */
+static int saved_stderr = -1;
+static char log_path[] = "/tmp/test_authcheck.log.XXXXXX";
+
+static void log_capture(void)
+{
+	int fd = mkstemp(log_path);
+	assert_true(fd >= 0);
+	saved_stderr = dup(2);
+	assert_true(saved_stderr >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	close(fd);
+}
+
+static char *log_release(void)
+{
+	static char text[8192];
+	FILE *f;
+	size_t n;
+	assert_int_equal(dup2(saved_stderr, 2), 2);
+	close(saved_stderr);
+	f = fopen(log_path, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	unlink(log_path);
+	memcpy(log_path + strlen(log_path) - 6, "XXXXXX", 6);
+	return text;
+}
+
+static int setup(void **state)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data cd;
+	int fd;
+	const char *h;
+	config_defaults(&cfg);
+	snprintf(cfg.passwd_file, sizeof(cfg.passwd_file), "/tmp/test_authcheck.XXXXXX");
+	fd = mkstemp(cfg.passwd_file);
+	assert_true(fd >= 0);
+	close(fd);
+	/* sha256-crypt at its lowest cost: the tests need a real hash, not a slow one. */
+	assert_non_null(crypt_gensalt_rn("$5$", 1000, NULL, 0, salt, sizeof(salt)));
+	memset(&cd, 0, sizeof(cd));
+	h = crypt_rn(ALICE_PW, salt, &cd, sizeof(cd));
+	assert_true(h && h[0] == '$');
+	snprintf(alice_hash, sizeof(alice_hash), "%s", h);
+	log_open("test_authcheck", 1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(cfg.passwd_file);
+	return 0;
+}
+
+static enum auth_result login(const char *user, const char *pass, const char **why)
+{
+	struct auth_user u;
+	*why = "";
+	return auth_password(&cfg, user, pass, strlen(pass), &u, why);
+}
+
+/* M1: a crypt field of 512 bytes or more was not copied, and the first
+ * crypt user's hash was checked in its place. */
+static void test_overlong_crypt_is_locked(void **state)
+{
+	char *big = repeat('x', 600), field[700], hash[512], *log;
+	const char *why;
+	struct auth_user u;
+	int scheme, r;
+	snprintf(field, sizeof(field), "$6$%s", big);
+	const char *entries[] = { "alice", alice_hash, "bob", field };
+	write_passwd(entries, 4);
+	log_capture();
+	r = login("bob", ALICE_PW, &why);
+	log = log_release();
+	assert_int_equal(r, AUTH_FAIL);
+	assert_string_equal(why, "account locked or password scheme not usable");
+	assert_non_null(strstr(log, "user <bob>"));
+	assert_non_null(strstr(log, "malformed"));
+	assert_int_equal(login("bob", "", &why), AUTH_FAIL);
+	assert_int_equal(login("bob", field, &why), AUTH_FAIL);
+	assert_int_equal(auth_lookup(&cfg, "bob", &u, &scheme, hash, sizeof(hash)), 1);
+	assert_int_equal(scheme, PW_LOCKED);
+	/* alice is unaffected. */
+	assert_int_equal(login("alice", ALICE_PW, &why), AUTH_OK);
+	assert_int_equal(login("alice", "wrong", &why), AUTH_FAIL);
+	free(big);
+}
+
+/* A {PLAIN} secret of 1024 bytes or more was compared by its prefix. */
+static void test_overlong_plain_is_locked(void **state)
+{
+	char *big = repeat('p', 1100), field[1200];
+	const char *why;
+	int r1, r2;
+	snprintf(field, sizeof(field), "{PLAIN}%s", big);
+	const char *entries[] = { "alice", alice_hash, "gina", field };
+	write_passwd(entries, 4);
+	log_capture();
+	big[1023] = '\0';
+	r1 = login("gina", big, &why);
+	big[1023] = 'p';
+	r2 = login("gina", big, &why);
+	assert_non_null(strstr(log_release(), "user <gina>"));
+	assert_int_equal(r1, AUTH_FAIL);
+	assert_int_equal(r2, AUTH_FAIL);
+	assert_int_equal(login("gina", ALICE_PW, &why), AUTH_FAIL);
+	free(big);
+}
+
+/* The longest {PLAIN} secret that fits still works. */
+static void test_plain_at_the_limit(void **state)
+{
+	char *big = repeat('p', 1023), field[1100];
+	const char *why;
+	snprintf(field, sizeof(field), "{PLAIN}%s", big);
+	const char *entries[] = { "alice", alice_hash, "gina", field };
+	write_passwd(entries, 4);
+	assert_int_equal(login("gina", big, &why), AUTH_OK);
+	big[1022] = '\0';
+	assert_int_equal(login("gina", big, &why), AUTH_FAIL);
+	free(big);
+}
+
+static void test_overlong_scram_is_locked(void **state)
+{
+	char *big = repeat('A', 600), field[700], hash[512];
+	struct auth_user u;
+	const char *why;
+	int scheme, r;
+	snprintf(field, sizeof(field), "%s%s", SCRAM_PW1, big);
+	const char *entries[] = { "alice", alice_hash, "sam", field, "ok", SCRAM_PW1 };
+	write_passwd(entries, 6);
+	log_capture();
+	r = auth_lookup(&cfg, "sam", &u, &scheme, hash, sizeof(hash));
+	assert_non_null(strstr(log_release(), "user <sam>"));
+	assert_int_equal(r, 1);
+	assert_int_equal(scheme, PW_LOCKED);
+	assert_string_equal(u.scram, "");
+	assert_int_equal(login("ok", "pw1", &why), AUTH_OK);
+	free(big);
+}
+
+/* A home that does not fit would name another directory: locked, empty. */
+static void test_overlong_home_is_locked(void **state)
+{
+	char *big = repeat('h', 4200), hash[512];
+	struct auth_user u;
+	int scheme, r;
+	FILE *f = fopen(cfg.passwd_file, "w");
+	assert_non_null(f);
+	fprintf(f, "alice:%s:1000:1000::/home/alice::\n", alice_hash);
+	fprintf(f, "hal:{PLAIN}x:1001:1001::/%s::\n", big);
+	assert_int_equal(fclose(f), 0);
+	log_capture();
+	r = auth_lookup(&cfg, "hal", &u, &scheme, hash, sizeof(hash));
+	assert_non_null(strstr(log_release(), "user <hal>"));
+	assert_int_equal(r, 1);
+	assert_int_equal(scheme, PW_LOCKED);
+	assert_string_equal(u.home, "");
+	assert_string_equal(u.plain, "");
+	/* Not "/Maildir" for postern-deliver, which delivers to locked accounts. */
+	assert_int_equal(auth_mail_path(&cfg, &u, hash, sizeof(hash)), -1);
+	free(big);
+}
+
+/* Nothing of an earlier lookup stays in u, scheme or hash. */
+static void test_lookup_resets_state(void **state)
+{
+	char hash[512];
+	struct auth_user u;
+	int scheme;
+	const char *entries[] = { "carol", "{PLAIN}secret", "alice", alice_hash };
+	write_passwd(entries, 4);
+	assert_int_equal(auth_lookup(&cfg, "carol", &u, &scheme, hash, sizeof(hash)), 1);
+	assert_int_equal(scheme, PW_PLAIN);
+	assert_string_equal(u.plain, "secret");
+	assert_int_equal(auth_lookup(&cfg, "nosuchuser", &u, &scheme, hash, sizeof(hash)), 0);
+	assert_string_equal(u.plain, "");
+	assert_string_equal(u.user, "");
+	assert_int_not_equal(scheme, PW_PLAIN);
+	assert_string_equal(hash, alice_hash);
+	assert_int_equal(auth_lookup(&cfg, "alice", &u, &scheme, hash, sizeof(hash)), 1);
+	assert_int_equal(scheme, PW_CRYPT);
+	assert_string_equal(hash, alice_hash);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_overlong_crypt_is_locked),
+		cmocka_unit_test(test_overlong_plain_is_locked),
+		cmocka_unit_test(test_plain_at_the_limit),
+		cmocka_unit_test(test_overlong_scram_is_locked),
+		cmocka_unit_test(test_overlong_home_is_locked),
+		cmocka_unit_test(test_lookup_resets_state),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
