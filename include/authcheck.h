@@ -1,6 +1,6 @@
 /* authcheck.h - credential checks against the passwd file, done by the
- * root monitor.  An unknown user costs the same hash computation as a
- * wrong password, and every comparison is constant-time. */
+ * root monitor.  Every failed check costs the crypt an unknown user costs,
+ * and every comparison is constant-time. */
 #ifndef POSTERN_AUTHCHECK_H
 #define POSTERN_AUTHCHECK_H
 #include "config.h"
@@ -21,7 +21,8 @@ enum auth_result { AUTH_OK, AUTH_FAIL, AUTH_TEMPFAIL };
 /* Look up user; fills u (returns 1), 0 if unknown, -1 if the file cannot
  * be read.  u and *scheme are reset first.  An entry with a field too long
  * for u or hash is logged and given as PW_LOCKED, never cut.  hash receives
- * the user's crypt hash, or else a dummy hash for the failure to pay for. */
+ * the user's crypt hash, or else the dummy a failure pays for: the first
+ * crypt hash of the file that fits (a built-in one if there is none). */
 int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 		int *scheme, char *hash, size_t hashcap);
 

@@ -118,18 +118,26 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 			line[--len] = '\0';
 		if (pw_parse_line(line, &pw) != 1)
 			continue;
-		if (strcmp(pw.user, user) == 0) {
+		if (!found && strcmp(pw.user, user) == 0) {
 			take_entry(cfg, lineno, &pw, u, scheme, hashcap);
-			/* Only a crypt entry that fits replaces the dummy. */
-			if (*scheme == PW_CRYPT)
-				snprintf(hash, hashcap, "%s", pw.password);
 			found = 1;
-			break;
+			/* Only a crypt entry that fits replaces the dummy. */
+			if (*scheme == PW_CRYPT) {
+				snprintf(hash, hashcap, "%s", pw.password);
+				break;
+			}
+			/* Any other entry's failures pay the dummy an unknown
+			 * user pays, which may come later in the file. */
+			if (have_dummy)
+				break;
+			continue;
 		}
 		if (!have_dummy && pw.scheme == PW_CRYPT && strlen(pw.password) < hashcap) {
 			/* The first real hash sets the cost an unknown user pays. */
 			snprintf(hash, hashcap, "%s", pw.password);
 			have_dummy = 1;
+			if (found)
+				break;
 		}
 	}
 	/* Other users' hashes passed through this buffer. */
@@ -204,24 +212,30 @@ static enum auth_result password_check(const struct config *cfg, const char *use
 		crypt_check("", hash);
 		return AUTH_FAIL;
 	}
-	if (found && scheme == PW_PLAIN) {
-		ok = ct_equal(pass, passlen, u->plain, strlen(u->plain));
-	} else if (found && scheme == PW_CRYPT) {
-		ok = crypt_check(pass, hash);
-	} else if (found && scheme == PW_SCRAM256) {
-		ok = scram_check(pass, passlen, u->scram);
-	} else {
-		/* Unknown user, locked account or a scheme USER/PASS cannot use
-		 * here: spend the same time, then fail. */
-		crypt_check(pass, hash);
-		*why = found ? "account locked or password scheme not usable" : "unknown user";
-		return AUTH_FAIL;
-	}
-	if (!ok) {
+	if (found && scheme == PW_CRYPT) {
+		if (crypt_check(pass, hash))
+			return AUTH_OK;
 		*why = "wrong password";
 		return AUTH_FAIL;
 	}
-	return AUTH_OK;
+	if (found && scheme == PW_PLAIN)
+		ok = ct_equal(pass, passlen, u->plain, strlen(u->plain));
+	else if (found && scheme == PW_SCRAM256)
+		ok = scram_check(pass, passlen, u->scram);
+	/* A success may be fast: it tells the client nothing it did not know. */
+	if (ok)
+		return AUTH_OK;
+	/* Every other failure (unknown user, locked or malformed entry, wrong
+	 * {PLAIN} or SCRAM password) pays the crypt an unknown user pays:
+	 * hash holds the dummy here, and its result is never used. */
+	crypt_check(pass, hash);
+	if (!found)
+		*why = "unknown user";
+	else if (scheme == PW_PLAIN || scheme == PW_SCRAM256)
+		*why = "wrong password";
+	else
+		*why = "account locked or password scheme not usable";
+	return AUTH_FAIL;
 }
 
 /* The stack the hash passed through is inherited by the mail process. */

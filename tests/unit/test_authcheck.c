@@ -1,6 +1,7 @@
 /* test_authcheck.c - unit tests for src/authcheck.c: passwd-file entries
  * whose fields do not fit are locked, never checked against another
- * user's hash; no state of an earlier lookup or line reaches the result.
+ * user's hash; no state of an earlier lookup or line reaches the result;
+ * every failure pays the same dummy crypt.
  * Linked with -Wl,--wrap=crypt_rn (tests/unit/unit.mk) so a test can see
  * which hashes were computed. */
 #include "unit.h"
@@ -244,6 +245,78 @@ static void test_lookup_resets_state(void **state)
 	assert_string_equal(hash, alice_hash);
 }
 
+/* M2: each failure runs exactly one crypt, against the dummy that an
+ * unknown user pays for (the first crypt hash in the file) unless it was
+ * the user's own hash; a {PLAIN} or SCRAM success runs none.  The figures
+ * of the fix are in its commit message; no timing is asserted here. */
+static void expect_crypts(const char *user, const char *pass, enum auth_result want,
+			  int calls, const char *setting)
+{
+	const char *why;
+	crypt_calls = 0;
+	crypt_setting[0] = '\0';
+	if (login(user, pass, &why) != want)
+		fail_msg("%s/%s: wrong result (%s)", user, pass, why);
+	if (crypt_calls != calls)
+		fail_msg("%s/%s: %d crypt calls, want %d", user, pass, crypt_calls, calls);
+	if (setting && strcmp(crypt_setting, setting) != 0)
+		fail_msg("%s/%s: crypt against '%.20s...', want the dummy", user, pass,
+			 crypt_setting);
+}
+
+static void test_every_failure_pays_the_dummy_crypt(void **state)
+{
+	char *big = repeat('x', 600), field[700];
+	snprintf(field, sizeof(field), "$6$%s", big);
+	/* Entries before the first crypt hash pay the same as later ones. */
+	const char *entries[] = {
+		"carol", "{PLAIN}secret", "frank", SCRAM_PW1, "dave", "!locked",
+		"bob", field, "alice", alice_hash, "erin", "{NOSUCH}x",
+		"carol2", "{PLAIN}secret", "frank2", SCRAM_PW1,
+	};
+	static const char *const users[] = {
+		"nosuchuser", "../bad name", "carol", "frank", "dave", "bob", "erin",
+		"carol2", "frank2",
+	};
+	size_t i;
+	write_passwd(entries, sizeof(entries) / sizeof(entries[0]));
+	for (i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+		expect_crypts(users[i], "wrong", AUTH_FAIL, 1, alice_hash);
+		expect_crypts(users[i], ALICE_PW, AUTH_FAIL, 1, alice_hash);
+	}
+	/* A NUL in the password also costs one crypt. */
+	{
+		struct auth_user u;
+		const char *why;
+		crypt_calls = 0;
+		if (auth_password(&cfg, "carol", "secret\0", 7, &u, &why) != AUTH_FAIL ||
+		    crypt_calls != 1)
+			fail_msg("NUL: %d crypt calls", crypt_calls);
+	}
+	/* alice's own hash decides her login. */
+	expect_crypts("alice", "wrong", AUTH_FAIL, 1, alice_hash);
+	expect_crypts("alice", ALICE_PW, AUTH_OK, 1, alice_hash);
+	/* Successes of {PLAIN} and SCRAM accounts stay fast. */
+	expect_crypts("carol", "secret", AUTH_OK, 0, NULL);
+	expect_crypts("frank", "pw1", AUTH_OK, 0, NULL);
+	free(big);
+}
+
+/* With no crypt hash in the file the built-in one is the dummy for all. */
+static void test_dummy_without_crypt_users(void **state)
+{
+	const char *entries[] = { "carol", "{PLAIN}secret", "dave", "*" };
+	char hash[512];
+	struct auth_user u;
+	int scheme;
+	write_passwd(entries, 4);
+	assert_int_equal(auth_lookup(&cfg, "nosuchuser", &u, &scheme, hash, sizeof(hash)), 0);
+	expect_crypts("nosuchuser", "wrong", AUTH_FAIL, 1, hash);
+	expect_crypts("carol", "wrong", AUTH_FAIL, 1, hash);
+	expect_crypts("dave", "wrong", AUTH_FAIL, 1, hash);
+	expect_crypts("carol", "secret", AUTH_OK, 0, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +326,8 @@ int main(void)
 		cmocka_unit_test(test_overlong_scram_is_locked),
 		cmocka_unit_test(test_overlong_home_is_locked),
 		cmocka_unit_test(test_lookup_resets_state),
+		cmocka_unit_test(test_every_failure_pays_the_dummy_crypt),
+		cmocka_unit_test(test_dummy_without_crypt_users),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
