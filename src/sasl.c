@@ -322,6 +322,7 @@ static enum scram_result client_first(struct scram_server *s, const struct confi
 	found = pw_user_valid(s->user, strlen(s->user)) ?
 		auth_lookup(cfg, s->user, &s->u, &scheme, hash, sizeof(hash)) : 0;
 	if (found < 0) {
+		explicit_bzero(hash, sizeof(hash));
 		*why = "passwd file unreadable";
 		return SCRAM_TEMPFAIL;
 	}
@@ -330,6 +331,9 @@ static enum scram_result client_first(struct scram_server *s, const struct confi
 				      s->server_key) == 0;
 	if (!s->known)
 		fake_secret(s, hash, salt, &saltlen);
+	/* A crypt hash (the user's or the dummy): this stack becomes the
+	 * mail process's, whoever logs in on this connection. */
+	explicit_bzero(hash, sizeof(hash));
 	b64_encode(salt, saltlen, saltb64);
 	snprintf(s->server_first, sizeof(s->server_first), "r=%s,s=%s,i=%u", s->nonce,
 		 saltb64, s->iter);

@@ -2,6 +2,7 @@
 model"): the rights of each live process read from /proc during a session,
 refusal of root and system accounts, the one-session lock and its release
 on kill -9, no zombie or leftover process, SIGHUP and SIGTERM."""
+import base64
 import os
 import poplib
 import signal
@@ -14,6 +15,7 @@ import pytest
 
 import conftest
 from conftest import PASSWORD
+from tlsutil import scram_auth
 from pop3util import (Pop3, logged_in, memory_regions, procs_by_uid, status, uid_of,
                       user_uid, wait_until)
 
@@ -605,7 +607,7 @@ def memory_of(pid):
 
 
 @pytest.mark.memory_scan
-@pytest.mark.parametrize("how", ["USER", "APOP", "failed-first"])
+@pytest.mark.parametrize("how", ["USER", "APOP", "failed-first", "SCRAM"])
 def test_mail_process_holds_no_credentials(server_factory, how):
     """The monitor reads the whole passwd file as root; none of it may stay
     in memory the mail process (run as the user) inherits: not other users'
@@ -625,7 +627,12 @@ def test_mail_process_holds_no_credentials(server_factory, how):
         f.write(lines.replace(f"ptalice:", "ptalice-old:", 1))
         f.write(f"ptalice:{{PLAIN}}plain-secret-123:{user_uid('ptalice')}:"
                 f"{user_uid('ptalice')}::{home}::\n" if how == "APOP" else "")
-    if how != "APOP":
+    if how == "SCRAM":
+        # Its SCRAM salt is keyed with the first crypt hash (zzfirst's).
+        scram = conftest.hash_password(PASSWORD, "scram-sha-256")
+        with open(s.passwd, "a") as f:
+            f.write(f"ptalice:{scram}:{user_uid('ptalice')}:{user_uid('ptalice')}::{home}::\n")
+    elif how != "APOP":
         with open(s.passwd, "a") as f:
             f.write(lines.split("\n")[0] + "\n")     # the real ptalice line, last
     s.start()
@@ -634,12 +641,20 @@ def test_mail_process_holds_no_credentials(server_factory, how):
     if how == "failed-first":
         assert c.cmd("USER nosuchuser").startswith("+OK")
         assert c.cmd("PASS wrong").startswith("-ERR")
+    if how == "SCRAM":
+        # A cancelled exchange naming zzfirst first: the monitor looked up
+        # its hash on the stack the mail process inherits.
+        first = base64.b64encode(b"n,,n=zzfirst,r=abcdefgh").decode()
+        assert c.cmd("AUTH SCRAM-SHA-256 " + first).startswith("+ ")
+        assert c.cmd("*").startswith("-ERR")
+        r, _, _ = scram_auth(c, "ptalice", PASSWORD)
+        assert r.startswith("+OK"), r
     if how == "APOP":
         import hashlib
         stamp = c.greeting.split()[-1]
         digest = hashlib.md5((stamp + "plain-secret-123").encode()).hexdigest()
         assert c.cmd(f"APOP ptalice {digest}").startswith("+OK")
-    else:
+    elif how != "SCRAM":
         assert c.cmd("USER ptalice").startswith("+OK")
         assert c.cmd("PASS " + PASSWORD).startswith("+OK")
     mail = procs_by_uid(s, user_uid("ptalice"))
