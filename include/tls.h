@@ -16,8 +16,9 @@ struct tls_conn;
 struct tls_server *tls_server_new(const struct config *cfg, char *err, size_t cap);
 void tls_server_free(struct tls_server *t);
 /* A handshake with itself, so that forked sessions start with OpenSSL's
- * algorithm caches filled (the master calls it once per load). */
-void tls_server_warm(struct tls_server *t);
+ * algorithm caches filled (the master calls it once per load).  It uses
+ * throw-away keys of the same types, configured as cfg says; never t's. */
+void tls_server_warm(struct tls_server *t, const struct config *cfg);
 /* Drop every private and session-ticket key from this process's memory
  * (before it becomes a mail process).  t may be NULL.  No OpenSSL call may
  * follow. */

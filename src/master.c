@@ -458,7 +458,7 @@ static int load_tls(const struct config *cfg, struct tls_server **out)
 		plog(LOG_ERR, "TLS: %s", err);
 		return -1;
 	}
-	tls_server_warm(*out);
+	tls_server_warm(*out, cfg);
 	return 0;
 }
 

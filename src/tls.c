@@ -161,11 +161,11 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
-static SSL_CTX *make_ctx(const struct config *cfg, const struct cert_pair *cp,
-			 char *err, size_t cap)
+/* Everything but the certificate and key: the live contexts and the
+ * warm-up's throw-away one are configured alike. */
+static SSL_CTX *new_ctx(const struct config *cfg, char *err, size_t cap)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	char what[600];
 	if (!ctx) {
 		ssl_err(err, cap, "SSL_CTX_new");
 		return NULL;
@@ -184,6 +184,23 @@ static SSL_CTX *make_ctx(const struct config *cfg, const struct cert_pair *cp,
 		ssl_err(err, cap, "ssl_ciphersuites");
 		goto fail;
 	}
+	/* Session resumption by tickets: the ticket keys are made here, in
+	 * the master, so every forked session shares them. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static SSL_CTX *make_ctx(const struct config *cfg, const struct cert_pair *cp,
+			 char *err, size_t cap)
+{
+	SSL_CTX *ctx = new_ctx(cfg, err, cap);
+	char what[600];
+	if (!ctx)
+		return NULL;
 	snprintf(what, sizeof(what), "ssl_cert %s", cp->cert);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cp->cert) != 1) {
 		ssl_err(err, cap, what);
@@ -206,10 +223,6 @@ static SSL_CTX *make_ctx(const struct config *cfg, const struct cert_pair *cp,
 		ssl_err(err, cap, "ssl_key does not match ssl_cert");
 		goto fail;
 	}
-	/* Session resumption by tickets: the ticket keys are made here, in
-	 * the master, so every forked session shares them. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 1);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -274,14 +287,77 @@ out:
 	SSL_free(cli);
 	SSL_free(srv);
 	SSL_CTX_free(cctx);
-	ERR_clear_error();
 }
 
-void tls_server_warm(struct tls_server *t)
+/* A throw-away key of the same type as real (the same curve: the key is
+ * its template) with a self-signed certificate for it.  The warm-up must
+ * not sign with the real key: OpenSSL would cache Montgomery contexts of
+ * its primes in the ordinary heap, which tls_keys_discard does not reach
+ * and every mail process would inherit. */
+static SSL_CTX *warm_ctx(const struct config *cfg, EVP_PKEY *real)
 {
-	int i;
-	for (i = 0; t && i < t->n; i++)
-		warm_up(t->ctx[i]);
+	char err[256];
+	EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_from_pkey(NULL, real, NULL);
+	EVP_PKEY *pk = NULL;
+	X509 *x = NULL;
+	SSL_CTX *ctx = NULL;
+	const EVP_MD *md = NULL;
+	int nid = NID_undef, rsa = EVP_PKEY_is_a(real, "RSA") || EVP_PKEY_is_a(real, "RSA-PSS");
+	/* RSA at 1024 bits: the caches are the same for any size, and making
+	 * a key of the real size takes up to seconds (4096 bits). */
+	if (!kc || EVP_PKEY_keygen_init(kc) != 1 ||
+	    (rsa && EVP_PKEY_CTX_set_rsa_keygen_bits(kc, 1024) != 1) ||
+	    EVP_PKEY_keygen(kc, &pk) != 1)
+		goto out;
+	/* Ed25519 and Ed448 sign without a separate digest. */
+	if (EVP_PKEY_get_default_digest_nid(pk, &nid) > 0 && nid != NID_undef)
+		md = EVP_get_digestbynid(nid);
+	x = X509_new();
+	if (!x || X509_set_version(x, 2) != 1 ||
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), 1) != 1 ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), 3600) ||
+	    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				       (const unsigned char *)"postern warm-up", -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(x)) != 1 ||
+	    X509_set_pubkey(x, pk) != 1 || X509_sign(x, pk, md) <= 0)
+		goto out;
+	ctx = new_ctx(cfg, err, sizeof(err));
+	/* security level 1 admits the small key */
+	if (ctx && rsa && SSL_CTX_get_security_level(ctx) > 1)
+		SSL_CTX_set_security_level(ctx, 1);
+	if (ctx && (SSL_CTX_use_certificate(ctx, x) != 1 || SSL_CTX_use_PrivateKey(ctx, pk) != 1)) {
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
+out:
+	X509_free(x);
+	EVP_PKEY_free(pk);
+	EVP_PKEY_CTX_free(kc);
+	return ctx;
+}
+
+void tls_server_warm(struct tls_server *t, const struct config *cfg)
+{
+	int i, j;
+	for (i = 0; t && i < t->n; i++) {
+		EVP_PKEY *real = SSL_CTX_get0_privatekey(t->ctx[i]);
+		SSL_CTX *ctx;
+		/* One warm-up per kind of key is enough. */
+		for (j = 0; j < i; j++) {
+			EVP_PKEY *k = SSL_CTX_get0_privatekey(t->ctx[j]);
+			if (EVP_PKEY_get_id(k) == EVP_PKEY_get_id(real) &&
+			    EVP_PKEY_get_bits(k) == EVP_PKEY_get_bits(real))
+				break;
+		}
+		if (!real || j < i)
+			continue;
+		ctx = warm_ctx(cfg, real);
+		if (ctx)
+			warm_up(ctx);
+		SSL_CTX_free(ctx);
+	}
+	ERR_clear_error();
 }
 
 void tls_server_free(struct tls_server *t)

@@ -751,11 +751,19 @@ def key_needles(key_path):
     import re
     txt = subprocess.run(["openssl", "pkey", "-in", key_path, "-text", "-noout"],
                          capture_output=True, text=True, check=True).stdout
-    hexpriv = re.search(r"priv:\s*\n((?:\s+[0-9a-f:]+\n)+)", txt).group(1)
-    priv = bytes.fromhex(re.sub(r"[\s:]", "", hexpriv)).lstrip(b"\0")
+    def number(label):
+        hexval = re.search(label + r":\s*\n((?:\s+[0-9a-f:]+\n)+)", txt).group(1)
+        return bytes.fromhex(re.sub(r"[\s:]", "", hexval)).lstrip(b"\0")
     pem = open(key_path).read().splitlines()
     der = base64.b64decode("".join(l for l in pem if not l.startswith("-----")))
-    return {"scalar": priv, "scalar-limbs": priv[::-1], "der": der[:48], "pem": pem[1].encode()}
+    out = {"der": der[:48], "pem": pem[1].encode()}
+    # RSA: the primes (either gives the key away with the public modulus)
+    # and the private exponent; EC: the private scalar.
+    for name, label in ([("p", "prime1"), ("q", "prime2"), ("d", "privateExponent")]
+                        if "prime1:" in txt else [("scalar", "priv")]):
+        out[name] = number(label)
+        out[name + "-limbs"] = out[name][::-1]
+    return out
 
 
 def memory_hits(pid, needles):
@@ -783,6 +791,32 @@ def test_mail_process_holds_no_tls_key(srv, test_ca, mode):
     # The search works: the master (root) has the key...
     assert memory_hits(srv.proc.pid, needles) >= {"scalar-limbs"}
     # ...and the mail process, run as the user, has none of it.
+    assert memory_hits(mail[0], needles) == set()
+    assert p.cmd("QUIT").startswith("+OK")
+    p.close()
+
+
+@pytest.mark.memory_scan
+@pytest.mark.parametrize("mode", ["plain", "implicit"])
+def test_mail_process_holds_no_rsa_primes(server_factory, test_ca, tmp_path, mode):
+    """An RSA signature caches Montgomery contexts of p and q in the
+    ordinary heap, out of reach of tls_keys_discard: the master's warm-up
+    handshake must not sign with the real key, or every mail process
+    inherits the primes."""
+    from pop3util import procs_by_uid, user_uid
+    pair = make_cert(test_ca, "mail.test", str(tmp_path), tag="rsa", rsa=True)
+    needles = key_needles(pair[1])
+    s = server_factory(tls=[pair]).start()
+    s.maildirs["ptalice"].add(MESSAGE)
+    # a handshake (in the pre-auth process) signs with the key
+    p = Pop(s.port) if mode == "plain" else connect(s, test_ca, mode)
+    p.login()
+    assert p.cmd("STAT").startswith("+OK 1 ")
+    mail = procs_by_uid(s, user_uid("ptalice"))
+    assert len(mail) == 1
+    # The master holds the key (in its secure heap)...
+    assert memory_hits(s.proc.pid, needles) >= {"p-limbs", "q-limbs", "d-limbs"}
+    # ...the mail process none of it.
     assert memory_hits(mail[0], needles) == set()
     assert p.cmd("QUIT").startswith("+OK")
     p.close()

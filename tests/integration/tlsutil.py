@@ -294,9 +294,10 @@ def run_tool(args, timeout=60, env=None, input=None):
     return subprocess.run(args, capture_output=True, timeout=timeout, env=env, input=input)
 
 
-def make_cert(test_ca, name, outdir, tag="b"):
-    """A fresh ECDSA P-256 key and certificate for `name`, signed by the test
-    CA (a different key and serial from test_ca[name]).  Returns (cert, key)."""
+def make_cert(test_ca, name, outdir, tag="b", rsa=False):
+    """A fresh ECDSA P-256 (or RSA-2048) key and certificate for `name`,
+    signed by the test CA (a different key and serial from test_ca[name]).
+    Returns (cert, key)."""
     cadir = os.path.dirname(test_ca["ca"])
     key = os.path.join(outdir, f"{name}.{tag}.key")
     csr = os.path.join(outdir, f"{name}.{tag}.csr")
@@ -304,7 +305,9 @@ def make_cert(test_ca, name, outdir, tag="b"):
     crt = os.path.join(outdir, f"{name}.{tag}.pem")
     with open(ext, "w") as f:
         f.write(f"subjectAltName=DNS:{name}\n")
-    for cmd in (["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key],
+    genkey = (["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key]
+              if rsa else ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key])
+    for cmd in (genkey,
                 ["req", "-new", "-key", key, "-subj", f"/CN={name}", "-out", csr],
                 ["x509", "-req", "-in", csr, "-CA", test_ca["ca"],
                  "-CAkey", os.path.join(cadir, "ca.key"), "-CAserial",
