@@ -31,8 +31,11 @@ struct tls_conn *tls_accept(struct tls_server *t, int fd, uint64_t deadline,
 const struct transport *tls_transport(struct tls_conn *c);
 /* "TLSv1.3/TLS_AES_256_GCM_SHA384" */
 void tls_describe(struct tls_conn *c, char *out, size_t cap);
-/* Channel-binding data (tls-exporter for TLS 1.3, tls-server-end-point
- * otherwise); returns length or -1. */
+/* Whether the connection has channel binding: tls-exporter, on TLS 1.3
+ * or on TLS 1.2 with the extended master secret.  Only then is
+ * SCRAM-SHA-256-PLUS offered. */
+int tls_can_bind(struct tls_conn *c);
+/* The tls-exporter channel-binding data; returns its length or -1. */
 int tls_channel_binding(struct tls_conn *c, const char **type, unsigned char *out,
 			size_t cap);
 /* Relay decrypted client data to fd and fd's data to the client until one

@@ -75,7 +75,8 @@ static const char *mechanisms(const struct preauth *p, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s%s", plaintext_ok(p) ? "PLAIN LOGIN " : "",
 		 !login_ok(p) ? "" :
-		 p->tls ? "SCRAM-SHA-256 SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256");
+		 p->tls && tls_can_bind(p->tls) ? "SCRAM-SHA-256 SCRAM-SHA-256-PLUS" :
+		 "SCRAM-SHA-256");
 	return buf;
 }
 
@@ -477,7 +478,8 @@ static void cmd_auth(struct preauth *p, const struct pop3_req *r)
 		refuse_plaintext(p);
 	} else if (strcasecmp(r->argv[0], "SCRAM-SHA-256") == 0) {
 		preauth_scram(p, r, 0);
-	} else if (strcasecmp(r->argv[0], "SCRAM-SHA-256-PLUS") == 0 && p->tls) {
+	} else if (strcasecmp(r->argv[0], "SCRAM-SHA-256-PLUS") == 0 && p->tls &&
+		   tls_can_bind(p->tls)) {
 		preauth_scram(p, r, 1);
 	} else {
 		err(p, "[AUTH] unsupported authentication mechanism");

@@ -270,7 +270,8 @@ static enum scram_result client_first(struct scram_server *s, const struct confi
 			return SCRAM_FAIL;
 		}
 		/* 'y': the client could bind but thinks we cannot; we
-		 * advertise -PLUS on TLS, so that is a downgrade. */
+		 * advertise -PLUS whenever we have binding data, so then
+		 * that is a downgrade. */
 		if (p[0] == 'y' && s->cblen) {
 			*why = "channel binding downgrade";
 			return SCRAM_FAIL;

@@ -453,34 +453,23 @@ void tls_describe(struct tls_conn *c, char *out, size_t cap)
 	snprintf(out, cap, "%s/%s", SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
 }
 
+/* RFC 9266 tls-exporter is defined for TLS 1.3, and for TLS 1.2 only with
+ * the extended master secret (RFC 7627): without it a man in the middle can
+ * give two connections the same master secret (the triple handshake). */
+int tls_can_bind(struct tls_conn *c)
+{
+	return SSL_version(c->ssl) >= TLS1_3_VERSION || SSL_get_extms_support(c->ssl) == 1;
+}
+
 int tls_channel_binding(struct tls_conn *c, const char **type, unsigned char *out,
 			size_t cap)
 {
-	if (SSL_version(c->ssl) >= TLS1_3_VERSION) {
-		/* RFC 9266 tls-exporter */
-		*type = "tls-exporter";
-		if (cap < 32 || SSL_export_keying_material(c->ssl, out, 32,
-				"EXPORTER-Channel-Binding", 24, NULL, 0, 0) != 1)
-			return -1;
-		return 32;
-	}
-	{
-		/* RFC 5929 tls-server-end-point: hash of our certificate with
-		 * its signature hash, SHA-256 at least. */
-		X509 *cert = SSL_get_certificate(c->ssl);
-		const EVP_MD *md = EVP_sha256();
-		int mdnid = 0, pknid = 0;
-		unsigned int len = 0;
-		if (!cert)
-			return -1;
-		if (OBJ_find_sigid_algs(X509_get_signature_nid(cert), &mdnid, &pknid) &&
-		    (mdnid == NID_sha384 || mdnid == NID_sha512))
-			md = EVP_get_digestbynid(mdnid);
-		if (cap < (size_t)EVP_MD_get_size(md) || X509_digest(cert, md, out, &len) != 1)
-			return -1;
-		*type = "tls-server-end-point";
-		return (int)len;
-	}
+	*type = "tls-exporter";
+	if (!tls_can_bind(c) || cap < 32 ||
+	    SSL_export_keying_material(c->ssl, out, 32, "EXPORTER-Channel-Binding", 24,
+				       NULL, 0, 0) != 1)
+		return -1;
+	return 32;
 }
 
 void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,

@@ -1,7 +1,8 @@
 """Authentication: the plaintext policy (ssl, plaintext_auth, the
 test_loopback_is_remote hook), APOP, AUTH PLAIN / LOGIN (RFC 5034) and
 SCRAM-SHA-256 / SCRAM-SHA-256-PLUS (RFC 5802, 7677, channel binding with
-tls-server-end-point on TLS 1.2 and tls-exporter on TLS 1.3)."""
+tls-exporter, RFC 9266: on TLS 1.3, and on TLS 1.2 with the extended master
+secret)."""
 import base64
 import glob
 import hashlib
@@ -20,6 +21,8 @@ from tlsutil import (MESSAGE, PASSWORD, Pop, ScramClient, b64, cert_der, client_
                      wait_log)
 
 TLS12 = __import__("ssl").TLSVersion.TLSv1_2
+# SSL_OP_NO_EXTENDED_MASTER_SECRET (OpenSSL 3; the ssl module has no name for it)
+OP_NO_EMS = 0x1
 AUTH_FAILED = "-ERR [AUTH] authentication failed"
 
 
@@ -460,7 +463,8 @@ def test_scram_success_over_tls(scram_srv, test_ca, mode):
 
 def test_scram_y_flag(scram_srv, test_ca):
     """gs2 'y' (client could bind, thinks the server cannot): fine in the
-    clear, a downgrade on TLS where -PLUS is advertised."""
+    clear, a downgrade on TLS where -PLUS is advertised (TLS 1.3 here;
+    TLS 1.2 without EMS: test_scram_tls12_without_ems)."""
     p = Pop(scram_srv.port)
     r, _, _ = scram_auth(p, "ptbob", PASSWORD, gs2="y,,")
     assert r.startswith("+OK"), r
@@ -604,63 +608,45 @@ def test_plain_for_scram_only_user_fails_cleanly(scram_srv, test_ca):
 
 # ---- SCRAM-SHA-256-PLUS: channel binding ----
 
+def no_ems_ctx(test_ca):
+    """TLS 1.2 without the extended master secret (RFC 7627)."""
+    ctx = client_ctx(test_ca["ca"], maxv=TLS12)
+    ctx.options |= OP_NO_EMS
+    return ctx
+
+
 @pytest.mark.parametrize("mode", ["stls", "implicit"])
-def test_scram_plus_tls12_server_end_point(scram_srv, test_ca, mode):
-    ctx = client_ctx(test_ca["ca"], maxv=TLS12)
-    p = Pop(scram_srv.tls_port, tls_ctx=ctx) if mode == "implicit" else \
-        tls(Pop(scram_srv.port), test_ca, maxv=TLS12)
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+def test_scram_plus_advertised_with_exporter(scram_srv, test_ca, mode, version):
+    """tls-exporter exists on TLS 1.3 and on TLS 1.2 with the extended
+    master secret, which Python (OpenSSL) negotiates by default."""
+    maxv = TLS12 if version == "TLSv1.2" else None
+    p = Pop(scram_srv.tls_port, tls_ctx=client_ctx(test_ca["ca"], maxv=maxv)) \
+        if mode == "implicit" else tls(Pop(scram_srv.port), test_ca, maxv=maxv)
+    assert p.sock.version() == version
+    assert sasl_line(p.capa()) == ["PLAIN", "LOGIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"]
+    assert auth_list(p) == ["PLAIN", "LOGIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"]
+    p.close()
+
+
+@pytest.mark.parametrize("mode", ["stls", "implicit"])
+def test_scram_tls12_without_ems(scram_srv, test_ca, mode):
+    """No extended master secret: no tls-exporter (RFC 9266), so no -PLUS,
+    and a client that could bind may say so ('y'): no downgrade."""
+    ctx = no_ems_ctx(test_ca)
+    p = Pop(scram_srv.tls_port, tls_ctx=ctx) if mode == "implicit" else Pop(scram_srv.port)
+    if mode == "stls":
+        p.stls(ctx)
     assert p.sock.version() == "TLSv1.2"
-    der = p.sock.getpeercert(binary_form=True)
-    assert der == cert_der(test_ca["mail.test"][0])
-    cb = hashlib.sha256(der).digest()    # ecdsa-with-SHA256 -> SHA-256
+    assert sasl_line(p.capa()) == ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
+    assert auth_list(p) == ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
     r, _, _ = scram_auth(p, "ptbob", PASSWORD, mech="SCRAM-SHA-256-PLUS",
-                         gs2="p=tls-server-end-point,,", cbdata=cb)
+                         gs2="p=tls-exporter,,", cbdata=os.urandom(32))
+    assert r == "-ERR [AUTH] unsupported authentication mechanism", r
+    r, _, _ = scram_auth(p, "ptbob", PASSWORD, gs2="y,,")
     assert r.startswith("+OK"), r
     logged_in(p)
-    wait_log(scram_srv, r"login: user=<ptbob> .* tls=TLSv1\.2/\S+ method=SCRAM-SHA-256")
-
-
-def test_scram_plus_sni_certificate_binding(scram_srv, server_factory, test_ca):
-    """tls-server-end-point binds the certificate actually sent (the SNI
-    one), not the default."""
-    s = tls_server(server_factory, test_ca, names=("mail.test", "other.test")).start()
-    set_password_field(s, "ptbob", scram_secret())
-    s.maildirs["ptbob"].add(MESSAGE)
-    ctx = client_ctx(test_ca["ca"], maxv=TLS12)
-    p = Pop(s.tls_port, tls_ctx=ctx, server_hostname="other.test")
-    der = p.sock.getpeercert(binary_form=True)
-    assert der == cert_der(test_ca["other.test"][0])
-    r, _, _ = scram_auth(p, "ptbob", PASSWORD, mech="SCRAM-SHA-256-PLUS",
-                         gs2="p=tls-server-end-point,,", cbdata=hashlib.sha256(der).digest())
-    assert r.startswith("+OK"), r
-    logged_in(p)
-
-
-@pytest.mark.parametrize("case", ["wrong-data", "other-cert", "wrong-type", "n-flag",
-                                  "y-flag", "tls13-end-point"])
-def test_scram_plus_bad_binding(scram_srv, test_ca, case):
-    maxv = None if case == "tls13-end-point" else TLS12
-    p = Pop(scram_srv.tls_port, tls_ctx=client_ctx(test_ca["ca"], maxv=maxv))
-    der = p.sock.getpeercert(binary_form=True)
-    gs2, cb = "p=tls-server-end-point,,", hashlib.sha256(der).digest()
-    if case == "wrong-data":
-        cb = os.urandom(32)
-    elif case == "other-cert":
-        cb = hashlib.sha256(cert_der(test_ca["other.test"][0])).digest()
-    elif case == "wrong-type":
-        gs2 = "p=tls-unique,,"
-    elif case == "n-flag":
-        gs2, cb = "n,,", b""
-    elif case == "y-flag":
-        gs2, cb = "y,,", b""
-    r, _, _ = scram_auth(p, "ptbob", PASSWORD, mech="SCRAM-SHA-256-PLUS", gs2=gs2, cbdata=cb)
-    assert r.startswith("-ERR [AUTH]"), r
-    # and the correct binding still works afterwards on this connection
-    if maxv == TLS12:
-        r, _, _ = scram_auth(p, "ptbob", PASSWORD, mech="SCRAM-SHA-256-PLUS",
-                             gs2="p=tls-server-end-point,,", cbdata=hashlib.sha256(der).digest())
-        assert r.startswith("+OK"), r
-        logged_in(p)
+    wait_log(scram_srv, r"login: user=<ptbob> .* tls=TLSv1\.2/\S+ method=SCRAM-SHA-256 ")
 
 
 class SClient:
@@ -718,37 +704,85 @@ class SClient:
             self.p.wait()
 
 
-@pytest.mark.parametrize("mode", ["stls", "implicit"])
-@pytest.mark.parametrize("good", [True, False])
-def test_scram_plus_tls13_exporter(scram_srv, test_ca, mode, good):
+def sclient(srv, test_ca, mode, version):
     args = ["-CAfile", test_ca["ca"], "-verify_return_error", "-servername", "mail.test",
-            "-tls1_3"]
+            "-tls1_2" if version == "TLSv1.2" else "-tls1_3"]
     if mode == "implicit":
-        args += ["-connect", f"127.0.0.1:{scram_srv.tls_port}"]
+        args += ["-connect", f"127.0.0.1:{srv.tls_port}"]
     else:
-        args += ["-connect", f"127.0.0.1:{scram_srv.port}", "-starttls", "pop3"]
+        args += ["-connect", f"127.0.0.1:{srv.port}", "-starttls", "pop3"]
     c = SClient(args)
+    assert len(c.keymat) == 32
+    if mode == "implicit":
+        assert c.line(greeting=True).startswith("+OK")     # the greeting
+    return c
+
+
+def sclient_scram(c, gs2, cb, mech="SCRAM-SHA-256-PLUS"):
+    """A SCRAM exchange on an SClient: the final line (after the empty
+    answer to the server's final message on success)."""
+    sc = ScramClient("ptbob", PASSWORD, gs2=gs2, cbdata=cb)
+    r = c.cmd(f"AUTH {mech} {b64(sc.first())}")
+    if not r.startswith("+ "):
+        return r
+    r = c.cmd(b64(sc.final(base64.b64decode(r[2:]))))
+    if not r.startswith("+ "):
+        return r
+    assert sc.verify(base64.b64decode(r[2:]))
+    return c.cmd("")
+
+
+@pytest.mark.parametrize("mode", ["stls", "implicit"])
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+@pytest.mark.parametrize("good", [True, False])
+def test_scram_plus_exporter(scram_srv, test_ca, mode, version, good):
+    """tls-exporter on TLS 1.3 and on TLS 1.2 (s_client negotiates the
+    extended master secret)."""
+    c = sclient(scram_srv, test_ca, mode, version)
     try:
-        assert len(c.keymat) == 32
-        if mode == "implicit":
-            assert c.line(greeting=True).startswith("+OK")     # the greeting
         cb = c.keymat if good else bytes(b ^ 1 for b in c.keymat)
-        sc = ScramClient("ptbob", PASSWORD, gs2="p=tls-exporter,,", cbdata=cb)
-        r = c.cmd(f"AUTH SCRAM-SHA-256-PLUS {b64(sc.first())}")
-        assert r.startswith("+ "), r
-        r = c.cmd(b64(sc.final(base64.b64decode(r[2:]))))
+        r = sclient_scram(c, "p=tls-exporter,,", cb)
         if not good:
             assert r.startswith("-ERR [AUTH]"), r
             assert c.cmd("QUIT").startswith("+OK")
             return
-        assert r.startswith("+ "), r
-        assert sc.verify(base64.b64decode(r[2:]))
-        assert c.cmd("").startswith("+OK")
+        assert r.startswith("+OK"), r
         assert c.cmd("STAT").startswith("+OK 1 ")
         assert c.cmd("QUIT").startswith("+OK")
     finally:
         c.close()
-    wait_log(scram_srv, r"login: user=<ptbob> .* tls=TLSv1\.3/\S+ method=SCRAM-SHA-256")
+    wait_log(scram_srv, r"login: user=<ptbob> .* tls=%s/\S+ method=SCRAM-SHA-256-PLUS"
+             % re.escape(version))
+
+
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+@pytest.mark.parametrize("case", ["end-point", "tls-unique", "n-flag", "y-flag",
+                                  "plain-scram-p", "plain-scram-y"])
+def test_scram_plus_bad_binding(scram_srv, test_ca, version, case):
+    """Only tls-exporter binds; without binding, -PLUS fails; 'y' is a
+    downgrade where -PLUS is offered."""
+    c = sclient(scram_srv, test_ca, "implicit", version)
+    try:
+        mech = "SCRAM-SHA-256-PLUS"
+        if case == "end-point":
+            der = cert_der(test_ca["mail.test"][0])
+            gs2, cb = "p=tls-server-end-point,,", hashlib.sha256(der).digest()
+        elif case == "tls-unique":
+            gs2, cb = "p=tls-unique,,", c.keymat[:12]
+        elif case in ("n-flag", "y-flag"):
+            gs2, cb = case[0] + ",,", b""
+        elif case == "plain-scram-p":
+            mech, gs2, cb = "SCRAM-SHA-256", "p=tls-exporter,,", c.keymat
+        else:
+            mech, gs2, cb = "SCRAM-SHA-256", "y,,", b""
+        r = sclient_scram(c, gs2, cb, mech=mech)
+        assert r.startswith("-ERR [AUTH]"), r
+        # and the correct binding still works afterwards on this connection
+        r = sclient_scram(c, "p=tls-exporter,,", c.keymat)
+        assert r.startswith("+OK"), r
+        assert c.cmd("QUIT").startswith("+OK")
+    finally:
+        c.close()
 
 
 # ---- a real SCRAM client: mpop (GNU SASL) ----
