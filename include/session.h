@@ -28,6 +28,7 @@ struct session {
 	char mailbox[PATH_MAX];
 	char method[24];
 	char tls_info[128];      /* "TLSv1.3/TLS_AES_256_GCM_SHA384" or "plaintext" */
+	char auth_capa[200];     /* the USER and SASL lines of CAPA at login */
 	pid_t preauth_pid;       /* plain: the pre-auth process, to wait for at the end */
 };
 

@@ -331,14 +331,13 @@ static void __attribute__((noreturn)) cmd_quit(struct mailsess *m)
 	mail_exit(m, 0);
 }
 
+/* As before the login, STLS aside: RFC 2449 section 5 wants what the
+ * AUTHORIZATION state offered (USER, SASL) listed in both states. */
 static void capa(struct mailsess *m)
 {
-	conn_put(&m->c, "+OK capability list follows\r\n"
-		 "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
-		 "IMPLEMENTATION postern\r\n.\r\n",
-		 sizeof("+OK capability list follows\r\n"
-			"TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
-			"IMPLEMENTATION postern\r\n.\r\n") - 1);
+	conn_printf(&m->c, "+OK capability list follows\r\n"
+		    "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
+		    "%sIMPLEMENTATION postern\r\n.\r\n", m->s->auth_capa);
 }
 
 /* Clear O_NONBLOCK on fd; 0 when fd is blocking now. */

@@ -244,9 +244,17 @@ static void become_mail(struct monitor *mo, struct ipc_msg *m)
 {
 	int rfd, wfd, relay[2] = { -1, -1 };
 
-	if (m->nfields != 3 || m->flen[0] > IN_CAP)
+	if (m->nfields != 4 || m->flen[0] > IN_CAP || m->flen[1] >= sizeof(mo->s.tls_info) ||
+	    m->flen[3] >= sizeof(mo->s.auth_capa) ||
+	    strspn(m->field[3], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789- \r\n") != m->flen[3])
 		return;
+	/* Both come from the pre-auth process: the description goes into
+	 * the log line, so only its plain characters are kept. */
 	snprintf(mo->s.tls_info, sizeof(mo->s.tls_info), "%s", m->field[1]);
+	for (char *c = mo->s.tls_info; *c; c++)
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-", *c))
+			*c = '?';
+	memcpy(mo->s.auth_capa, m->field[3], m->flen[3] + 1);
 	if (m->nfds == 0) {
 		/* TLS: the pre-auth process relays between the client and a
 		 * socketpair whose other end the mail process gets. */

@@ -80,14 +80,24 @@ static const char *mechanisms(const struct preauth *p, char *buf, size_t cap)
 	return buf;
 }
 
-static void capa(struct preauth *p)
+/* The USER and SASL lines of CAPA; the mail process lists them too (RFC
+ * 2449 section 5, RFC 5034 section 3), so they go along with the hand-over. */
+static const char *auth_capa(const struct preauth *p, char *buf, size_t cap)
 {
 	char mech[128];
+	snprintf(buf, cap, "%s%s%s%s", plaintext_ok(p) ? "USER\r\n" : "",
+		 login_ok(p) ? "SASL " : "", mechanisms(p, mech, sizeof(mech)),
+		 login_ok(p) ? "\r\n" : "");
+	return buf;
+}
+
+static void capa(struct preauth *p)
+{
+	char lines[200];
 	conn_printf(&p->c, "+OK capability list follows\r\n"
 		    "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n%s"
-		    "%s%s%s%sIMPLEMENTATION postern\r\n.\r\n",
-		    plaintext_ok(p) ? "USER\r\n" : "", login_ok(p) ? "SASL " : "",
-		    mechanisms(p, mech, sizeof(mech)), login_ok(p) ? "\r\n" : "",
+		    "%sIMPLEMENTATION postern\r\n.\r\n",
+		    auth_capa(p, lines, sizeof(lines)),
 		    tls_possible(p) && !p->tls ? "STLS\r\n" : "");
 }
 
@@ -102,9 +112,9 @@ static void refuse_plaintext(struct preauth *p)
  * nothing but the session's description (this process stays as the relay). */
 static void send_handoff(struct preauth *p, const char *method)
 {
-	char info[128];
-	const char *f[3];
-	size_t fl[3];
+	char info[128], lines[200];
+	const char *f[4];
+	size_t fl[4];
 	int fds[2], nfds = 0;
 
 	if (p->tls)
@@ -117,6 +127,8 @@ static void send_handoff(struct preauth *p, const char *method)
 	fl[1] = strlen(info);
 	f[2] = method;
 	fl[2] = strlen(method);
+	f[3] = auth_capa(p, lines, sizeof(lines));
+	fl[3] = strlen(lines);
 	if (conn_flush(&p->c) < 0)
 		pa_exit(p, 1);
 	if (!p->tls) {
@@ -124,7 +136,7 @@ static void send_handoff(struct preauth *p, const char *method)
 		if (p->c.wfd != p->c.rfd)
 			fds[nfds++] = p->c.wfd;
 	}
-	if (ipc_send(p->mon, IPC_HANDOFF, 3, f, fl, nfds, fds) < 0)
+	if (ipc_send(p->mon, IPC_HANDOFF, 4, f, fl, nfds, fds) < 0)
 		pfatal("handoff to monitor failed: %s", strerror(errno));
 }
 

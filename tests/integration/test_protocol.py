@@ -83,15 +83,21 @@ def test_auth_without_mechanism_lists_them(server):
 # ---- TRANSACTION state ----
 
 def test_capa_after_login(any_server):
+    """RFC 2449 section 5: what the AUTHORIZATION state offered (USER, the
+    SASL line, RFC 5034 section 3) is listed after the login too; STLS is
+    not, it is no longer possible."""
     fill(any_server)
-    with logged_in(any_server.port) as c:
+    with Pop3(any_server.port) as c:
+        _, before = c.multi("CAPA")
+        assert c.login().startswith("+OK")
         st, caps = c.multi("CAPA")
         assert st == "+OK capability list follows"
         for cap in CAPA_COMMON:
             assert cap in caps, caps
-        # USER (and SASL, STLS) only make sense before login.
-        assert "USER" not in caps
-        assert not [x for x in caps if x.startswith(("SASL", "STLS"))]
+        assert "USER" in caps
+        sasl = [x for x in caps if x.startswith("SASL ")]
+        assert sasl == [x for x in before if x.startswith("SASL ")] and sasl, (before, caps)
+        assert "STLS" not in caps
         assert c.cmd("QUIT").startswith("+OK")
 
 

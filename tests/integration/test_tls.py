@@ -236,6 +236,10 @@ def test_capa_before_and_after_stls(srv, test_ca):
     sasl = [l for l in after if l.startswith("SASL ")][0].split()[1:]
     assert {"PLAIN", "LOGIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"} <= set(sasl)
     p.login()
+    # After the login the same USER and SASL lines, through the relay.
+    logged = p.capa()
+    assert "USER" in logged and "STLS" not in logged
+    assert [l for l in logged if l.startswith("SASL ")][0].split()[1:] == sasl
     assert p.retr(1).replace(b"\r\n", b"\n") == MESSAGE
     p.cmd("QUIT")
 
