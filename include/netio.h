@@ -8,6 +8,11 @@
 #include <sys/types.h>
 
 #define LINE_MAX_POP3 1024      /* longest command line we accept, CRLF included */
+/* Longest SASL response line: RFC 5034 section 4 wants the largest response
+ * of each mechanism taken whatever the command line limit; the longest is a
+ * PLAIN with a 255-octet authzid and authcid and a 511-byte password, 1023
+ * octets, 1364 in base64. */
+#define LINE_MAX_SASL 1400
 #define IN_CAP 4096
 
 enum line_status { LINE_OK, LINE_TOOLONG, LINE_EOF, LINE_TIMEOUT, LINE_ERR };
@@ -33,6 +38,7 @@ struct conn {
 	uint64_t idle_ms;             /* per-read limit, 0 = none */
 	int rcvtimeo;                 /* rfd is blocking with SO_RCVTIMEO =
 	                               * idle_ms: read() itself waits */
+	size_t line_max;              /* 0: LINE_MAX_POP3 */
 	int last_outq;                /* output queue at the last idle check */
 	int write_failed;
 	uint64_t bytes_out;

@@ -141,7 +141,7 @@ enum line_status conn_read_line(struct conn *c, char **line, size_t *len)
 				c->discarding = 0;
 				continue;
 			}
-			if (n + 1 > LINE_MAX_POP3) {
+			if (n + 1 > (c->line_max ? c->line_max : LINE_MAX_POP3)) {
 				return LINE_TOOLONG;
 			}
 			if (n > 0 && start[n - 1] == '\r')
@@ -153,7 +153,7 @@ enum line_status conn_read_line(struct conn *c, char **line, size_t *len)
 		}
 		if (c->discarding) {
 			c->in_start = c->in_end;
-		} else if (avail >= LINE_MAX_POP3) {
+		} else if (avail >= (c->line_max ? c->line_max : LINE_MAX_POP3)) {
 			/* No line end within the limit: answer once, then skip
 			 * everything up to the next LF. */
 			c->in_start = c->in_end;

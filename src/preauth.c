@@ -275,8 +275,11 @@ static long sasl_read(struct preauth *p, unsigned char *out, size_t cap)
 {
 	char *line;
 	size_t len;
-	enum line_status ls = conn_read_line(&p->c, &line, &len);
+	enum line_status ls;
 	long n;
+	p->c.line_max = LINE_MAX_SASL;
+	ls = conn_read_line(&p->c, &line, &len);
+	p->c.line_max = 0;
 	if (ls == LINE_TOOLONG) {
 		err(p, "[AUTH] SASL response too long");
 		return -1;
@@ -311,7 +314,7 @@ static long initial_or_read(struct preauth *p, const struct pop3_req *r,
 
 static void auth_plain(struct preauth *p, const struct pop3_req *r)
 {
-	unsigned char buf[LINE_MAX_POP3];
+	unsigned char buf[LINE_MAX_SASL];
 	const char *authz, *authc, *pass, *f[3];
 	size_t passlen, fl[3];
 	long n = initial_or_read(p, r, buf, sizeof(buf) - 1);
@@ -334,7 +337,7 @@ static void auth_plain(struct preauth *p, const struct pop3_req *r)
 
 static void auth_login(struct preauth *p, const struct pop3_req *r)
 {
-	unsigned char user[LINE_MAX_POP3], pass[LINE_MAX_POP3];
+	unsigned char user[LINE_MAX_SASL], pass[LINE_MAX_SASL];
 	const char *f[3];
 	size_t fl[3];
 	long un, pn;

@@ -275,6 +275,24 @@ def test_auth_plain_failures(srv):
     wait_log(srv, r"auth failed: user=<ptalice> rip=127\.0\.0\.1 method=PLAIN .*wrong password")
 
 
+def test_auth_plain_largest_response_in_continuation(srv):
+    """RFC 5034 section 4: the largest PLAIN response (255-octet authzid and
+    authcid, 511-byte password: 1023 octets, 1364 base64 characters, over
+    the command line limit) is taken; one longer than that is refused with
+    a clear -ERR and the session goes on."""
+    user, pw = "u" * 255, "p" * 511
+    big = base64.b64encode(f"{user}\0{user}\0{pw}".encode()).decode()
+    assert len(big) == 1364
+    p = Pop(srv.port)
+    assert p.cmd("AUTH PLAIN") in ("+ ", "+")
+    assert p.cmd(big) == AUTH_FAILED          # no such user: checked, not cut
+    assert p.cmd("AUTH PLAIN") in ("+ ", "+")
+    assert p.cmd("A" * 1500) == "-ERR [AUTH] SASL response too long"
+    assert p.cmd("AUTH PLAIN") in ("+ ", "+")
+    assert p.cmd(plain_ir()).startswith("+OK")
+    logged_in(p)
+
+
 def test_auth_plain_too_many_failures_closes(srv):
     p = Pop(srv.port)
     assert p.cmd("AUTH PLAIN " + plain_ir(password="x1")) == AUTH_FAILED
