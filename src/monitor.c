@@ -229,6 +229,7 @@ static void handle_sasl(struct monitor *mo, struct ipc_msg *m)
 		return;
 	}
 	log_failure(mo, scram_server_user(mo->scram), strlen(scram_server_user(mo->scram)),
+		    strcmp(m->field[0], "SCRAM-SHA-256-PLUS") == 0 ? "SCRAM-SHA-256-PLUS" :
 		    "SCRAM-SHA-256", r == SCRAM_DONE ? "account refused" : why);
 	scram_server_free(mo->scram);
 	mo->scram = NULL;

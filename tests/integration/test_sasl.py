@@ -795,6 +795,9 @@ def test_scram_plus_bad_binding(scram_srv, test_ca, version, case):
             mech, gs2, cb = "SCRAM-SHA-256", "y,,", b""
         r = sclient_scram(c, gs2, cb, mech=mech)
         assert r.startswith("-ERR [AUTH]"), r
+        # The failure names the mechanism tried (PLUS or not).
+        if mech.endswith("PLUS"):
+            wait_log(scram_srv, r"auth failed: user=<\S*> rip=\S+ method=SCRAM-SHA-256-PLUS ")
         # and the correct binding still works afterwards on this connection
         r = sclient_scram(c, "p=tls-exporter,,", c.keymat)
         assert r.startswith("+OK"), r
