@@ -321,6 +321,9 @@ static int start_preauth(int other)
 		if (other >= 0)
 			close(other);
 		prctl(PR_SET_NAME, program_name(), 0, 0, 0);
+		/* The log-rate table is the root processes' (the monitor logs
+		 * failed handshakes for it): not writable from here. */
+		ratelog_detach();
 		drop_to_preauth(mo->s.cfg, mo->s.unpriv_uid, mo->s.unpriv_gid);
 		preauth_wait(&mo->s, sv[1], mo->tls);
 	}

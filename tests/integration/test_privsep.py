@@ -104,6 +104,11 @@ def check_preauth(pid):
     assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
     assert os.readlink(f"/proc/{pid}/root") == EMPTY_DIR
     assert os.listdir(f"/proc/{pid}/root") == []
+    # Nothing writable is shared with the root processes (the monitors'
+    # log-rate table is unmapped right after the fork).
+    with open(f"/proc/{pid}/maps") as f:
+        shared = [l for l in f if l.split()[1].startswith("rw") and l.split()[1][3] == "s"]
+    assert shared == [], shared
 
 
 def check_mail(pid, user, maildir):
