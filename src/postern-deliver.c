@@ -195,7 +195,7 @@ static int pickup_file(int dirfd, const char *name, uint64_t max_size)
 {
 	static struct target t[RCPT_MAX + 1];
 	struct rcpt_list rl;
-	struct stat st;
+	struct stat st, again;
 	char *head, safe[80], unknown[RCPT_ADDR_MAX + 1] = "";
 	ssize_t got;
 	int fd, n = 0, nunknown = 0, rc = 0;
@@ -206,8 +206,13 @@ static int pickup_file(int dirfd, const char *name, uint64_t max_size)
 		return errno == ENOENT ? 0 : say(EX_TEMPFAIL, "pickup: file=%s: %s", safe,
 						strerror(errno));
 	/* Only plain files with one link: a hard link planted in the drop
-	 * folder must not send someone else's file to a mailbox. */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+	 * folder must not send someone else's file to a mailbox.  The link
+	 * count is taken on the open file, and the name must still be that
+	 * file afterwards: unlinking the planted name between the open and
+	 * the fstat (which leaves one link, the victim's) is then caught. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    fstatat(dirfd, name, &again, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
 		close(fd);
 		return say(EX_TEMPFAIL, "pickup: file=%s: not a regular file with one link; "
 			   "left alone", safe);
