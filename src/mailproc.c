@@ -300,6 +300,11 @@ static void log_logout(struct mailsess *m, const char *reason, unsigned deleted,
 static void mail_exit(const struct mailsess *m, int code) __attribute__((noreturn));
 static void mail_exit(const struct mailsess *m, int code)
 {
+	/* The client sees the end now, not after the exit has taken the
+	 * address space down (the kernel closes descriptors after that). */
+	close(m->c.rfd);
+	if (m->c.wfd != m->c.rfd)
+		close(m->c.wfd);
 	if (m->s->preauth_pid > 0)
 		while (waitpid(m->s->preauth_pid, NULL, 0) < 0 && errno == EINTR)
 			;
