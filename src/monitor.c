@@ -536,6 +536,7 @@ int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t un
 	if (!(p[0].revents & POLLIN) || ipc_recv(chan, m) < 0) {
 		/* Retired (reload, stop) or broken: the pre-auth process sees
 		 * its socket close and exits too. */
+		free(m);
 		close(mo->sock);
 		waitpid(mo->s.preauth_pid, NULL, 0);
 		return p[1].revents ? 1 : 0;
@@ -544,6 +545,7 @@ int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t un
 	if (m->type != IPC_ACCEPT || m->nfds != 1 || m->nfields != 1 || m->flen[0] != 2) {
 		plog(LOG_ERR, "spare: malformed hand-over from the master");
 		close_fds(m);
+		free(m);
 		return 1;
 	}
 	fd = m->fds[0];
