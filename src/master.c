@@ -249,8 +249,22 @@ static struct rate *rate_slot(const unsigned char key[16], time_t minute)
 	return &M.rates[h % RATE_SLOTS];
 }
 
-/* 0 to accept; otherwise the connection is refused with a reason. */
-static const char *over_limit(const unsigned char key[16], const char *txt)
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return 1;   /* AF_UNIX */
+}
+
+/* 0 to accept; otherwise the connection is refused with a reason.  The
+ * per-source limits do not apply to loopback clients (as Postfix exempts
+ * $mynetworks): on this host they are a webmail or a TLS proxy speaking
+ * for many users, or the administrator. */
+static const char *over_limit(const unsigned char key[16], const char *txt, int local)
 {
 	time_t minute = time(NULL) / 60;
 	struct rate *r = rate_slot(key, minute);
@@ -267,6 +281,8 @@ static const char *over_limit(const unsigned char key[16], const char *txt)
 			same++;
 	if (M.cfg.max_sessions && M.nkids >= M.cfg.max_sessions)
 		why = "max_sessions";
+	else if (local)
+		why = NULL;
 	else if (M.cfg.max_sessions_per_source && same >= M.cfg.max_sessions_per_source)
 		why = "max_sessions_per_source";
 	else if (M.cfg.max_conn_rate_per_source && r->count > M.cfg.max_conn_rate_per_source)
@@ -410,7 +426,7 @@ static void serve(const struct listener *l)
 		return;
 	}
 	source_key(&ss, key, txt, sizeof(txt));
-	if (over_limit(key, txt)) {
+	if (over_limit(key, txt, is_loopback(&ss) && !M.cfg.test_loopback_is_remote)) {
 		static const char msg[] = "-ERR [SYS/TEMP] too many connections, try again later\r\n";
 		ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)w;

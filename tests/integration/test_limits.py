@@ -79,6 +79,41 @@ def refused_lines(log, src, limit):
     return log.count(f"connection refused: rip={src} limit={limit} ")
 
 
+# Loopback clients are exempt from the per-source limits; these tests
+# need 127.0.0.x to count as remote sources (and then to be allowed
+# plaintext passwords as before).
+AS_REMOTE = "test_loopback_is_remote = yes\nplaintext_auth = always\n"
+
+
+def test_loopback_is_exempt_from_the_per_source_limits(server_factory):
+    """A webmail or TLS proxy on this host speaks for many users: with
+    max_sessions_per_source = 2 and max_conn_rate_per_source = 3, thirty
+    loopback sessions in a row and five at once are all served; the
+    global max_sessions still holds."""
+    s = server_factory(extra_conf="max_sessions_per_source = 2\n"
+                                  "max_conn_rate_per_source = 3\n"
+                                  "max_sessions = 6\n").start()
+    for _ in range(30):
+        with Pop3(s.port) as c:
+            assert c.greeting.startswith("+OK"), c.greeting
+            assert c.cmd("QUIT").startswith("+OK")
+    held = [Pop3(s.port) for _ in range(5)]
+    try:
+        assert all(c.greeting.startswith("+OK") for c in held)
+        assert wait_until(lambda: len(s.children()) >= 10, 5)   # 5 monitors + pre-auths
+        sixth = Pop3(s.port)
+        seventh = Pop3(s.port)
+        try:
+            assert sixth.greeting.startswith("+OK")
+            assert seventh.greeting.startswith("-ERR [SYS/TEMP]"), seventh.greeting
+        finally:
+            sixth.close()
+            seventh.close()
+    finally:
+        for c in held:
+            c.close()
+
+
 def test_flood_from_one_source_leaves_another_unaffected(server_factory):
     """500 idle connections from 127.0.0.2: the per-source limit (20, the
     default) admits 20 and refuses the other 480 at once with
@@ -86,7 +121,7 @@ def test_flood_from_one_source_leaves_another_unaffected(server_factory):
     127.0.0.3 still logs in and retrieves mail in normal time."""
     s = server_factory(extra_conf="max_sessions_per_source = 20\n"
                                   "max_conn_rate_per_source = 1000\n"
-                                  "login_timeout = 60s\n").start()
+                                  "login_timeout = 60s\n" + AS_REMOTE).start()
     body = b"Subject: hello\n\nstill served\n"
     s.maildirs["ptalice"].add(body)
     base = min(full_session_from("127.0.0.3", s.port, body) for _ in range(3))
@@ -169,7 +204,7 @@ def test_max_sessions_global(server_factory):
 def test_rate_limit_per_source(server_factory):
     """max_conn_rate_per_source counts new connections per source and
     minute, even when each one ends at once."""
-    s = server_factory(extra_conf="max_conn_rate_per_source = 10\n").start()
+    s = server_factory(extra_conf="max_conn_rate_per_source = 10\n" + AS_REMOTE).start()
     assert wait_until(lambda: s.children() == [], 5)
     # The window is the wall-clock minute: do not start just before it ends.
     if time.time() % 60 > 50:
