@@ -5,17 +5,21 @@
  * the mailbox owner's rights, never as root (postern-deliver drops first). */
 #include "deliver.h"
 #include "log.h"
+#include "mdname.h"
 #include "msgencode.h"
 #include "util.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -166,50 +170,203 @@ write_error:
 }
 
 /* Maildir++ quota (maildirsize: a first line like "1000000S,1000C", then
- * "bytes count" lines, negative for deletions): would size more bytes and
- * one more message go over a limit?  No file, no quota. */
-static int over_quota(int dir, uint64_t size)
+ * "bytes count" lines, negative for deletions).  The file is only a cache
+ * of the Maildir's totals: past MAILDIRSIZE_MAX bytes, or when its sums
+ * are clearly wrong, it is recalculated from new/ and cur/ and replaced. */
+#define MAILDIRSIZE_MAX 5120        /* the specification's bound */
+#define MAILDIRSIZE_STALE (15 * 60) /* an over-quota file older than this is checked */
+#define QUOTA_DEF_MAX 1024          /* a longer first line is not copied */
+
+struct quota {
+	long long max_bytes, max_count; /* 0: no limit */
+	long long bytes, count;
+};
+
+/* Sums saturate: a planted "9223372036854775807 1" line must not wrap. */
+static long long sat_add(long long a, long long b)
 {
-	char buf[8192];
-	int fd = openat(dir, "maildirsize", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
-	long long max_bytes = 0, max_count = 0, bytes = 0, count = 0;
-	int first = 1;
-	if (!f) {
+	if (b > 0 && a > LLONG_MAX - b)
+		return LLONG_MAX;
+	if (b < 0 && a < LLONG_MIN - b)
+		return LLONG_MIN;
+	return a + b;
+}
+
+static void parse_definition(const char *line, struct quota *q)
+{
+	for (const char *p = line; *p;) {
+		char *end;
+		long long v = strtoll(p, &end, 10);
+		if (end == p)
+			break;
+		if (*end == 'S')
+			q->max_bytes = v;
+		else if (*end == 'C')
+			q->max_count = v;
+		p = *end ? end + 1 : end;
+		if (*p == ',')
+			p++;
+	}
+}
+
+static int would_exceed(const struct quota *q, uint64_t size)
+{
+	long long s = size > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)size;
+	return (q->max_bytes > 0 && sat_add(q->bytes, s) > q->max_bytes) ||
+	       (q->max_count > 0 && sat_add(q->count, 1) > q->max_count);
+}
+
+/* Add up the messages of new/ or cur/ with one readdir pass (no list of
+ * names in memory).  The size is the name's ,S= when it has one, else the
+ * file's; only regular files count, and nothing is followed: a symlink
+ * is neither opened nor counted.  -1 if the directory cannot be read. */
+static int sum_dir(int dir, const char *sub, struct quota *q)
+{
+	int fd = openat(dir, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	if (!d) {
 		if (fd >= 0)
 			close(fd);
+		return -1;
+	}
+	for (;;) {
+		struct mdname m;
+		struct stat st;
+		long long sz;
+		errno = 0;
+		e = readdir(d);
+		if (!e)
+			break;
+		if (mdname_parse(e->d_name, &m) < 0)   /* "." "..", dot files */
+			continue;
+		if (e->d_type == DT_UNKNOWN || !m.has_s) {
+			/* Gone meanwhile (read, moved to cur/, deleted): skip it. */
+			if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			if (!m.has_s)
+				m.s_size = (uint64_t)st.st_size;
+		} else if (e->d_type != DT_REG) {
+			continue;
+		}
+		sz = m.s_size > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)m.s_size;
+		q->bytes = sat_add(q->bytes, sz);
+		q->count = sat_add(q->count, 1);
+	}
+	if (errno != 0) {
+		int saved = errno;
+		closedir(d);
+		errno = saved;
+		return -1;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Replace maildirsize with def and the totals in q: a new file in tmp/
+ * (ours: O_EXCL, O_NOFOLLOW), fsync, rename over the old one.  A delivery
+ * appending to the old file meanwhile loses its line, which the
+ * specification accepts (the file is advisory and will be recalculated).
+ * Skipped when maildirsize is no longer the file that was read (someone
+ * else replaced it first). */
+static void write_maildirsize(int dir, const char *uniq, const char *def,
+			      const struct quota *q, const struct stat *read_st)
+{
+	char tmp[160], buf[QUOTA_DEF_MAX + 64];
+	struct stat now;
+	int fd, n, ok;
+
+	snprintf(tmp, sizeof(tmp), "tmp/%s.maildirsize", uniq);
+	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		plog(LOG_WARNING, "maildirsize: cannot recalculate: %s: %s", tmp, strerror(errno));
+		return;
+	}
+	n = snprintf(buf, sizeof(buf), "%s\n%lld %lld\n", def, q->bytes, q->count);
+	ok = n > 0 && (size_t)n < sizeof(buf) && write_all(fd, buf, (size_t)n) == 0 &&
+	     fsync(fd) == 0;
+	if (close(fd) < 0)
+		ok = 0;
+	if (ok && fstatat(dir, "maildirsize", &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    now.st_dev == read_st->st_dev && now.st_ino == read_st->st_ino) {
+		if (renameat(dir, tmp, dir, "maildirsize") == 0)
+			return;
+		plog(LOG_WARNING, "maildirsize: cannot replace: %s", strerror(errno));
+	} else if (!ok) {
+		plog(LOG_WARNING, "maildirsize: cannot recalculate: %s", strerror(errno));
+	}
+	unlinkat(dir, tmp, 0);
+}
+
+/* Would size more bytes and one more message go over the quota?  1 yes,
+ * 0 no (no file, no quota), -1 when a recalculation was needed and the
+ * Maildir could not be read (err says why). */
+static int over_quota(int dir, uint64_t size, const char *uniq, char *err, size_t cap)
+{
+	/* Reading stops one byte past the bound: the totals of a bigger file
+	 * come from the Maildir, so only its first line is needed. */
+	char buf[MAILDIRSIZE_MAX + 2], *line, *nl, def[QUOTA_DEF_MAX];
+	struct quota q = { 0, 0, 0, 0 };
+	struct stat st, dst;
+	size_t got = 0;
+	int fd, stale, first = 1;
+
+	/* O_NONBLOCK: a FIFO planted under the name must not hang delivery. */
+	fd = openat(dir, "maildirsize", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
 		return 0;
 	}
-	while (fgets(buf, sizeof(buf), f)) {
-		long long b, c;
+	while (got < MAILDIRSIZE_MAX + 1) {
+		ssize_t r = read(fd, buf + got, MAILDIRSIZE_MAX + 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	buf[got] = '\0';
+	def[0] = '\0';
+	for (line = buf; *line; line = nl ? nl + 1 : line + strlen(line)) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
 		if (first) {
-			for (char *p = buf; *p && *p != '\n';) {
-				char *end;
-				long long v = strtoll(p, &end, 10);
-				if (end == p)
-					break;
-				if (*end == 'S')
-					max_bytes = v;
-				else if (*end == 'C')
-					max_count = v;
-				p = *end ? end + 1 : end;
-				if (*p == ',')
-					p++;
-			}
+			parse_definition(line, &q);
+			if (strlen(line) < sizeof(def))
+				memcpy(def, line, strlen(line) + 1);
 			first = 0;
 		} else {
 			char *end, *end2;
-			b = strtoll(buf, &end, 10);
-			c = strtoll(end, &end2, 10);
-			if (end != buf && end2 != end) {
-				bytes += b;
-				count += c;
+			long long b = strtoll(line, &end, 10), c = strtoll(end, &end2, 10);
+			if (end != line && end2 != end) {
+				q.bytes = sat_add(q.bytes, b);
+				q.count = sat_add(q.count, c);
 			}
 		}
 	}
-	fclose(f);
-	return (max_bytes > 0 && bytes + (long long)size > max_bytes) ||
-	       (max_count > 0 && count + 1 > max_count);
+	/* The specification's reasons to distrust the sums: a file past its
+	 * bound, totals below zero, an over-quota verdict from a file that
+	 * has not been rewritten for a while. */
+	stale = got > MAILDIRSIZE_MAX || q.bytes < 0 || q.count < 0 ||
+		(would_exceed(&q, size) && time(NULL) - st.st_mtime > MAILDIRSIZE_STALE);
+	if (!stale || (q.max_bytes <= 0 && q.max_count <= 0 && got <= MAILDIRSIZE_MAX))
+		return would_exceed(&q, size);
+	q.bytes = q.count = 0;
+	if (sum_dir(dir, "new", &q) < 0 || sum_dir(dir, "cur", &q) < 0) {
+		snprintf(err, cap, "cannot recalculate the quota (maildirsize): %s",
+			 strerror(errno));
+		return -1;
+	}
+	/* Only the owner's Maildir gets a new file; the figures serve anyway.
+	 * A first line too long to copy is not rewritten either. */
+	if (def[0] && fstat(dir, &dst) == 0 && dst.st_uid == geteuid())
+		write_maildirsize(dir, uniq, def, &q, &st);
+	return would_exceed(&q, size);
 }
 
 static void update_maildirsize(int dir, uint64_t size)
@@ -267,8 +424,13 @@ int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
 		}
 	}
 	rc = copy_message(in, fd, o, res, err, errcap);
-	if (rc == 0 && over_quota(dir, res->size))
-		rc = fail(err, errcap, EX_TEMPFAIL, "mailbox is over its quota (maildirsize)");
+	if (rc == 0) {
+		int q = over_quota(dir, res->size, uniq, err, errcap);
+		if (q < 0)
+			rc = EX_TEMPFAIL;
+		else if (q > 0)
+			rc = fail(err, errcap, EX_TEMPFAIL, "mailbox is over its quota (maildirsize)");
+	}
 	if (rc == 0 && fsync(fd) < 0)
 		rc = fail(err, errcap, EX_TEMPFAIL, "fsync: %s", strerror(errno));
 	if (close(fd) < 0 && rc == 0)

@@ -5,6 +5,7 @@ drop-folder pickup that routes messages by their header."""
 import os
 import pwd
 import re
+import stat
 import subprocess
 import threading
 
@@ -194,6 +195,158 @@ def test_quota_and_size_limit(server_factory):
     r = deliver(s, ["-d", "ptalice", "-s", "100"], data=b"z" * 101)
     assert r.returncode == EX_DATAERR
     assert len(new_files(md)) == 1 and os.listdir(os.path.join(md.path, "tmp")) == []
+
+
+# ---- maildirsize recalculation (Maildir++: past 5120 bytes, or stale) ----
+
+def true_totals(md):
+    """What the Maildir really holds: regular files of new/ and cur/, the
+    size from ,S= when the name has one."""
+    b = c = 0
+    for sub in ("new", "cur"):
+        for n in os.listdir(os.path.join(md.path, sub)):
+            st = os.lstat(os.path.join(md.path, sub, n))
+            if n.startswith(".") or not stat.S_ISREG(st.st_mode):
+                continue
+            m = re.search(r",S=(\d+)", n.split(":")[0])
+            b += int(m.group(1)) if m else st.st_size
+            c += 1
+    return b, c
+
+
+def write_maildirsize(md, text):
+    ms = os.path.join(md.path, "maildirsize")
+    with open(ms, "w") as f:
+        f.write(text)
+    os.chown(ms, md.uid, md.gid)
+    return ms
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def quota_maildir(s):
+    """ptalice's Maildir with three delivered messages (,S= names) and one
+    in cur/ without ,S= (its size comes from the file)."""
+    md = s.maildirs["ptalice"]
+    for n in (100, 200, 300):
+        assert deliver(s, ["-d", "ptalice"], data=b"m" * n).returncode == 0
+    md.add(b"c" * 77, where="cur")
+    assert true_totals(md) == (677, 4)
+    return md
+
+
+def test_big_maildirsize_is_recalculated(server_factory):
+    s = server_factory()
+    md = quota_maildir(s)
+    # 6000 bytes of lines that say 3000 bytes and no messages.
+    ms = write_maildirsize(md, "10000S,100C\n" + "1 0\n" * 1500)
+    r = deliver(s, ["-d", "ptalice"], data=b"n" * 50)
+    assert r.returncode == 0, r.stderr
+    # The definition, the totals found before this delivery, its own line.
+    assert read(ms) == "10000S,100C\n677 4\n50 1\n"
+    assert true_totals(md) == (727, 5)
+    st = os.lstat(ms)
+    assert stat.S_ISREG(st.st_mode) and (st.st_uid, st.st_mode & 0o777) == (md.uid, 0o600)
+    assert os.listdir(os.path.join(md.path, "tmp")) == []
+    # Lines that claim an empty mailbox; the true totals leave 49 bytes.
+    write_maildirsize(md, "776S\n" + "0 0\n" * 2000)
+    r = deliver(s, ["-d", "ptalice"], data=b"o" * 50)
+    assert r.returncode == EX_TEMPFAIL and b"quota" in r.stderr, r
+    assert read(ms) == "776S\n727 5\n"
+    assert true_totals(md) == (727, 5)
+    assert os.listdir(os.path.join(md.path, "tmp")) == []
+    r = deliver(s, ["-d", "ptalice"], data=b"p" * 49)
+    assert r.returncode == 0, r.stderr
+    assert read(ms) == "776S\n727 5\n49 1\n"
+    # The message count is checked on the true count too.
+    write_maildirsize(md, "6C\n" + "0 0\n" * 2000)
+    r = deliver(s, ["-d", "ptalice"], data=b"q")
+    assert r.returncode == EX_TEMPFAIL and b"quota" in r.stderr, r
+    assert read(ms) == "6C\n776 6\n"
+    # One byte past the bound is enough (test_small_... has one at it).
+    text = "1000000S,1000C\n" + "1 0\n" * 1275 + "123 0\n"
+    assert len(text) == 5121
+    write_maildirsize(md, text)
+    assert deliver(s, ["-d", "ptalice"], data=b"r").returncode == 0
+    assert read(ms) == "1000000S,1000C\n776 6\n1 1\n"
+
+
+def test_stale_maildirsize_over_quota_is_recalculated(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptalice"]
+    md.add(b"x" * 10)
+    # Big, and claims 500000 bytes in a 1000-byte quota: the Maildir has 10.
+    ms = write_maildirsize(md, "1000S,10C\n" + "500 1\n" * 1000)
+    r = deliver(s, ["-d", "ptalice"], data=b"y" * 100)
+    assert r.returncode == 0, r.stderr
+    assert read(ms) == "1000S,10C\n10 1\n100 1\n"
+    # Small but impossible: totals below zero.
+    write_maildirsize(md, "1000S,10C\n-5000 -3\n")
+    r = deliver(s, ["-d", "ptalice"], data=b"z" * 100)
+    assert r.returncode == 0, r.stderr
+    assert read(ms) == "1000S,10C\n110 2\n100 1\n"
+    # Small, over quota, and not rewritten for over 15 minutes.
+    write_maildirsize(md, "1000S,10C\n990 3\n")
+    old = os.stat(ms).st_mtime - 16 * 60
+    os.utime(ms, (old, old))
+    r = deliver(s, ["-d", "ptalice"], data=b"w" * 100)
+    assert r.returncode == 0, r.stderr
+    assert read(ms) == "1000S,10C\n210 3\n100 1\n"
+
+
+def test_small_maildirsize_is_only_appended_to(server_factory):
+    s = server_factory()
+    md = quota_maildir(s)
+    # 5120 bytes of lines that are wrong (the Maildir holds 677 bytes),
+    # but the file is within the bound and fresh: it is believed.
+    text = "1000000S,1000C\n" + "1 0\n" * 1275 + "12 0\n"
+    assert len(text) == 5120
+    ms = write_maildirsize(md, text)
+    ino = os.stat(ms).st_ino
+    r = deliver(s, ["-d", "ptalice"], data=b"n" * 50)
+    assert r.returncode == 0, r.stderr
+    assert read(ms) == text + "50 1\n" and os.stat(ms).st_ino == ino
+    # Fresh and over quota: refused, the file untouched.
+    text = "1000S,100C\n990 1\n"
+    write_maildirsize(md, text)
+    r = deliver(s, ["-d", "ptalice"], data=b"n" * 50)
+    assert r.returncode == EX_TEMPFAIL and b"quota" in r.stderr, r
+    assert read(ms) == text
+
+
+def test_maildirsize_recalculation_follows_no_symlink(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptalice"]
+    md.add(b"x" * 10)
+    big = os.path.join(md.path, "big")
+    with open(big, "wb") as f:
+        f.write(b"b" * 5000)
+    # Symlinks among the messages, with and without ,S=: not counted.
+    os.symlink(big, os.path.join(md.path, "cur", "1700000000.L1.host,S=900000:2,"))
+    os.symlink(big, os.path.join(md.path, "new", "1700000000.L2.host"))
+    os.symlink("/nonexistent", os.path.join(md.path, "new", "1700000000.L3.host"))
+    ms = write_maildirsize(md, "1000S,10C\n" + "0 0\n" * 2000)
+    r = deliver(s, ["-d", "ptalice"], data=b"y" * 100)
+    assert r.returncode == 0, r.stderr
+    assert read(ms) == "1000S,10C\n10 1\n100 1\n"
+    assert read(big) == "b" * 5000
+    # A symlink named maildirsize is neither read nor replaced nor
+    # written through: no quota, the link and its target as they were.
+    target = os.path.join(md.path, "other-maildirsize")
+    text = "10S,1C\n" + "500 1\n" * 1000
+    with open(target, "w") as f:
+        f.write(text)
+    os.chown(target, md.uid, md.gid)
+    os.unlink(ms)
+    os.symlink(target, ms)
+    r = deliver(s, ["-d", "ptalice"], data=b"z" * 100)
+    assert r.returncode == 0, r.stderr
+    assert os.path.islink(ms) and os.readlink(ms) == target
+    assert read(target) == text
+    assert [n for n in os.listdir(os.path.join(md.path, "tmp"))] == []
 
 
 def test_concurrent_deliveries_lose_nothing(server_factory):
