@@ -22,7 +22,8 @@ struct deliver_result {
 /* Read the message from fd (to its end) and deliver it into maildir,
  * creating maildir and its cur/ new/ tmp/ (mode 0700) if missing.  A
  * leading mbox "From " line is dropped; a message that would go over the
- * Maildir++ quota (maildirsize) is refused for now.  Returns 0, or a sysexits(3) code
+ * Maildir++ quota (maildirsize, recalculated from new/ and cur/ when it is
+ * past 5120 bytes or stale) is refused for now.  Returns 0, or a sysexits(3) code
  * with a one-line reason in err: EX_DATAERR for a message over max_size,
  * EX_TEMPFAIL for everything else (I/O errors, a full disk or quota, a
  * Maildir that is not a directory): the administrator can mend those, and
