@@ -378,7 +378,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct config cfg;
 	static struct session s;
-	int flags, pfd[2], out, fd;
+	int flags, pfd[2], out, out_copy, fd;
 	size_t cachelen = 0, npending = 0;
 	const uint8_t *cmds;
 	size_t ncmds;
@@ -427,14 +427,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(pfd[1]);
 	out = memfd_create("fuzz-out", MFD_CLOEXEC);
 	check(out >= 0, "memfd");
+	/* The session closes its client descriptors at the end: it gets
+	 * copies, and the output is read back through out. */
+	out_copy = dup(out);
+	check(out_copy >= 0, "dup");
 
 	for (fd = 0; fd < 1024; fd++)
 		open_fd_map[fd] = fcntl(fd, F_GETFD) >= 0;
+	open_fd_map[pfd[0]] = open_fd_map[out_copy] = 0;
 
 	in_session = 1;
 	nlive = 0;
 	if (setjmp(session_env) == 0)
-		mail_main(&s, pfd[0], out, (const char *)cmds, npending);
+		mail_main(&s, pfd[0], out_copy, (const char *)cmds, npending);
 	in_session = 0;
 	/* What the kernel would have cleaned up at exit. */
 	for (i = 0; i < nlive; i++)
@@ -444,7 +449,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!open_fd_map[fd] && fcntl(fd, F_GETFD) >= 0)
 			close(fd);
 	check(fchdir(saved_cwd) == 0, "fchdir back");
-	close(pfd[0]);
 
 	/* The output. */
 	check(fstat(out, &st) == 0, "fstat output");
