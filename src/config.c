@@ -178,11 +178,20 @@ int config_set(struct config *c, const char *key, const char *value,
 	case K_DUR:
 		if (parse_duration_ms(value, &u) < 0)
 			return cerr(err, cap, "%s: bad duration '%s' (e.g. 10m, 30s, 500ms)", key, value);
+		/* Range checks here, where the line is known. */
+		if ((strcmp(k->name, "timeout") == 0 || strcmp(k->name, "login_timeout") == 0) &&
+		    u < 1000)
+			return cerr(err, cap, "%s: must be at least 1s", key);
 		*(uint64_t *)(base + k->off) = u;
 		return 0;
 	case K_UINT:
 		if (parse_decimal(value, strlen(value), 0x7fffffff, &u) < 0)
 			return cerr(err, cap, "%s: bad number '%s'", key, value);
+		if ((strcmp(k->name, "max_login_failures") == 0 ||
+		     strcmp(k->name, "max_login_commands") == 0) && u == 0)
+			return cerr(err, cap, "%s: must be at least 1", key);
+		if (strcmp(k->name, "spare_sessions") == 0 && u > CONF_MAX_SPARES)
+			return cerr(err, cap, "%s: must be at most %d", key, CONF_MAX_SPARES);
 		*(unsigned *)(base + k->off) = (unsigned)u;
 		return 0;
 	case K_UID:
@@ -284,14 +293,6 @@ int config_check(const struct config *c, char *err, size_t cap)
 		return cerr(err, cap, "first_valid_uid must not be 0");
 	if (c->first_valid_gid == 0)
 		return cerr(err, cap, "first_valid_gid must not be 0");
-	if (c->max_login_failures == 0)
-		return cerr(err, cap, "max_login_failures must be at least 1");
-	if (c->spare_sessions > CONF_MAX_SPARES)
-		return cerr(err, cap, "spare_sessions must be at most %d", CONF_MAX_SPARES);
-	if (c->max_login_commands == 0)
-		return cerr(err, cap, "max_login_commands must be at least 1");
-	if (c->timeout_ms < 1000 || c->login_timeout_ms < 1000)
-		return cerr(err, cap, "timeouts must be at least 1s");
 	for (i = 0; i < c->ncerts; i++)
 		if (!c->certs[i].key[0])
 			return cerr(err, cap, "ssl_cert %s has no ssl_key", c->certs[i].cert);

@@ -275,7 +275,8 @@ static void cmd_rset(struct mailsess *m)
 	m->ndeleted = 0;
 	m->del_bytes = 0;
 	totals(m, &count, &octets);
-	conn_printf(&m->c, "+OK maildrop has %zu messages (%llu octets)\r\n", count,
+	conn_printf(&m->c, "+OK maildrop has %zu message%s (%llu octets)\r\n", count,
+		    count == 1 ? "" : "s",
 		    (unsigned long long)octets);
 }
 
@@ -423,7 +424,8 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 		size_t count;
 		uint64_t octets;
 		totals(&m, &count, &octets);
-		conn_printf(&m.c, "+OK maildrop has %zu messages (%llu octets)\r\n", count,
+		conn_printf(&m.c, "+OK maildrop has %zu message%s (%llu octets)\r\n", count,
+			    count == 1 ? "" : "s",
 			    (unsigned long long)octets);
 		plog(LOG_INFO, "login: user=<%s> rip=%s lport=%u tls=%s method=%s messages=%zu",
 		     s->user, s->rip, s->lport, s->tls_info, s->method, count);

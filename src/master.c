@@ -301,8 +301,10 @@ static void reap(void)
 	int status;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		unsigned i;
+		int spare = 0;
 		for (i = 0; i < M.nspares; i++)
 			if (M.spares[i].pid == pid) {
+				spare = 1;
 				/* Idle spares end only when something is wrong (the
 				 * pre-auth process could not start, or a kill). */
 				plog(LOG_WARNING, "spare connection process %ld ended before a "
@@ -312,6 +314,8 @@ static void reap(void)
 				M.spares_paused_until = now_ms() + 1000;
 				break;
 			}
+		if (spare)
+			continue;
 		for (i = 0; i < M.nkids; i++)
 			if (M.kids[i].pid == pid) {
 				M.kids[i] = M.kids[--M.nkids];
@@ -428,8 +432,13 @@ static void serve(const struct listener *l)
 	source_key(&ss, key, txt, sizeof(txt));
 	if (over_limit(key, txt, is_loopback(&ss) && !M.cfg.test_loopback_is_remote)) {
 		static const char msg[] = "-ERR [SYS/TEMP] too many connections, try again later\r\n";
-		ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-		(void)w;
+		/* On an implicit-TLS port a plaintext line would only be a TLS
+		 * error to the client (and a handshake costs what the limit is
+		 * there to save): just close. */
+		if (!l->tls) {
+			ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+			(void)w;
+		}
 		close(fd);
 		return;
 	}

@@ -207,13 +207,17 @@ static int raw_write(struct conn *c, const char *p, size_t len)
 		return -1;
 	while (len > 0) {
 		ssize_t w;
+		uint64_t t0 = c->idle_ms ? now_ms() : 0;
 		if (c->tr)
 			w = c->tr->write(c->tr->ctx, p, len);
 		else
 			w = write(c->wfd, p, len);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0) {
+		/* Short after a whole timeout: the send timeout (SO_SNDTIMEO =
+		 * the idle timeout) ran out with the client taking next to
+		 * nothing; another write would only wait as long again. */
+		if (w <= 0 || ((size_t)w < len && c->idle_ms && now_ms() - t0 >= c->idle_ms)) {
 			c->write_failed = 1;
 			return -1;
 		}

@@ -28,7 +28,7 @@ def test_user_pass_login(any_server):
     any_server.maildirs["ptbob"].add(b"hi\n")
     with Pop3(any_server.port) as c:
         assert c.cmd("USER ptbob") == "+OK"
-        assert c.cmd("PASS " + PASSWORD) == "+OK maildrop has 1 messages (4 octets)"
+        assert c.cmd("PASS " + PASSWORD) == "+OK maildrop has 1 message (4 octets)"
         assert c.cmd("QUIT") == "+OK postern signing off (0 messages deleted)"
     assert wait_until(lambda: "logout: user=<ptbob>" in any_server.logtext(), 5)
     log = any_server.logtext()
@@ -67,7 +67,7 @@ def test_sasl_plain(any_server):
     any_server.maildirs["ptalice"].add(b"x\n")
     with Pop3(any_server.port) as c:
         assert c.cmd("AUTH PLAIN " + b64("\0ptalice\0" + PASSWORD)) == \
-            "+OK maildrop has 1 messages (3 octets)"
+            "+OK maildrop has 1 message (3 octets)"
         c.quit()
     with Pop3(any_server.port) as c:                 # no initial response
         assert c.cmd("AUTH PLAIN") == "+ "
@@ -235,7 +235,7 @@ def test_user_at_domain(server):
     server.maildirs["ptcarol"].add(b"for carol\n")
     with Pop3(server.port) as c:
         c.cmd("USER carol@example.org")
-        assert c.cmd("PASS " + PASSWORD) == "+OK maildrop has 1 messages (11 octets)"
+        assert c.cmd("PASS " + PASSWORD) == "+OK maildrop has 1 message (11 octets)"
         c.quit()
 
 
@@ -304,7 +304,7 @@ def test_apop(any_mode_apop):
         m = re.fullmatch(r"\+OK postern ready (<[^<>@]+@[^<>]+>)", c.greeting)
         assert m, c.greeting
         digest = hashlib.md5((m.group(1) + "tanstaaf").encode()).hexdigest()
-        assert c.cmd(f"APOP apopuser {digest}") == "+OK maildrop has 1 messages (3 octets)"
+        assert c.cmd(f"APOP apopuser {digest}") == "+OK maildrop has 1 message (3 octets)"
         c.quit()
     with Pop3(s.port) as c:
         ts = c.greeting.split()[-1]

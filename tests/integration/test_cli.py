@@ -58,6 +58,11 @@ def test_check_commented_example(conf):
     ("just some words", "expected 'key = value'"),
     ("ssl_key = /k.pem", "ssl_key must follow its ssl_cert"),
     ("ssl_cert = relative.pem", "ssl_cert: want an absolute path"),
+    ("max_login_failures = 0", "max_login_failures: must be at least 1"),
+    ("max_login_commands = 0", "max_login_commands: must be at least 1"),
+    ("timeout = 500ms", "timeout: must be at least 1s"),
+    ("login_timeout = 0s", "login_timeout: must be at least 1s"),
+    ("spare_sessions = 65", "spare_sessions: must be at most 64"),
 ])
 def test_check_bad_config_names_file_and_line(conf, line, message):
     good = open(conf).read().splitlines()
@@ -76,8 +81,6 @@ def test_check_bad_config_names_file_and_line(conf, line, message):
 
 @pytest.mark.parametrize("extra,message", [
     ("first_valid_uid = 0", "first_valid_uid must not be 0"),
-    ("max_login_failures = 0", "max_login_failures must be at least 1"),
-    ("timeout = 500ms", "timeouts must be at least 1s"),
     ("passwd_file = relative/passwd", "passwd_file must be an absolute path"),
     ("ssl = required", "ssl = required needs ssl_cert and ssl_key"),
 ])

@@ -58,7 +58,7 @@ def full_session_from(src, port, body):
     assert f.readline().startswith(b"+OK postern ready")
     s.sendall(f"USER ptalice\r\nPASS {conftest.PASSWORD}\r\nRETR 1\r\n".encode())
     assert f.readline() == b"+OK\r\n"
-    assert f.readline().startswith(b"+OK maildrop has 1 messages")
+    assert f.readline().startswith(b"+OK maildrop has 1 message")
     assert f.readline().startswith(b"+OK ")
     got = b""
     while True:

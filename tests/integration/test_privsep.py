@@ -324,7 +324,7 @@ def test_second_login_in_use_then_kill9_releases(any_server):
         # The kernel dropped the lock with the process: a new login works
         # at once, and the killed session's DELE never happened.
         with Pop3(s.port) as c:
-            assert c.login() == "+OK maildrop has 1 messages (3 octets)"
+            assert c.login() == "+OK maildrop has 1 message (3 octets)"
             c.quit()
     finally:
         first.close()
@@ -587,7 +587,7 @@ def test_inetd_mode_over_pipes(server_factory):
     r = subprocess.run([conftest.POSTERN, "-f", s.conf, "-d", "-i"], input=script.encode(),
                        capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == (b"+OK postern ready\r\n+OK\r\n+OK maildrop has 1 messages (26 octets)\r\n"
+    assert r.stdout == (b"+OK postern ready\r\n+OK\r\n+OK maildrop has 1 message (26 octets)\r\n"
                         b"+OK 1 26\r\n+OK 26 octets\r\nSubject: p\r\n\r\nover pipes\r\n.\r\n"
                         b"+OK message 1 deleted\r\n"
                         b"+OK postern signing off (1 message deleted)\r\n"), r.stdout

@@ -745,6 +745,28 @@ def test_slow_reader_of_a_long_retr_is_not_idle_over_tls(server_factory, test_ca
     wait_for(lambda: s.maildirs["ptalice"].files() == [], 5, "the message deleted")
 
 
+def test_over_the_limit_on_the_tls_port_is_closed_without_plaintext(server_factory, test_ca):
+    """A plaintext -ERR on port 995 would be a TLS error to the client:
+    over a limit, the implicit-TLS port just closes."""
+    s = tls_server(server_factory, test_ca, extra_conf="max_sessions = 1\n").start()
+    wait_for(lambda: s.children() == [], 5, "the start-up probe to end")
+    held = Pop(s.port)
+    try:
+        assert held.greeting.startswith("+OK")
+        raw = socket.create_connection(("127.0.0.1", s.tls_port), timeout=10)
+        try:
+            assert raw.recv(100) == b""
+        finally:
+            raw.close()
+        plain = Pop(s.port)
+        try:
+            assert plain.greeting.startswith("-ERR [SYS/TEMP] too many connections")
+        finally:
+            plain.close()
+    finally:
+        held.close()
+
+
 # ---- the TLS keys never reach a mail process ----
 
 def key_needles(key_path):

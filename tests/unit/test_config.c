@@ -171,7 +171,15 @@ static void test_number_keys(void **state)
 	for (i = 0; i < sizeof(badnum) / sizeof(badnum[0]); i++)
 		if (set(&c, "max_login_failures", badnum[i]) != -1)
 			fail_msg("max_login_failures accepted '%s'", badnum[i]);
-	assert_int_equal(set(&c, "max_login_commands", "0"), 0);
+	/* Ranges are checked as the value is set (so errors name the line). */
+	assert_int_equal(set(&c, "max_login_commands", "0"), -1);
+	assert_int_equal(set(&c, "max_login_commands", "1"), 0);
+	assert_int_equal(set(&c, "max_login_failures", "0"), -1);
+	assert_int_equal(set(&c, "spare_sessions", "64"), 0);
+	assert_int_equal(set(&c, "spare_sessions", "65"), -1);
+	assert_int_equal(set(&c, "spare_sessions", "0"), 0);
+	assert_int_equal(set(&c, "timeout", "999ms"), -1);
+	assert_int_equal(set(&c, "login_timeout", "0"), -1);
 	assert_int_equal(set(&c, "max_sessions_per_source", "5"), 0);
 	assert_int_equal(set(&c, "max_conn_rate_per_source", "60"), 0);
 	assert_int_equal(set(&c, "listen_backlog", "4096"), 0);
@@ -331,9 +339,6 @@ static void test_check(void **state)
 		{ "empty_dir", "run/empty", "empty_dir" },
 		{ "first_valid_uid", "0", "first_valid_uid" },
 		{ "first_valid_gid", "0", "first_valid_gid" },
-		{ "max_login_failures", "0", "max_login_failures" },
-		{ "timeout", "999ms", "timeout" },
-		{ "login_timeout", "0", "timeout" },
 		{ "listen_tls", "*:995", "listen_tls" },
 		{ "ssl", "required", "ssl = required" },
 	};
