@@ -28,6 +28,12 @@ def socket_fds(pid):
     return n
 
 
+def login_and_quit(s):
+    with Pop3(s.port) as c:
+        assert c.login().startswith("+OK")
+        assert c.cmd("QUIT").startswith("+OK")
+
+
 def spares(s, n):
     got = wait_until(lambda: len(s.spares()) == n and s.spares(), 10)
     assert got and len(got) == n, (got, s.logtext())
@@ -81,12 +87,7 @@ def test_a_spare_takes_the_connection_and_is_replaced(server):
 def test_many_sessions_in_a_row_all_served(server):
     s = server
     for i in range(30):
-        c = Pop3(s.port)
-        try:
-            assert c.login().startswith("+OK")
-            assert c.cmd("QUIT").startswith("+OK")
-        finally:
-            c.close()
+        login_and_quit(s)
     spares(s, 2)
     assert wait_until(lambda: s.children() == [], 5)
 
@@ -99,12 +100,7 @@ def test_reload_replaces_the_spares(server):
         (before, s.spares())
     # The old ones and their pre-auth processes are gone, not orphaned.
     assert wait_until(lambda: not live(before), 5)
-    c = Pop3(s.port)
-    try:
-        assert c.login().startswith("+OK")
-        assert c.cmd("QUIT").startswith("+OK")
-    finally:
-        c.close()
+    login_and_quit(s)
 
 
 def test_a_spare_whose_preauth_process_dies_is_replaced(server):
@@ -116,12 +112,7 @@ def test_a_spare_whose_preauth_process_dies_is_replaced(server):
     assert wait_until(lambda: victim not in live([victim]) or not live([victim]), 5)
     assert wait_until(lambda: "ended before a client came" in s.logtext(), 5), s.logtext()
     # Back to two after the one-second pause, and sessions work meanwhile.
-    c = Pop3(s.port)
-    try:
-        assert c.login().startswith("+OK")
-        assert c.cmd("QUIT").startswith("+OK")
-    finally:
-        c.close()
+    login_and_quit(s)
     spares(s, 2)
 
 
