@@ -9,8 +9,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct session {
-	const struct config *cfg;
+/* What a connection is, as the monitor learns it: the part of the session
+ * it hands to its pre-auth process (IPC_CONN) in one piece, since that
+ * process may have been started before the client connected. */
+struct conn_info {
 	char rip[64];            /* client address, "unknown" for pipes */
 	unsigned rport;
 	unsigned lport;
@@ -19,6 +21,11 @@ struct session {
 	char greeting[200];      /* "+OK postern ready[ <apop-timestamp>]\r\n" */
 	char apop_stamp[160];    /* the timestamp, empty unless apop = yes */
 	int greeted;             /* the monitor already sent the greeting */
+};
+
+struct session {
+	const struct config *cfg;
+	struct conn_info conn;
 	uid_t unpriv_uid;        /* the 'postern' user */
 	gid_t unpriv_gid;
 	/* Filled by the monitor after a successful login. */
@@ -32,20 +39,9 @@ struct session {
 	pid_t preauth_pid;       /* plain: the pre-auth process, to wait for at the end */
 };
 
-/* What the monitor tells its pre-auth process about the connection it
- * hands over (IPC_CONN); the pre-auth process may have been started before
- * the client connected. */
-struct conn_info {
-	char rip[64];
-	unsigned rport, lport;
-	int loopback, tls_listener, greeted;
-	char greeting[200];
-	char apop_stamp[160];
-};
-
 struct tls_server;
 
-/* Fill rip/rport/lport/loopback from the client socket. */
+/* Fill conn.rip/rport/lport/loopback from the client socket. */
 void session_peer(struct session *s, int fd);
 
 /* The greeting of a plain connection when APOP is off: constant, so the

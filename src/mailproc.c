@@ -197,7 +197,7 @@ static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 	int fd = m->ops->open_msg(m->store, idx, &fsize);
 	if (fd < 0) {
 		plog(LOG_ERR, "user=<%s> rip=%s cannot open message %zu: %s",
-		     m->s->user, m->s->rip, idx + 1, strerror(errno));
+		     m->s->user, m->s->conn.rip, idx + 1, strerror(errno));
 		reply_err(m, errno == ENOENT ? "[SYS/TEMP] message no longer exists"
 					     : "[SYS/TEMP] cannot read message");
 		return;
@@ -214,7 +214,7 @@ static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 			if (errno == EINTR)
 				continue;
 			plog(LOG_ERR, "user=<%s> rip=%s read error in message %zu: %s",
-			     m->s->user, m->s->rip, idx + 1, strerror(errno));
+			     m->s->user, m->s->conn.rip, idx + 1, strerror(errno));
 			close(fd);
 			conn_flush(&m->c);
 			_exit(1);
@@ -287,7 +287,7 @@ static void log_logout(struct mailsess *m, const char *reason, unsigned deleted,
 	uint64_t octets;
 	totals(m, &count, &octets);
 	plog(LOG_INFO, "logout: user=<%s> rip=%s retr=%u/%llu top=%u/%llu dele=%u/%llu "
-	     "left=%zu/%llu reason=%s", m->s->user, m->s->rip, m->retr,
+	     "left=%zu/%llu reason=%s", m->s->user, m->s->conn.rip, m->retr,
 	     (unsigned long long)m->retr_bytes, m->top, (unsigned long long)m->top_bytes,
 	     deleted, (unsigned long long)del_bytes, count, (unsigned long long)octets,
 	     reason);
@@ -407,7 +407,7 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 			"[SYS/TEMP] mailbox unavailable, try again later",
 			"[SYS/PERM] mailbox unavailable",
 			"[SYS/PERM] mailbox too large for POP3, ask your administrator" };
-		plog(LOG_WARNING, "login refused: user=<%s> rip=%s: %s", s->user, s->rip, err);
+		plog(LOG_WARNING, "login refused: user=<%s> rip=%s: %s", s->user, s->conn.rip, err);
 		reply_err(&m, code[st]);
 		conn_flush(&m.c);
 		mail_exit(&m, 1);
@@ -428,7 +428,7 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 			    count == 1 ? "" : "s",
 			    (unsigned long long)octets);
 		plog(LOG_INFO, "login: user=<%s> rip=%s lport=%u tls=%s method=%s messages=%zu",
-		     s->user, s->rip, s->lport, s->tls_info, s->method, count);
+		     s->user, s->conn.rip, s->conn.lport, s->tls_info, s->method, count);
 	}
 
 	for (;;) {
@@ -458,7 +458,7 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 		if (pr != PARSE_OK) {
 			if (++m.bad <= 10)
 				plog(LOG_NOTICE, "bad command: user=<%s> rip=%s cmd=<%s> error=%s",
-				     s->user, s->rip, pop3_log_name(&r, pr), pop3_parse_error(pr));
+				     s->user, s->conn.rip, pop3_log_name(&r, pr), pop3_parse_error(pr));
 			reply_err(&m, pop3_parse_error(pr));
 			continue;
 		}

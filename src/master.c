@@ -249,17 +249,6 @@ static struct rate *rate_slot(const unsigned char key[16], time_t minute)
 	return &M.rates[h % RATE_SLOTS];
 }
 
-static int is_loopback(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-	if (ss->ss_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return 1;   /* AF_UNIX */
-}
-
 /* 0 to accept; otherwise the connection is refused with a reason.  The
  * per-source limits do not apply to loopback clients (as Postfix exempts
  * $mynetworks): on this host they are a webmail or a TLS proxy speaking
@@ -328,8 +317,8 @@ static void reap(void)
 }
 
 /* In a child of the master: default signals, none of the master's
- * descriptors (listeners, signal pipe, other spares' channels) but keep. */
-static void child_setup(int keep)
+ * descriptors (listeners, signal pipe, the spares' channels). */
+static void child_setup(void)
 {
 	struct sigaction sa;
 	unsigned i;
@@ -345,8 +334,7 @@ static void child_setup(int keep)
 	close(M.sigpipe[0]);
 	close(M.sigpipe[1]);
 	for (i = 0; i < M.nspares; i++)
-		if (M.spares[i].chan != keep)
-			close(M.spares[i].chan);
+		close(M.spares[i].chan);
 }
 
 /* Start spares up to spare_sessions.  Called from the main loop, after a
@@ -372,7 +360,7 @@ static void spares_fill(void)
 		if (pid == 0) {
 			prctl(PR_SET_NAME, "postern-spare", 0, 0, 0);
 			close(ch[0]);
-			child_setup(-1);
+			child_setup();
 			_exit(monitor_spare(&M.cfg, ch[1], M.unpriv_uid, M.unpriv_gid, M.tls));
 		}
 		close(ch[1]);
@@ -430,7 +418,7 @@ static void serve(const struct listener *l)
 		return;
 	}
 	source_key(&ss, key, txt, sizeof(txt));
-	if (over_limit(key, txt, is_loopback(&ss) && !M.cfg.test_loopback_is_remote)) {
+	if (over_limit(key, txt, sockaddr_is_loopback(&ss) && !M.cfg.test_loopback_is_remote)) {
 		static const char msg[] = "-ERR [SYS/TEMP] too many connections, try again later\r\n";
 		/* On an implicit-TLS port a plaintext line would only be a TLS
 		 * error to the client (and a handshake costs what the limit is
@@ -457,7 +445,7 @@ static void serve(const struct listener *l)
 		return;
 	}
 	if (pid == 0) {
-		child_setup(-1);
+		child_setup();
 		fcntl(fd, F_SETFD, 0);
 		_exit(monitor_run(&M.cfg, fd, fd, l->tls, greeted, M.unpriv_uid, M.unpriv_gid,
 				  l->tls || strcmp(M.cfg.ssl, "off") != 0 ? M.tls : NULL));

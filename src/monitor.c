@@ -33,38 +33,35 @@ void session_peer(struct session *s, int fd)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	memset(&ss, 0, sizeof(ss));
-	snprintf(s->rip, sizeof(s->rip), "unknown");
-	s->loopback = 0;
+	snprintf(s->conn.rip, sizeof(s->conn.rip), "unknown");
+	s->conn.loopback = 0;
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &a->sin_addr, s->rip, sizeof(s->rip));
-			s->rport = ntohs(a->sin_port);
-			s->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+			inet_ntop(AF_INET, &a->sin_addr, s->conn.rip, sizeof(s->conn.rip));
+			s->conn.rport = ntohs(a->sin_port);
 		} else if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			s->rport = ntohs(a->sin6_port);
+			s->conn.rport = ntohs(a->sin6_port);
 			if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
 				struct in_addr v4;
 				memcpy(&v4, a->sin6_addr.s6_addr + 12, 4);
-				inet_ntop(AF_INET, &v4, s->rip, sizeof(s->rip));
-				s->loopback = a->sin6_addr.s6_addr[12] == 127;
+				inet_ntop(AF_INET, &v4, s->conn.rip, sizeof(s->conn.rip));
 			} else {
-				inet_ntop(AF_INET6, &a->sin6_addr, s->rip, sizeof(s->rip));
-				s->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+				inet_ntop(AF_INET6, &a->sin6_addr, s->conn.rip, sizeof(s->conn.rip));
 			}
 		} else if (ss.ss_family == AF_UNIX) {
-			snprintf(s->rip, sizeof(s->rip), "local");
-			s->loopback = 1;
+			snprintf(s->conn.rip, sizeof(s->conn.rip), "local");
 		}
+		s->conn.loopback = sockaddr_is_loopback(&ss);
 	}
 	len = sizeof(ss);
 	memset(&ss, 0, sizeof(ss));
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET)
-			s->lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+			s->conn.lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		else if (ss.ss_family == AF_INET6)
-			s->lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+			s->conn.lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
 }
 
@@ -72,17 +69,17 @@ void session_peer(struct session *s, int fd)
 static void make_greeting(struct session *s)
 {
 	char host[64];
-	s->apop_stamp[0] = '\0';
+	s->conn.apop_stamp[0] = '\0';
 	if (s->cfg->apop) {
 		if (gethostname(host, sizeof(host)) < 0)
 			strcpy(host, "localhost");
 		host[sizeof(host) - 1] = '\0';
-		snprintf(s->apop_stamp, sizeof(s->apop_stamp), "<%ld.%ld.%lu@%s>",
+		snprintf(s->conn.apop_stamp, sizeof(s->conn.apop_stamp), "<%ld.%ld.%lu@%s>",
 			 (long)getpid(), (long)time(NULL), (unsigned long)now_ms(), host);
-		snprintf(s->greeting, sizeof(s->greeting), "+OK postern ready %s\r\n",
-			 s->apop_stamp);
+		snprintf(s->conn.greeting, sizeof(s->conn.greeting), "+OK postern ready %s\r\n",
+			 s->conn.apop_stamp);
 	} else {
-		snprintf(s->greeting, sizeof(s->greeting), "%s", PLAIN_GREETING);
+		snprintf(s->conn.greeting, sizeof(s->conn.greeting), "%s", PLAIN_GREETING);
 	}
 }
 
@@ -118,7 +115,7 @@ static int accept_login(struct monitor *mo, const char *method)
 	    auth_mail_path(mo->s.cfg, &mo->u, mo->s.mailbox, sizeof(mo->s.mailbox)) < 0) {
 		if (auth_ids_ok(mo->s.cfg, &mo->u, &why) == 0)
 			why = "mail_location does not give an absolute path";
-		plog(LOG_ERR, "login refused: user=<%s> rip=%s: %s", mo->u.user, mo->s.rip, why);
+		plog(LOG_ERR, "login refused: user=<%s> rip=%s: %s", mo->u.user, mo->s.conn.rip, why);
 		return 0;
 	}
 	snprintf(mo->s.user, sizeof(mo->s.user), "%s", mo->u.user);
@@ -138,7 +135,7 @@ static void log_failure(struct monitor *mo, const char *user, size_t ulen,
 	char safe[80];
 	mo->failures++;
 	plog(LOG_NOTICE, "auth failed: user=<%s> rip=%s method=%s failures=%u reason=%s",
-	     log_safe(safe, sizeof(safe), user, ulen), mo->s.rip, method, mo->failures, why);
+	     log_safe(safe, sizeof(safe), user, ulen), mo->s.conn.rip, method, mo->failures, why);
 }
 
 static void become_mail(struct monitor *mo, struct ipc_msg *m);
@@ -169,7 +166,7 @@ static void handle_auth(struct monitor *mo, struct ipc_msg *m, struct ipc_msg *h
 		/* The monitor's own timestamp, not the one the pre-auth process
 		 * sends: a subverted pre-auth process must not be able to replay
 		 * a digest it saw for an older timestamp. */
-		r = auth_apop(mo->s.cfg, m->field[1], mo->s.apop_stamp, m->field[2], &mo->u, &why);
+		r = auth_apop(mo->s.cfg, m->field[1], mo->s.conn.apop_stamp, m->field[2], &mo->u, &why);
 	} else if (m->nfields == 3 && (strcmp(method, "USER") == 0 ||
 				       strcmp(method, "PLAIN") == 0 ||
 				       strcmp(method, "LOGIN") == 0)) {
@@ -189,7 +186,7 @@ static void handle_auth(struct monitor *mo, struct ipc_msg *m, struct ipc_msg *h
 	}
 	close_fds(h);
 	if (r == AUTH_TEMPFAIL) {
-		plog(LOG_ERR, "auth unavailable: rip=%s reason=%s", mo->s.rip, why);
+		plog(LOG_ERR, "auth unavailable: rip=%s reason=%s", mo->s.conn.rip, why);
 		reply(mo, 0, "temp");
 		return;
 	}
@@ -338,19 +335,9 @@ static int start_preauth(int other)
 static int send_conn(int rfd, int wfd)
 {
 	struct monitor *mo = &the_monitor;
-	struct conn_info ci;
-	const char *f[1] = { (const char *)&ci };
-	size_t fl[1] = { sizeof(ci) };
+	const char *f[1] = { (const char *)&mo->s.conn };
+	size_t fl[1] = { sizeof(mo->s.conn) };
 	int fds[2] = { rfd, wfd };
-	memset(&ci, 0, sizeof(ci));
-	memcpy(ci.rip, mo->s.rip, sizeof(ci.rip));
-	ci.rport = mo->s.rport;
-	ci.lport = mo->s.lport;
-	ci.loopback = mo->s.loopback;
-	ci.tls_listener = mo->s.tls_listener;
-	ci.greeted = mo->s.greeted;
-	memcpy(ci.greeting, mo->s.greeting, sizeof(ci.greeting));
-	memcpy(ci.apop_stamp, mo->s.apop_stamp, sizeof(ci.apop_stamp));
 	return ipc_send(mo->sock, IPC_CONN, 1, f, fl, rfd == wfd ? 1 : 2, fds);
 }
 
@@ -373,7 +360,7 @@ static int next_request(struct monitor *mo, struct ipc_msg *m)
 		now = now_ms();
 		if (now >= deadline) {
 			plog(LOG_ERR, "pre-auth process outlived the login timeout: rip=%s; "
-			     "ending the session", mo->s.rip);
+			     "ending the session", mo->s.conn.rip);
 			kill(mo->s.preauth_pid, SIGKILL);
 			return -1;
 		}
@@ -390,7 +377,7 @@ static int next_request(struct monitor *mo, struct ipc_msg *m)
 	if ((m->type == IPC_AUTH || (m->type == IPC_SASL_STEP && !mo->scram)) &&
 	    mo->failures >= cfg->max_login_failures) {
 		plog(LOG_ERR, "pre-auth process tried again after %u failed logins: rip=%s; "
-		     "ending the session", mo->failures, mo->s.rip);
+		     "ending the session", mo->failures, mo->s.conn.rip);
 		close_fds(m);
 		kill(mo->s.preauth_pid, SIGKILL);
 		return -1;
@@ -406,7 +393,7 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 	pid_t pre;
 	struct ipc_msg *m = xmalloc(sizeof(*m)), *h = xmalloc(sizeof(*h));
 
-	mo->s.tls_listener = tls_listener;
+	mo->s.conn.tls_listener = tls_listener;
 	mo->started = now_ms();
 	session_peer(&mo->s, rfd);
 	{
@@ -418,9 +405,9 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 	}
 	make_greeting(&mo->s);
 	if (greeted) {
-		mo->s.greeted = 1;   /* the master sent PLAIN_GREETING */
+		mo->s.conn.greeted = 1;   /* the master sent PLAIN_GREETING */
 	} else if (!tls_listener) {
-		mo->s.greeted = write_all(wfd, mo->s.greeting, strlen(mo->s.greeting)) == 0;
+		mo->s.conn.greeted = write_all(wfd, mo->s.conn.greeting, strlen(mo->s.conn.greeting)) == 0;
 	}
 	if (send_conn(rfd, wfd) < 0) {
 		/* A spare whose pre-auth process is gone: start a fresh one. */
@@ -469,10 +456,10 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 			unsigned suppressed;
 			char why[200];
 			char more[32] = "";
-			if (ratelog_allow(mo->s.rip, &suppressed)) {
+			if (ratelog_allow(mo->s.conn.rip, &suppressed)) {
 				if (suppressed)
 					snprintf(more, sizeof(more), " (%u more not logged)", suppressed);
-				plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s%s", mo->s.rip,
+				plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s%s", mo->s.conn.rip,
 				     log_text(why, sizeof(why), m->field[0], m->flen[0]), more);
 			}
 		} else if (m->type == IPC_HANDOFF && mo->authed) {
@@ -516,13 +503,11 @@ int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t un
 	struct monitor *mo = &the_monitor;
 	struct ipc_msg *m;
 	struct pollfd p[2];
-	char name[17] = "";
 	int fd, tls_listener, greeted;
 
-	monitor_init(cfg, unpriv_uid, unpriv_gid, tls);
 	/* "postern-spare" in ps(1) until a client comes (the master set it
 	 * right after the fork); the pre-auth process is "postern" at once. */
-	snprintf(name, sizeof(name), "%s", program_name());
+	monitor_init(cfg, unpriv_uid, unpriv_gid, tls);
 	if (start_preauth(chan) < 0)
 		return 1;
 	p[0].fd = chan;
@@ -552,6 +537,6 @@ int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t un
 	tls_listener = m->field[0][0] == '1';
 	greeted = m->field[0][1] == '1';
 	free(m);
-	prctl(PR_SET_NAME, name, 0, 0, 0);
+	prctl(PR_SET_NAME, program_name(), 0, 0, 0);
 	return monitor_serve(fd, fd, tls_listener, greeted);
 }

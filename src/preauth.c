@@ -62,7 +62,7 @@ static int plaintext_ok(const struct preauth *p)
 		return 0;
 	if (strcmp(p->cfg->plaintext_auth, "always") == 0)
 		return 1;
-	return p->s->loopback && !p->cfg->test_loopback_is_remote;
+	return p->s->conn.loopback && !p->cfg->test_loopback_is_remote;
 }
 
 /* ssl = required: nothing logs in before TLS, not even SCRAM. */
@@ -508,7 +508,7 @@ static void __attribute__((noreturn)) tls_failed(struct preauth *p, const char *
 	const char *f[1] = { why };
 	size_t fl[1] = { strlen(why) };
 	if (ipc_send(p->mon, IPC_TLS_FAIL, 1, f, fl, 0, NULL) < 0)
-		plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s", p->s->rip, why);
+		plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s", p->s->conn.rip, why);
 	_exit(0);
 }
 
@@ -540,26 +540,18 @@ static void cmd_stls(struct preauth *p)
 void preauth_wait(struct session *s, int mon, struct tls_server *tls)
 {
 	struct ipc_msg *m = xmalloc(sizeof(*m));
-	struct conn_info ci;
+	struct conn_info *ci = &s->conn;
 	int rfd, wfd;
 	/* EOF: the spare was retired before a client came. */
 	if (ipc_recv(mon, m) < 0)
 		_exit(0);
-	if (m->type != IPC_CONN || m->nfields != 1 || m->flen[0] != sizeof(ci) ||
+	if (m->type != IPC_CONN || m->nfields != 1 || m->flen[0] != sizeof(*ci) ||
 	    m->nfds < 1)
 		pfatal("malformed connection hand-over from the monitor");
-	memcpy(&ci, m->field[0], sizeof(ci));
-	ci.rip[sizeof(ci.rip) - 1] = '\0';
-	ci.greeting[sizeof(ci.greeting) - 1] = '\0';
-	ci.apop_stamp[sizeof(ci.apop_stamp) - 1] = '\0';
-	memcpy(s->rip, ci.rip, sizeof(s->rip));
-	s->rport = ci.rport;
-	s->lport = ci.lport;
-	s->loopback = ci.loopback;
-	s->tls_listener = ci.tls_listener;
-	s->greeted = ci.greeted;
-	memcpy(s->greeting, ci.greeting, sizeof(s->greeting));
-	memcpy(s->apop_stamp, ci.apop_stamp, sizeof(s->apop_stamp));
+	memcpy(ci, m->field[0], sizeof(*ci));
+	ci->rip[sizeof(ci->rip) - 1] = '\0';
+	ci->greeting[sizeof(ci->greeting) - 1] = '\0';
+	ci->apop_stamp[sizeof(ci->apop_stamp) - 1] = '\0';
 	rfd = m->fds[0];
 	wfd = m->nfds > 1 ? m->fds[1] : m->fds[0];
 	free(m);
@@ -577,16 +569,16 @@ void preauth_main(struct session *s, int rfd, int wfd, int mon, struct tls_serve
 	p->tls_srv = tls;
 	conn_init(&p->c, rfd, wfd);
 	p->c.deadline = now_ms() + cfg->login_timeout_ms;
-	if (s->tls_listener) {
+	if (s->conn.tls_listener) {
 		char why[128];
 		p->tls = tls_accept(tls, rfd, p->c.deadline, why, sizeof(why));
 		if (!p->tls)
 			tls_failed(p, why);
 		p->c.tr = tls_transport(p->tls);
 	}
-	snprintf(p->timestamp, sizeof(p->timestamp), "%s", s->apop_stamp);
-	if (!s->greeted)
-		conn_put(&p->c, s->greeting, strlen(s->greeting));
+	snprintf(p->timestamp, sizeof(p->timestamp), "%s", s->conn.apop_stamp);
+	if (!s->conn.greeted)
+		conn_put(&p->c, s->conn.greeting, strlen(s->conn.greeting));
 
 	for (;;) {
 		char *line;
@@ -597,26 +589,26 @@ void preauth_main(struct session *s, int rfd, int wfd, int mon, struct tls_serve
 
 		if (ls == LINE_TIMEOUT) {
 			err(p, "login timeout, closing connection");
-			plog(LOG_NOTICE, "login timeout: rip=%s", s->rip);
+			plog(LOG_NOTICE, "login timeout: rip=%s", s->conn.rip);
 			pa_exit(p, 0);
 		}
 		if (ls == LINE_EOF || ls == LINE_ERR)
 			pa_exit(p, 0);
 		if (++p->commands > cfg->max_login_commands) {
 			err(p, "too many commands before login, closing connection");
-			plog(LOG_NOTICE, "too many commands before login: rip=%s", s->rip);
+			plog(LOG_NOTICE, "too many commands before login: rip=%s", s->conn.rip);
 			pa_exit(p, 0);
 		}
 		if (ls == LINE_TOOLONG) {
 			err(p, "line too long");
 			if (++p->bad <= 5)
-				plog(LOG_NOTICE, "line too long: rip=%s", s->rip);
+				plog(LOG_NOTICE, "line too long: rip=%s", s->conn.rip);
 			continue;
 		}
 		pr = pop3_parse(line, len, ST_AUTH, &r);
 		if (pr != PARSE_OK) {
 			if (++p->bad <= 5)
-				plog(LOG_NOTICE, "bad command: rip=%s cmd=<%s> error=%s", s->rip,
+				plog(LOG_NOTICE, "bad command: rip=%s cmd=<%s> error=%s", s->conn.rip,
 				     pop3_log_name(&r, pr), pop3_parse_error(pr));
 			err(p, pop3_parse_error(pr));
 			continue;

@@ -1,11 +1,14 @@
 /* util.c - small helpers shared by every process (any rights). */
 #include "util.h"
 #include "log.h"
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,4 +124,15 @@ const char *program_name(void)
 	if (!name[0] && (prctl(PR_GET_NAME, name, 0, 0, 0) < 0 || !name[0]))
 		snprintf(name, sizeof(name), "postern");
 	return name;
+}
+
+int sockaddr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return ss->ss_family == AF_UNIX;
 }

@@ -411,7 +411,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_mailbox_size = (flags & 128) && !empty ? 30000 : 0;
 	memset(&s, 0, sizeof(s));
 	s.cfg = &cfg;
-	snprintf(s.rip, sizeof(s.rip), "192.0.2.1");
+	snprintf(s.conn.rip, sizeof(s.conn.rip), "192.0.2.1");
 	snprintf(s.user, sizeof(s.user), "fuzz");
 	snprintf(s.method, sizeof(s.method), "USER");
 	snprintf(s.tls_info, sizeof(s.tls_info), "plaintext");

@@ -203,7 +203,10 @@ def test_postfix_delivers_through_postern_deliver_and_pop3_serves_it(mta):
         stored = f.read()
     assert stored.startswith(b"Return-Path: <sender@example.org>\nDelivered-To: <vana@mail.test>\n")
     assert b"Subject: via postfix\n" in stored and b"\n.leading dot\n" in stored
-    assert "status=sent (delivered via postern service)" in pf.logtext()
+    # The pipe agent logs the status after postern-deliver has exited, so
+    # the line can come a moment after the message is in the Maildir.
+    assert wait_until(lambda: "status=sent (delivered via postern service)" in pf.logtext(),
+                      30), pf.logtext()[-3000:]
     c = Pop3(s.port)
     try:
         assert c.login("vana@mail.test").startswith("+OK maildrop has 1")

@@ -182,20 +182,28 @@ static void test_plain_at_the_limit(void **state)
 	free(big);
 }
 
+/* name's entry is found, locked, and the log names it. */
+static void lookup_locked(const char *name, struct auth_user *u, char *hash, size_t cap)
+{
+	char want[64];
+	int scheme, r;
+	log_capture();
+	r = auth_lookup(&cfg, name, u, &scheme, hash, cap);
+	snprintf(want, sizeof(want), "user <%s>", name);
+	assert_non_null(strstr(log_release(), want));
+	assert_int_equal(r, 1);
+	assert_int_equal(scheme, PW_LOCKED);
+}
+
 static void test_overlong_scram_is_locked(void **state)
 {
 	char *big = repeat('A', 600), field[700], hash[512];
 	struct auth_user u;
 	const char *why;
-	int scheme, r;
 	snprintf(field, sizeof(field), "%s%s", SCRAM_PW1, big);
 	const char *entries[] = { "alice", alice_hash, "sam", field, "ok", SCRAM_PW1 };
 	write_passwd(entries, 6);
-	log_capture();
-	r = auth_lookup(&cfg, "sam", &u, &scheme, hash, sizeof(hash));
-	assert_non_null(strstr(log_release(), "user <sam>"));
-	assert_int_equal(r, 1);
-	assert_int_equal(scheme, PW_LOCKED);
+	lookup_locked("sam", &u, hash, sizeof(hash));
 	assert_string_equal(u.scram, "");
 	assert_int_equal(login("ok", "pw1", &why), AUTH_OK);
 	free(big);
@@ -206,17 +214,12 @@ static void test_overlong_home_is_locked(void **state)
 {
 	char *big = repeat('h', 4200), hash[512];
 	struct auth_user u;
-	int scheme, r;
 	FILE *f = fopen(cfg.passwd_file, "w");
 	assert_non_null(f);
 	fprintf(f, "alice:%s:1000:1000::/home/alice::\n", alice_hash);
 	fprintf(f, "hal:{PLAIN}x:1001:1001::/%s::\n", big);
 	assert_int_equal(fclose(f), 0);
-	log_capture();
-	r = auth_lookup(&cfg, "hal", &u, &scheme, hash, sizeof(hash));
-	assert_non_null(strstr(log_release(), "user <hal>"));
-	assert_int_equal(r, 1);
-	assert_int_equal(scheme, PW_LOCKED);
+	lookup_locked("hal", &u, hash, sizeof(hash));
 	assert_string_equal(u.home, "");
 	assert_string_equal(u.plain, "");
 	/* Not "/Maildir" for postern-deliver, which delivers to locked accounts. */
