@@ -29,9 +29,9 @@ CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o \
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o \
               src/mailproc.o src/maildir.o src/netio.o src/ipc.o \
               src/privdrop.o src/pop3cmd.o src/tls.o \
-              src/sasl.o src/authcheck.o src/sandbox_linux.o src/ratelog.o
+              src/sasl.o src/authcheck.o src/sha512crypt.o src/sandbox_linux.o src/ratelog.o
 PASSWD_OBJS = src/postern-passwd.o
-DELIVER_OBJS = src/postern-deliver.o src/deliver.o src/authcheck.o src/sasl.o
+DELIVER_OBJS = src/postern-deliver.o src/deliver.o src/authcheck.o src/sha512crypt.o src/sasl.o
 
 BINS = postern postern-passwd postern-deliver
 

@@ -25,8 +25,22 @@ char *__wrap_crypt_rn(const char *phrase, const char *setting, void *data, int s
 	return __real_crypt_rn(phrase, setting, data, size);
 }
 
+/* The "$6$" hashes authcheck.c computes itself count as crypt calls too. */
+const char *__real_sha512crypt(const char *key, const char *setting, char *out, size_t cap);
+const char *__wrap_sha512crypt(const char *key, const char *setting, char *out, size_t cap);
+const char *__wrap_sha512crypt(const char *key, const char *setting, char *out, size_t cap)
+{
+	const char *r = __real_sha512crypt(key, setting, out, cap);
+	if (r) {
+		crypt_calls++;
+		snprintf(crypt_setting, sizeof(crypt_setting), "%s", setting);
+	}
+	return r;
+}
+
 static struct config cfg;
-static char alice_hash[CRYPT_OUTPUT_SIZE];
+static char alice_hash[CRYPT_OUTPUT_SIZE];   /* sha256-crypt: crypt(3) */
+static char alice6_hash[CRYPT_OUTPUT_SIZE];  /* sha512-crypt: sha512crypt.c */
 #define ALICE_PW "alice's password"
 /* {SCRAM-SHA-256} secret of "pw1" (postern-passwd hash -s scram-sha-256). */
 #define SCRAM_PW1 "{SCRAM-SHA-256}4096,6Z5I+61j04AfmM7Yj9RQXQ==,fzPIL0YZqDUCsU69BWRSdEI" \
@@ -102,6 +116,10 @@ static int setup(void **state)
 	h = crypt_rn(ALICE_PW, salt, &cd, sizeof(cd));
 	assert_true(h && h[0] == '$');
 	snprintf(alice_hash, sizeof(alice_hash), "%s", h);
+	assert_non_null(crypt_gensalt_rn("$6$", 1000, NULL, 0, salt, sizeof(salt)));
+	h = crypt_rn(ALICE_PW, salt, &cd, sizeof(cd));
+	assert_true(h && strncmp(h, "$6$rounds=1000$", 15) == 0);
+	snprintf(alice6_hash, sizeof(alice6_hash), "%s", h);
 	log_open("test_authcheck", 1);
 	return 0;
 }
@@ -267,14 +285,14 @@ static void expect_crypts(const char *user, const char *pass, enum auth_result w
 			 crypt_setting);
 }
 
-static void test_every_failure_pays_the_dummy_crypt(void **state)
+static void every_failure_pays_the_dummy_crypt(const char *alice)
 {
 	char *big = repeat('x', 600), field[700];
 	snprintf(field, sizeof(field), "$6$%s", big);
 	/* Entries before the first crypt hash pay the same as later ones. */
 	const char *entries[] = {
 		"carol", "{PLAIN}secret", "frank", SCRAM_PW1, "dave", "!locked",
-		"bob", field, "alice", alice_hash, "erin", "{NOSUCH}x",
+		"bob", field, "alice", alice, "erin", "{NOSUCH}x",
 		"carol2", "{PLAIN}secret", "frank2", SCRAM_PW1,
 	};
 	static const char *const users[] = {
@@ -284,8 +302,8 @@ static void test_every_failure_pays_the_dummy_crypt(void **state)
 	size_t i;
 	write_passwd(entries, sizeof(entries) / sizeof(entries[0]));
 	for (i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
-		expect_crypts(users[i], "wrong", AUTH_FAIL, 1, alice_hash);
-		expect_crypts(users[i], ALICE_PW, AUTH_FAIL, 1, alice_hash);
+		expect_crypts(users[i], "wrong", AUTH_FAIL, 1, alice);
+		expect_crypts(users[i], ALICE_PW, AUTH_FAIL, 1, alice);
 	}
 	/* A NUL in the password also costs one crypt. */
 	{
@@ -297,12 +315,23 @@ static void test_every_failure_pays_the_dummy_crypt(void **state)
 			fail_msg("NUL: %d crypt calls", crypt_calls);
 	}
 	/* alice's own hash decides her login. */
-	expect_crypts("alice", "wrong", AUTH_FAIL, 1, alice_hash);
-	expect_crypts("alice", ALICE_PW, AUTH_OK, 1, alice_hash);
+	expect_crypts("alice", "wrong", AUTH_FAIL, 1, alice);
+	expect_crypts("alice", ALICE_PW, AUTH_OK, 1, alice);
 	/* Successes of {PLAIN} and SCRAM accounts stay fast. */
 	expect_crypts("carol", "secret", AUTH_OK, 0, NULL);
 	expect_crypts("frank", "pw1", AUTH_OK, 0, NULL);
 	free(big);
+}
+
+static void test_every_failure_pays_the_dummy_crypt(void **state)
+{
+	every_failure_pays_the_dummy_crypt(alice_hash);
+}
+
+/* The same with a "$6$" hash, which sha512crypt.c computes. */
+static void test_every_failure_pays_the_dummy_sha512crypt(void **state)
+{
+	every_failure_pays_the_dummy_crypt(alice6_hash);
 }
 
 /* With no crypt hash in the file the built-in one is the dummy for all. */
@@ -330,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_overlong_home_is_locked),
 		cmocka_unit_test(test_lookup_resets_state),
 		cmocka_unit_test(test_every_failure_pays_the_dummy_crypt),
+		cmocka_unit_test(test_every_failure_pays_the_dummy_sha512crypt),
 		cmocka_unit_test(test_dummy_without_crypt_users),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -5,10 +5,10 @@
 #   make unit-strict   also fail on the KNOWN BUG tests (reported, unfixed)
 UNIT_NAMES = parse msgencode mdname passwd_line config util heap rcpt
 UNIT_CORE  = $(UNIT_NAMES:%=tests/unit/test_%)
-# The monitor's credential checks, with crypt_rn wrapped so that a test
-# sees which hashes are computed.
-UNIT_AUTH_OBJS = src/authcheck.o src/sasl.o
-UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck
+# The monitor's credential checks, with crypt_rn and sha512crypt wrapped so
+# that a test sees which hashes are computed.
+UNIT_AUTH_OBJS = src/authcheck.o src/sha512crypt.o src/sasl.o
+UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_sha512crypt
 UNIT_HDRS  = tests/unit/unit.h tests/unit/msgref.h $(wildcard include/*.h)
 
 $(UNIT_CORE): tests/unit/test_%: tests/unit/test_%.c $(CORE_OBJS) $(UNIT_HDRS)
@@ -16,8 +16,12 @@ $(UNIT_CORE): tests/unit/test_%: tests/unit/test_%.c $(CORE_OBJS) $(UNIT_HDRS)
 	    $(CORE_OBJS) -lcmocka $(SSL_LIBS)
 
 tests/unit/test_authcheck: tests/unit/test_authcheck.c $(UNIT_AUTH_OBJS) $(CORE_OBJS) $(UNIT_HDRS)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--wrap=crypt_rn -o $@ $< \
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--wrap=crypt_rn -Wl,--wrap=sha512crypt -o $@ $< \
 	    $(UNIT_AUTH_OBJS) $(CORE_OBJS) -lcmocka $(SSL_LIBS) $(CRYPT_LIBS)
+
+tests/unit/test_sha512crypt: tests/unit/test_sha512crypt.c src/sha512crypt.o $(UNIT_HDRS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	    src/sha512crypt.o $(SSL_LIBS) -lcmocka $(CRYPT_LIBS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
