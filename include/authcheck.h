@@ -4,6 +4,7 @@
 #ifndef POSTERN_AUTHCHECK_H
 #define POSTERN_AUTHCHECK_H
 #include "config.h"
+#include "passwd_line.h"
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -11,7 +12,7 @@ struct auth_user {
 	char user[256];
 	uid_t uid;
 	gid_t gid;
-	char home[4096];
+	char home[PW_HOME_MAX + 1];
 	char scram[512];      /* {SCRAM-SHA-256} secret, if any */
 	char plain[1024];     /* {PLAIN} secret, if any (APOP) */
 };

@@ -6,6 +6,9 @@
 #include <sys/types.h>
 
 #define PW_USER_MAX 255
+/* The longest home the monitor takes (struct auth_user); postern-passwd
+ * refuses longer ones rather than write an entry that would be locked. */
+#define PW_HOME_MAX 4095
 
 enum pw_scheme {
 	PW_CRYPT,        /* crypt(3) hash: $y$ $2b$ $6$ $5$ ... */

@@ -771,6 +771,9 @@ static int cmd_add(struct args *a)
 	check_id("gid", a->gid);
 	if (a->home[0] != '/' || !field_ok(a->home))
 		die("home must be an absolute path without ':' or control characters");
+	if (strlen(a->home) > PW_HOME_MAX)
+		die("home is longer than %d bytes: postern would treat the entry as locked",
+		    PW_HOME_MAX);
 	if (a->gecos && !field_ok(a->gecos))
 		die("gecos must not contain ':' or control characters");
 

@@ -266,7 +266,14 @@ BAD_ADDS = [
     ("ok", {"uid": ""}), ("ok", {"uid": "4294967297"}),
     ("ok", {"gid": "99999999999"}), ("ok", {"home": "relative/dir"}),
     ("ok", {"home": ""}), ("ok", {"home": "/a:b"}), ("ok", {"home": "/a\nb"}),
+    ("ok", {"home": "/" + "h" * 4095}),   # 4096 bytes: the daemon would lock it
 ]
+
+
+def test_home_at_the_daemons_limit_accepted(pwfile):
+    home = "/" + "h" * 4094          # PW_HOME_MAX (4095) bytes
+    add(pwfile, "hal", home=home)
+    assert entries(pwfile)["hal"][5] == home
 
 
 @pytest.mark.parametrize("user,kw", BAD_ADDS)

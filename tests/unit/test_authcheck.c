@@ -245,6 +245,27 @@ static void test_overlong_home_is_locked(void **state)
 	free(big);
 }
 
+/* PW_HOME_MAX, the limit postern-passwd writes to, is the monitor's too:
+ * a home of that length is taken whole, one byte more is locked. */
+static void test_home_at_the_limit(void **state)
+{
+	char *home = repeat('h', PW_HOME_MAX), hash[512];
+	struct auth_user u;
+	int scheme;
+	FILE *f = fopen(cfg.passwd_file, "w");
+	assert_non_null(f);
+	home[0] = '/';
+	fprintf(f, "hal:{PLAIN}x:1001:1001::%s::\n", home);
+	fprintf(f, "hal2:{PLAIN}x:1001:1001::%sh::\n", home);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(auth_lookup(&cfg, "hal", &u, &scheme, hash, sizeof(hash)), 1);
+	assert_int_equal(scheme, PW_PLAIN);
+	assert_string_equal(u.home, home);
+	lookup_locked("hal2", &u, hash, sizeof(hash));
+	assert_string_equal(u.home, "");
+	free(home);
+}
+
 /* Nothing of an earlier lookup stays in u, scheme or hash. */
 static void test_lookup_resets_state(void **state)
 {
@@ -357,6 +378,7 @@ int main(void)
 		cmocka_unit_test(test_plain_at_the_limit),
 		cmocka_unit_test(test_overlong_scram_is_locked),
 		cmocka_unit_test(test_overlong_home_is_locked),
+		cmocka_unit_test(test_home_at_the_limit),
 		cmocka_unit_test(test_lookup_resets_state),
 		cmocka_unit_test(test_every_failure_pays_the_dummy_crypt),
 		cmocka_unit_test(test_every_failure_pays_the_dummy_sha512crypt),
