@@ -194,7 +194,13 @@ class Server:
             if self.proc.poll() is None or "Address already in use" not in self.logtext():
                 break
             self._new_ports()
-        raise RuntimeError(f"postern did not start listening on 127.0.0.1:{self.port}")
+        # Say why: the fixture removes the log with the directory.
+        rc = self.proc.poll()
+        tail = "\n".join(self.logtext().splitlines()[-15:])
+        raise RuntimeError(f"postern did not start listening on 127.0.0.1:{self.port} "
+                           f"(tls port {self.tls_port}, "
+                           f"{'still running' if rc is None else f'exit status {rc}'}); "
+                           f"log:\n{tail}")
 
     def _new_ports(self):
         with open(self.conf) as f:
