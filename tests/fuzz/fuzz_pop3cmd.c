@@ -117,20 +117,23 @@ static int rule_ok(enum arg_rule r, int n)
 	return 0;
 }
 
-/* Strict 1..count message number: digits only, no sign, at most 10 digits,
+/* Strict 1..count message number: digits only, no sign, at most 20 digits,
  * value <= UINT32_MAX. */
 static int ref_msgnum(const char *s, size_t len, size_t count, size_t *idx)
 {
 	uint64_t v = 0;
 	size_t i;
-	if (len == 0 || len > 10)
+	/* 20 digits like parse_decimal, so "00000000000000000040" is 40. */
+	if (len == 0 || len > 20)
 		return -1;
 	for (i = 0; i < len; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			return -1;
 		v = v * 10 + (uint64_t)(s[i] - '0');
+		if (v > UINT32_MAX)
+			return -1;
 	}
-	if (v == 0 || v > UINT32_MAX || v > count)
+	if (v == 0 || v > count)
 		return -1;
 	*idx = (size_t)(v - 1);
 	return 0;
