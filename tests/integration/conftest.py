@@ -185,9 +185,16 @@ class Server:
             while time.time() < end and self.proc.poll() is None:
                 try:
                     with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                        return self
+                        pass
                 except OSError:
                     time.sleep(0.05)
+                    continue
+                # That probe was a session too: let its processes end, so a
+                # test that looks for "the" pre-auth process finds only its own.
+                end = time.time() + 10
+                while self.children() and time.time() < end:
+                    time.sleep(0.01)
+                return self
             # free_port() only found the port free a moment ago; an outgoing
             # connection of another test can take it before postern binds it.
             # Then (and only then) try again with fresh ports.
