@@ -20,7 +20,6 @@ const char *log_safe(char *out, size_t cap, const char *s, size_t len);
  * '?'. */
 const char *log_text(char *out, size_t cap, const char *s, size_t len);
 
-/* Milliseconds from CLOCK_MONOTONIC. */
 struct sockaddr_storage;
 /* A loopback client: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or AF_UNIX. */
 int sockaddr_is_loopback(const struct sockaddr_storage *ss);
@@ -28,6 +27,7 @@ int sockaddr_is_loopback(const struct sockaddr_storage *ss);
 /* The process name (comm) as the program started, cached on the first
  * call: children renamed for ps(1) can take it back. */
 const char *program_name(void);
+/* Milliseconds from CLOCK_MONOTONIC. */
 uint64_t now_ms(void);
 /* Sleep for ms milliseconds, restarting after signals. */
 void sleep_ms(uint64_t ms);

@@ -18,46 +18,47 @@ struct key {
 	size_t off;
 	size_t cap;          /* K_STR: buffer size */
 	const char *choices; /* K_STR: allowed values, '|' separated, or NULL */
+	uint64_t min, max;   /* K_DUR (ms), K_UINT: the range; max 0 = no limit */
 };
 
 #define O(f) offsetof(struct config, f)
 #define S(f) O(f), sizeof(((struct config *)0)->f)
 static const struct key keys[] = {
-	{ "listen", K_LISTEN, 0, 0, NULL },
-	{ "listen_tls", K_LISTEN, 1, 0, NULL },
-	{ "passwd_file", K_STR, S(passwd_file), NULL },
-	{ "mail_location", K_STR, S(mail_location), NULL },
-	{ "unpriv_user", K_STR, S(unpriv_user), NULL },
-	{ "empty_dir", K_STR, S(empty_dir), NULL },
-	{ "first_valid_uid", K_UID, O(first_valid_uid), 0, NULL },
-	{ "first_valid_gid", K_GID, O(first_valid_gid), 0, NULL },
-	{ "timeout", K_DUR, O(timeout_ms), 0, NULL },
-	{ "login_timeout", K_DUR, O(login_timeout_ms), 0, NULL },
-	{ "login_fail_delay", K_DUR, O(login_fail_delay_ms), 0, NULL },
-	{ "max_login_failures", K_UINT, O(max_login_failures), 0, NULL },
-	{ "max_login_commands", K_UINT, O(max_login_commands), 0, NULL },
-	{ "apop", K_BOOL, O(apop), 0, NULL },
-	{ "size_cache", K_BOOL, O(size_cache), 0, NULL },
-	{ "max_messages", K_SIZE, O(max_messages), 0, NULL },
-	{ "max_mailbox_size", K_SIZE, O(max_mailbox_size), 0, NULL },
-	{ "max_sessions", K_UINT, O(max_sessions), 0, NULL },
-	{ "spare_sessions", K_UINT, O(spare_sessions), 0, NULL },
-	{ "max_sessions_per_source", K_UINT, O(max_sessions_per_source), 0, NULL },
-	{ "max_conn_rate_per_source", K_UINT, O(max_conn_rate_per_source), 0, NULL },
-	{ "listen_backlog", K_UINT, O(listen_backlog), 0, NULL },
-	{ "preauth_memory", K_SIZE, O(preauth_memory), 0, NULL },
-	{ "seccomp", K_BOOL, O(seccomp), 0, NULL },
-	{ "ssl", K_STR, S(ssl), "required|optional|off" },
-	{ "plaintext_auth", K_STR, S(plaintext_auth), "tls-or-loopback|always" },
-	{ "ssl_cert", K_CERT, 0, 0, NULL },
-	{ "ssl_key", K_KEY, 0, 0, NULL },
-	{ "ssl_min_protocol", K_STR, S(ssl_min_protocol), "TLSv1.2|TLSv1.3" },
-	{ "ssl_ciphers", K_STR, S(ssl_ciphers), NULL },
-	{ "ssl_ciphersuites", K_STR, S(ssl_ciphersuites), NULL },
-	{ "ssl_prefer_server_ciphers", K_BOOL, O(ssl_prefer_server_ciphers), 0, NULL },
-	{ "postmaster", K_STR, S(postmaster), NULL },
-	{ "recipient_delimiter", K_STR, S(recipient_delimiter), NULL },
-	{ "test_loopback_is_remote", K_BOOL, O(test_loopback_is_remote), 0, NULL },
+	{ "listen", K_LISTEN, 0, 0, NULL, 0, 0 },
+	{ "listen_tls", K_LISTEN, 1, 0, NULL, 0, 0 },
+	{ "passwd_file", K_STR, S(passwd_file), NULL, 0, 0 },
+	{ "mail_location", K_STR, S(mail_location), NULL, 0, 0 },
+	{ "unpriv_user", K_STR, S(unpriv_user), NULL, 0, 0 },
+	{ "empty_dir", K_STR, S(empty_dir), NULL, 0, 0 },
+	{ "first_valid_uid", K_UID, O(first_valid_uid), 0, NULL, 0, 0 },
+	{ "first_valid_gid", K_GID, O(first_valid_gid), 0, NULL, 0, 0 },
+	{ "timeout", K_DUR, O(timeout_ms), 0, NULL, 1000, 0 },
+	{ "login_timeout", K_DUR, O(login_timeout_ms), 0, NULL, 1000, 0 },
+	{ "login_fail_delay", K_DUR, O(login_fail_delay_ms), 0, NULL, 0, 0 },
+	{ "max_login_failures", K_UINT, O(max_login_failures), 0, NULL, 1, 0 },
+	{ "max_login_commands", K_UINT, O(max_login_commands), 0, NULL, 1, 0 },
+	{ "apop", K_BOOL, O(apop), 0, NULL, 0, 0 },
+	{ "size_cache", K_BOOL, O(size_cache), 0, NULL, 0, 0 },
+	{ "max_messages", K_SIZE, O(max_messages), 0, NULL, 0, 0 },
+	{ "max_mailbox_size", K_SIZE, O(max_mailbox_size), 0, NULL, 0, 0 },
+	{ "max_sessions", K_UINT, O(max_sessions), 0, NULL, 0, 0 },
+	{ "spare_sessions", K_UINT, O(spare_sessions), 0, NULL, 0, CONF_MAX_SPARES },
+	{ "max_sessions_per_source", K_UINT, O(max_sessions_per_source), 0, NULL, 0, 0 },
+	{ "max_conn_rate_per_source", K_UINT, O(max_conn_rate_per_source), 0, NULL, 0, 0 },
+	{ "listen_backlog", K_UINT, O(listen_backlog), 0, NULL, 0, 0 },
+	{ "preauth_memory", K_SIZE, O(preauth_memory), 0, NULL, 0, 0 },
+	{ "seccomp", K_BOOL, O(seccomp), 0, NULL, 0, 0 },
+	{ "ssl", K_STR, S(ssl), "required|optional|off", 0, 0 },
+	{ "plaintext_auth", K_STR, S(plaintext_auth), "tls-or-loopback|always", 0, 0 },
+	{ "ssl_cert", K_CERT, 0, 0, NULL, 0, 0 },
+	{ "ssl_key", K_KEY, 0, 0, NULL, 0, 0 },
+	{ "ssl_min_protocol", K_STR, S(ssl_min_protocol), "TLSv1.2|TLSv1.3", 0, 0 },
+	{ "ssl_ciphers", K_STR, S(ssl_ciphers), NULL, 0, 0 },
+	{ "ssl_ciphersuites", K_STR, S(ssl_ciphersuites), NULL, 0, 0 },
+	{ "ssl_prefer_server_ciphers", K_BOOL, O(ssl_prefer_server_ciphers), 0, NULL, 0, 0 },
+	{ "postmaster", K_STR, S(postmaster), NULL, 0, 0 },
+	{ "recipient_delimiter", K_STR, S(recipient_delimiter), NULL, 0, 0 },
+	{ "test_loopback_is_remote", K_BOOL, O(test_loopback_is_remote), 0, NULL, 0, 0 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -179,19 +180,20 @@ int config_set(struct config *c, const char *key, const char *value,
 		if (parse_duration_ms(value, &u) < 0)
 			return cerr(err, cap, "%s: bad duration '%s' (e.g. 10m, 30s, 500ms)", key, value);
 		/* Range checks here, where the line is known. */
-		if ((strcmp(k->name, "timeout") == 0 || strcmp(k->name, "login_timeout") == 0) &&
-		    u < 1000)
-			return cerr(err, cap, "%s: must be at least 1s", key);
+		if (u < k->min)
+			return cerr(err, cap, "%s: must be at least %llus", key,
+				    (unsigned long long)(k->min / 1000));
 		*(uint64_t *)(base + k->off) = u;
 		return 0;
 	case K_UINT:
 		if (parse_decimal(value, strlen(value), 0x7fffffff, &u) < 0)
 			return cerr(err, cap, "%s: bad number '%s'", key, value);
-		if ((strcmp(k->name, "max_login_failures") == 0 ||
-		     strcmp(k->name, "max_login_commands") == 0) && u == 0)
-			return cerr(err, cap, "%s: must be at least 1", key);
-		if (strcmp(k->name, "spare_sessions") == 0 && u > CONF_MAX_SPARES)
-			return cerr(err, cap, "%s: must be at most %d", key, CONF_MAX_SPARES);
+		if (u < k->min)
+			return cerr(err, cap, "%s: must be at least %llu", key,
+				    (unsigned long long)k->min);
+		if (k->max && u > k->max)
+			return cerr(err, cap, "%s: must be at most %llu", key,
+				    (unsigned long long)k->max);
 		*(unsigned *)(base + k->off) = (unsigned)u;
 		return 0;
 	case K_UID:
