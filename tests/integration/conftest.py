@@ -34,12 +34,17 @@ TEST_USERS = ["ptalice", "ptbob", "ptcarol"]
 PASSWORD = "s3cret pass"          # has a space on purpose (PASS takes the rest)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_port(*avoid):
+    """A loopback port that is free now and is none of `avoid`: two calls in
+    a row can be handed the same port by the kernel, and a server told to
+    listen twice on one port fails with "Address already in use"."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in avoid:
+            return port
 
 
 def wait_port(host, port, timeout=30.0):
@@ -131,7 +136,7 @@ class Server:
                  tls=None):
         self.tmp = tmp
         self.port = free_port()
-        self.tls_port = free_port() if tls else None
+        self.tls_port = free_port(self.port) if tls else None
         self.conf = os.path.join(tmp, "postern.conf")
         self.passwd = os.path.join(tmp, "passwd")
         self.log = os.path.join(tmp, "postern.log")
@@ -179,6 +184,7 @@ class Server:
     def start(self):
         self.logf = open(self.log, "ab")
         for attempt in range(3):
+            log_start = os.path.getsize(self.log)
             self.proc = subprocess.Popen([POSTERN, "-f", self.conf, "-d"], stdout=self.logf,
                                          stderr=self.logf)
             end = time.time() + 30
@@ -198,7 +204,7 @@ class Server:
             # free_port() only found the port free a moment ago; an outgoing
             # connection of another test can take it before postern binds it.
             # Then (and only then) try again with fresh ports.
-            if self.proc.poll() is None or "Address already in use" not in self.logtext():
+            if self.proc.poll() is None or b"Address already in use" not in self.logbytes(log_start):
                 break
             self._new_ports()
         # Say why: the fixture removes the log with the directory.
@@ -212,9 +218,9 @@ class Server:
     def _new_ports(self):
         with open(self.conf) as f:
             text = f.read()
-        old = {self.port: free_port()}
+        old = {self.port: free_port(self.port, self.tls_port)}
         if self.tls_port:
-            old[self.tls_port] = free_port()
+            old[self.tls_port] = free_port(self.port, self.tls_port, old[self.port])
         for was, now in old.items():
             text = text.replace(f"127.0.0.1:{was}\n", f"127.0.0.1:{now}\n")
         with open(self.conf, "w") as f:
@@ -283,8 +289,12 @@ class Server:
                     p.kill()
 
     def logtext(self):
+        return self.logbytes().decode(errors="replace")
+
+    def logbytes(self, start=0):
         with open(self.log, "rb") as f:
-            return f.read().decode(errors="replace")
+            f.seek(start)
+            return f.read()
 
     def children(self):
         """PIDs of all live descendants of the master (standalone), or in

@@ -446,7 +446,7 @@ def test_sighup_with_broken_config_keeps_running(server):
 
 
 def test_sighup_can_move_the_listener(server):
-    new_port = conftest.free_port()
+    new_port = conftest.free_port(server.port)
     text = open(server.conf).read().replace(f"127.0.0.1:{server.port}",
                                             f"127.0.0.1:{new_port}")
     server.write_conf(text)

@@ -492,7 +492,7 @@ def reload_server(server_factory, test_ca):
     shutil.copy(test_ca["mail.test"][0], cert)
     shutil.copy(test_ca["mail.test"][1], key)
     os.chmod(key, 0o600)
-    s.tls_port = conftest.free_port()
+    s.tls_port = conftest.free_port(s.port)
     s.write_conf(open(s.conf).read() + f"listen_tls = 127.0.0.1:{s.tls_port}\n"
                  f"ssl_cert = {cert}\nssl_key = {key}\n")
     s.cert, s.key, s.certdir = cert, key, d
