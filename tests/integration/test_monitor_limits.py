@@ -12,6 +12,9 @@ from test_privsep import postern_ids
 
 def preauth_of(s):
     pu, _ = postern_ids()
+    # Right after a plain greeting (the master may send it) a spare that
+    # took the client is "postern-spare" for a moment, not yet a session.
+    wait_until(lambda: len(procs_by_uid(s, pu)) == 1, 5)
     pre = procs_by_uid(s, pu)
     assert len(pre) == 1, pre
     return pre[0]
