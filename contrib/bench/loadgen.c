@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -66,6 +67,7 @@ static int o_md5;
 static long o_msgno = 1;
 static double o_hold = 600.0;          /* idle: max seconds to hold */
 static double o_linger;                /* retr: pause before QUIT (memory sampling) */
+static int o_pipeline = 1;             /* retrall: RETRs in flight (RFC 2449 PIPELINING) */
 static const char *o_src;              /* loopback: source message file */
 static const char *o_cert, *o_key;     /* loopback --tls: server side */
 static int o_verbose;
@@ -763,13 +765,15 @@ check_uidl_unique(struct session *s)
 	return rc;
 }
 
+/* The reply to RETR n, sent before (maybe with others behind it). */
 static int
-pop_retr(struct session *s, uint64_t n, uint64_t *octets_out)
+pop_retr_reply(struct session *s, uint64_t n, uint64_t *octets_out)
 {
 	struct conn *c = &s->c;
 	unsigned char md5[16];
 	uint64_t octets;
-	if (send_cmd(c, "RETR %" PRIu64, n) < 0 || expect_ok(c, NULL) < 0) return -1;
+	snprintf(c->last, sizeof c->last, "\"RETR %" PRIu64 "\"", n);
+	if (expect_ok(c, NULL) < 0) return -1;
 	if (read_body(c, &octets, o_md5 ? md5 : NULL) < 0) return -1;
 	if (octets_out) *octets_out = octets;
 	if (s->msgs && n <= s->nmsgs && s->msgs[n].size && octets != s->msgs[n].size) {
@@ -784,6 +788,27 @@ pop_retr(struct session *s, uint64_t n, uint64_t *octets_out)
 				       c->ctx, n, s->msgs[n].uidl);
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* CAPA must list PIPELINING before a client may send commands ahead. */
+static int
+pop_require_pipelining(struct session *s)
+{
+	struct conn *c = &s->c;
+	int found = 0;
+	if (send_cmd(c, "CAPA") < 0 || expect_ok(c, NULL) < 0) return -1;
+	for (;;) {
+		char *line;
+		size_t len;
+		if (read_line(c, &line, &len, "CAPA") < 0) return -1;
+		if (len == 1 && line[0] == '.') break;
+		if (len == 10 && strncasecmp(line, "PIPELINING", 10) == 0) found = 1;
+	}
+	if (!found) {
+		report_failure("%s: --pipeline: CAPA does not list PIPELINING", c->ctx);
+		return -1;
 	}
 	return 0;
 }
@@ -935,6 +960,7 @@ mode_retr(int all)
 	double t0 = now(), tx0 = 0, tx1 = 0;
 	uint64_t total = 0, nretr = 0;
 	int rc = pop_login(&s);
+	if (rc == 0 && o_pipeline > 1) rc = pop_require_pipelining(&s);
 	if (rc == 0) rc = pop_stat(&s);
 	if (rc == 0) rc = pop_list_uidl(&s, 0);
 	if (rc == 0 && (g_man || o_md5)) rc = pop_list_uidl(&s, 1);
@@ -946,9 +972,14 @@ mode_retr(int all)
 	tx0 = now();
 	if (rc == 0) {
 		uint64_t first = all ? 1 : (uint64_t)o_msgno, last = all ? s.stat_n : (uint64_t)o_msgno;
+		/* Up to o_pipeline commands out ahead of the replies; the
+		 * commands are small, so writing them cannot block for long. */
+		uint64_t sent = first;
 		for (uint64_t i = first; i <= last && rc == 0; i++) {
 			uint64_t o = 0;
-			rc = pop_retr(&s, i, &o);
+			while (rc == 0 && sent <= last && sent - i < (uint64_t)o_pipeline)
+				rc = send_cmd(&s.c, "RETR %" PRIu64, sent++);
+			if (rc == 0) rc = pop_retr_reply(&s, i, &o);
 			total += o;
 			nretr++;
 		}
@@ -1149,6 +1180,7 @@ usage(void)
 		"  -c clients (1)  -d seconds (5)  -n max-sessions  -s sessions (1)  -m msgno (1)\n"
 		"  --manifest FILE  --md5 (check RETR content)  --hold sec (600)\n"
 		"  --linger sec (retr/retrall: pause after the RETRs, before QUIT)\n"
+		"  --pipeline N (retrall: keep N RETRs in flight; needs PIPELINING in CAPA)\n"
 		"  --src FILE  --cert PEM --key PEM (loopback --tls)\n"
 		"  -v  trace every command and reply with a timestamp (stderr)\n");
 }
@@ -1168,6 +1200,7 @@ main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'K' },
 		{ "nusers", required_argument, NULL, 'N' },
 		{ "linger", required_argument, NULL, 'L' },
+		{ "pipeline", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	optind = 2;
@@ -1194,10 +1227,11 @@ main(int argc, char **argv)
 		case 'K': o_key = optarg; break;
 		case 'v': o_verbose = 1; break;
 		case 'L': o_linger = atof(optarg); break;
+		case 'P': o_pipeline = atoi(optarg); break;
 		default: usage(); return 2;
 		}
 	}
-	if (o_conc < 1 || o_nusers < 1 || o_port <= 0 || o_port > 65535 || o_timeout <= 0) { usage(); return 2; }
+	if (o_conc < 1 || o_pipeline < 1 || o_nusers < 1 || o_port <= 0 || o_port > 65535 || o_timeout <= 0) { usage(); return 2; }
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	g_cli_ctx = SSL_CTX_new(TLS_client_method());
