@@ -64,6 +64,12 @@ $(SAN_DIR)/test_sha512crypt: tests/unit/test_sha512crypt.c src/sha512crypt.c \
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
 	    src/sha512crypt.c -lcmocka $(SSL_LIBS) $(CRYPT_LIBS)
 
+$(SAN_DIR)/test_maildir_fallback: tests/unit/test_maildir_fallback.c src/maildir.c $(SAN_CORE) \
+		$(wildcard tests/unit/*.h include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -Wl,--wrap=renameat2 \
+	    -Wl,--wrap=unlink -o $@ $< src/maildir.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
+
 asan-build: $(SAN_DIR)/postern $(SAN_DIR)/postern-deliver $(SAN_UNIT)
 
 # testssl.sh is left out of the sanitizer pass: it audits the TLS settings,

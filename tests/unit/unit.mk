@@ -8,7 +8,8 @@ UNIT_CORE  = $(UNIT_NAMES:%=tests/unit/test_%)
 # The monitor's credential checks, with crypt_rn and sha512crypt wrapped so
 # that a test sees which hashes are computed.
 UNIT_AUTH_OBJS = src/authcheck.o src/sha512crypt.o src/sasl.o
-UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_sha512crypt
+UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_sha512crypt \
+             tests/unit/test_maildir_fallback
 UNIT_HDRS  = tests/unit/unit.h tests/unit/msgref.h $(wildcard include/*.h)
 
 $(UNIT_CORE): tests/unit/test_%: tests/unit/test_%.c $(CORE_OBJS) $(UNIT_HDRS)
@@ -22,6 +23,12 @@ tests/unit/test_authcheck: tests/unit/test_authcheck.c $(UNIT_AUTH_OBJS) $(CORE_
 tests/unit/test_sha512crypt: tests/unit/test_sha512crypt.c src/sha512crypt.o $(UNIT_HDRS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 	    src/sha512crypt.o $(SSL_LIBS) -lcmocka $(CRYPT_LIBS)
+
+# Maildir moves where renameat2(RENAME_NOREPLACE) is missing (link +
+# unlink), with renameat2 and unlink wrapped to fail on demand.
+tests/unit/test_maildir_fallback: tests/unit/test_maildir_fallback.c src/maildir.o $(CORE_OBJS) $(UNIT_HDRS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--wrap=renameat2 -Wl,--wrap=unlink -o $@ $< \
+	    src/maildir.o $(CORE_OBJS) -lcmocka $(SSL_LIBS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \

@@ -1,0 +1,263 @@
+/* test_maildir_fallback.c - src/maildir.c on a file system without
+ * renameat2(RENAME_NOREPLACE): every move is link() + unlink().  renameat2
+ * and unlink are wrapped (-Wl,--wrap) so a test can make them fail the way
+ * such a file system, or a failing disk, does.  No move may replace a
+ * file, and no failure may lose a message or leave it under two names. */
+#include "unit.h"
+#include "mailstore.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int __real_renameat2(int, const char *, int, const char *, unsigned int);
+int __real_unlink(const char *);
+
+static int rename_errno;             /* renameat2 fails with it; 0 = real */
+static const char *unlink_fails_for; /* unlink of this (relative) name: EIO */
+static unsigned renames, unlinks;
+
+int __wrap_renameat2(int ofd, const char *from, int nfd, const char *to, unsigned int flags)
+{
+	renames++;
+	if (rename_errno) {
+		errno = rename_errno;
+		return -1;
+	}
+	return __real_renameat2(ofd, from, nfd, to, flags);
+}
+
+int __wrap_unlink(const char *path)
+{
+	unlinks++;
+	if (unlink_fails_for && strcmp(path, unlink_fails_for) == 0) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_unlink(path);
+}
+
+static char top[64], here[4096];
+
+static int setup(void **state)
+{
+	(void)state;
+	rename_errno = EINVAL;
+	unlink_fails_for = NULL;
+	renames = unlinks = 0;
+	snprintf(top, sizeof(top), "/tmp/postern-mdfb-XXXXXX");
+	if (!mkdtemp(top) || !getcwd(here, sizeof(here)))
+		return -1;
+	return 0;
+}
+
+static void rm_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[4200];
+	while (d && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (de->d_type == DT_DIR)
+			rm_dir(p);
+		else
+			__real_unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (chdir(here) < 0)
+		return -1;
+	rm_dir(top);
+	return 0;
+}
+
+static void put(const char *rel, const char *text)
+{
+	char p[256];
+	int fd;
+	snprintf(p, sizeof(p), "%s/Maildir/%s", top, rel);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void make_maildir(void)
+{
+	static const char *sub[] = { "", "/cur", "/new", "/tmp" };
+	char p[256];
+	size_t i;
+	for (i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s/Maildir%s", top, sub[i]);
+		assert_int_equal(mkdir(p, 0700), 0);
+	}
+}
+
+/* What a directory holds: "name=content" lines, sorted, in out. */
+static void listing(const char *sub, char *out, size_t cap)
+{
+	char dir[256], p[600], buf[128];
+	struct dirent **v;
+	int n, i;
+	size_t used = 0;
+	snprintf(dir, sizeof(dir), "%s/Maildir/%s", top, sub);
+	n = scandir(dir, &v, NULL, alphasort);
+	assert_true(n >= 0);
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (v[i]->d_name[0] != '.') {
+			int fd;
+			ssize_t r;
+			snprintf(p, sizeof(p), "%s/%s", dir, v[i]->d_name);
+			fd = open(p, O_RDONLY);
+			assert_true(fd >= 0);
+			r = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			buf[r > 0 ? r : 0] = '\0';
+			used += (size_t)snprintf(out + used, cap - used, "%s=%s;", v[i]->d_name, buf);
+		}
+		free(v[i]);
+	}
+	free(v);
+}
+
+static struct mailstore *open_store(void)
+{
+	struct mailstore_opts o = { 0, 0, 0, geteuid() };
+	struct mailstore *s = NULL;
+	char path[256], err[256];
+	snprintf(path, sizeof(path), "%s/Maildir", top);
+	assert_int_equal(maildir_ops.open(path, &o, &s, err, sizeof(err)), MS_OK);
+	return s;
+}
+
+static void check(const char *sub, const char *want)
+{
+	char got[1024];
+	listing(sub, got, sizeof(got));
+	assert_string_equal(got, want);
+}
+
+/* new/ to cur/ and the seen flag by link + unlink, for both errors that
+ * say "no RENAME_NOREPLACE here". */
+static void test_moves_by_link_and_unlink(void **state)
+{
+	static const int errs[] = { EINVAL, ENOSYS };
+	size_t k;
+	(void)state;
+	for (k = 0; k < 2; k++) {
+		struct mailstore *s;
+		unsigned char del[1] = { 0 }, seen[1] = { 1 };
+		struct commit_result r;
+		if (k) {
+			teardown(state);
+			setup(state);
+		}
+		rename_errno = errs[k];
+		make_maildir();
+		put("new/1700000000.M1P1Q1.host", "one");
+		s = open_store();
+		assert_int_equal(maildir_ops.count(s), 1);
+		assert_true(renames >= 1);
+		check("new", "");
+		check("cur", "1700000000.M1P1Q1.host:2,=one;");
+		assert_int_equal(maildir_ops.commit(s, del, seen, &r), MS_OK);
+		maildir_ops.close(s);
+		check("cur", "1700000000.M1P1Q1.host:2,S=one;");
+		check("new", "");
+	}
+}
+
+/* The fallback cannot replace either: cur/ has the name already (a
+ * restore), so the message stays in new/.  Two files with one unique
+ * part are then two messages: the later one gets a ".dup1" name (by the
+ * same fallback), so their UIDLs differ. */
+static void test_existing_name_is_not_replaced(void **state)
+{
+	struct mailstore *s;
+	(void)state;
+	make_maildir();
+	put("new/1700000000.M1P1Q1.host", "restored copy");
+	put("cur/1700000000.M1P1Q1.host:2,", "original");
+	s = open_store();
+	assert_int_equal(maildir_ops.count(s), 2);
+	maildir_ops.close(s);
+	check("cur", "1700000000.M1P1Q1.host:2,=original;");
+	check("new", "1700000000.M1P1Q1.host.dup1=restored copy;");
+}
+
+/* link() worked and unlink() of the old name failed: both names would be
+ * served next time, so the new one is taken back and the message stays
+ * where it was, under one name. */
+static void test_failed_unlink_takes_the_new_name_back(void **state)
+{
+	struct mailstore *s;
+	unsigned char del[1] = { 0 }, seen[1] = { 1 };
+	struct commit_result r;
+	(void)state;
+	make_maildir();
+	put("new/1700000000.M1P1Q1.host", "one");
+	unlink_fails_for = "new/1700000000.M1P1Q1.host";
+	s = open_store();
+	assert_int_equal(maildir_ops.count(s), 1);
+	check("cur", "");
+	check("new", "1700000000.M1P1Q1.host=one;");
+	/* Flagging it on commit fails the same way and keeps it too. */
+	assert_int_equal(maildir_ops.commit(s, del, seen, &r), MS_OK);
+	maildir_ops.close(s);
+	check("cur", "");
+	check("new", "1700000000.M1P1Q1.host=one;");
+
+	/* The same in cur/: the seen flag is not set, the file keeps its name. */
+	unlink_fails_for = NULL;
+	s = open_store();
+	maildir_ops.close(s);
+	check("cur", "1700000000.M1P1Q1.host:2,=one;");
+	unlink_fails_for = "cur/1700000000.M1P1Q1.host:2,";
+	s = open_store();
+	assert_int_equal(maildir_ops.commit(s, del, seen, &r), MS_OK);
+	maildir_ops.close(s);
+	check("cur", "1700000000.M1P1Q1.host:2,=one;");
+}
+
+/* DELE on such a file system: unlink, as always; a failing unlink keeps
+ * the message and says so. */
+static void test_delete_and_failed_delete(void **state)
+{
+	struct mailstore *s;
+	unsigned char del[2] = { 1, 1 }, seen[2] = { 0, 0 };
+	struct commit_result r;
+	(void)state;
+	make_maildir();
+	put("cur/1700000000.M1P1Q1.host:2,", "one");
+	put("cur/1700000001.M1P1Q2.host:2,", "two");
+	s = open_store();
+	assert_int_equal(maildir_ops.count(s), 2);
+	unlink_fails_for = "cur/1700000001.M1P1Q2.host:2,";
+	assert_int_equal(maildir_ops.commit(s, del, seen, &r), MS_TEMP);
+	maildir_ops.close(s);
+	assert_int_equal(r.deleted, 1);
+	assert_int_equal(r.failed, 1);
+	check("cur", "1700000001.M1P1Q2.host:2,=two;");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_moves_by_link_and_unlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_existing_name_is_not_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_unlink_takes_the_new_name_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_delete_and_failed_delete, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
