@@ -281,18 +281,18 @@ static long sasl_read(struct preauth *p, unsigned char *out, size_t cap)
 	ls = conn_read_line(&p->c, &line, &len);
 	p->c.line_max = 0;
 	if (ls == LINE_TOOLONG) {
-		err(p, "[AUTH] SASL response too long");
+		err(p, "SASL response too long");
 		return -1;
 	}
 	if (ls != LINE_OK)
 		return -2;
 	if (len == 1 && line[0] == '*') {
-		err(p, "[AUTH] authentication cancelled");
+		err(p, "authentication cancelled");
 		return -1;
 	}
 	n = b64_decode(line, len, out, cap);
 	if (n < 0)
-		err(p, "[AUTH] invalid base64");
+		err(p, "invalid base64");
 	return n;
 }
 
@@ -308,7 +308,7 @@ static long initial_or_read(struct preauth *p, const struct pop3_req *r,
 		return 0; /* RFC 5034: "=" is an empty initial response */
 	n = b64_decode(r->argv[1], r->arglen[1], out, cap);
 	if (n < 0)
-		err(p, "[AUTH] invalid base64");
+		err(p, "invalid base64");
 	return n;
 }
 
@@ -323,9 +323,12 @@ static void auth_plain(struct preauth *p, const struct pop3_req *r)
 	if (n < 0)
 		return;
 	buf[n] = '\0';
-	if (sasl_plain_split(buf, (size_t)n, &authz, &authc, &pass, &passlen) < 0 ||
-	    (authz[0] && strcmp(authz, authc) != 0)) {
-		err(p, "[AUTH] malformed PLAIN response (or authorization identity differs)");
+	if (sasl_plain_split(buf, (size_t)n, &authz, &authc, &pass, &passlen) < 0) {
+		err(p, "malformed PLAIN response");
+		return;
+	}
+	if (authz[0] && strcmp(authz, authc) != 0) {
+		err(p, "[AUTH] authorization identity differs from the authentication identity");
 		return;
 	}
 	f[0] = "PLAIN"; fl[0] = 5;
@@ -460,7 +463,7 @@ static void preauth_scram(struct preauth *p, const struct pop3_req *r, int plus)
 		char *line;
 		size_t len;
 		if (conn_read_line(&p->c, &line, &len) != LINE_OK || len != 0) {
-			err(p, "[AUTH] authentication aborted");
+			err(p, "authentication aborted");
 			pa_exit(p, 0);
 		}
 	}
@@ -497,7 +500,7 @@ static void cmd_auth(struct preauth *p, const struct pop3_req *r)
 		   tls_can_bind(p->tls)) {
 		preauth_scram(p, r, 1);
 	} else {
-		err(p, "[AUTH] unsupported authentication mechanism");
+		err(p, "unsupported authentication mechanism");
 	}
 }
 

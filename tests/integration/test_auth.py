@@ -75,11 +75,18 @@ def test_sasl_plain(any_server):
         c.quit()
     with Pop3(any_server.port) as c:
         assert c.cmd("AUTH PLAIN " + b64("\0ptalice\0wrong")) == FAIL
-        assert c.cmd("AUTH PLAIN " + b64("ptbob\0ptalice\0" + PASSWORD)).startswith(
-            "-ERR [AUTH] malformed PLAIN response")
-        assert c.cmd("AUTH PLAIN !!!") == "-ERR [AUTH] invalid base64"
+        assert c.cmd("AUTH PLAIN " + b64("ptbob\0ptalice\0" + PASSWORD)) == \
+            "-ERR [AUTH] authorization identity differs from the authentication identity"
+        # Not about the credentials (RFC 3206): no [AUTH], which tells a
+        # client to ask its user for a new password.
+        assert c.cmd("AUTH PLAIN " + b64("no separators")) == "-ERR malformed PLAIN response"
+        assert c.cmd("AUTH PLAIN !!!") == "-ERR invalid base64"
         assert c.cmd("AUTH PLAIN") == "+ "
-        assert c.cmd("*") == "-ERR [AUTH] authentication cancelled"
+        assert c.cmd("!!!") == "-ERR invalid base64"
+        assert c.cmd("AUTH PLAIN") == "+ "
+        assert c.cmd("*") == "-ERR authentication cancelled"
+        # None of these was a failed login: the next good one works.
+        assert c.cmd("AUTH PLAIN " + b64("\0ptalice\0" + PASSWORD)).startswith("+OK maildrop")
         c.quit()
 
 
