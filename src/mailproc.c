@@ -198,7 +198,9 @@ static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 	if (fd < 0) {
 		plog(LOG_ERR, "user=<%s> rip=%s cannot open message %zu: %s",
 		     m->s->user, m->s->conn.rip, idx + 1, strerror(errno));
-		reply_err(m, errno == ENOENT ? "[SYS/TEMP] message no longer exists"
+		/* Gone for good (another program removed it): no code, so a
+		 * client skips it and goes on; retrying would not help. */
+		reply_err(m, errno == ENOENT ? "message no longer exists"
 					     : "[SYS/TEMP] cannot read message");
 		return;
 	}

@@ -428,7 +428,8 @@ def test_message_removed_during_session(server):
     with logged_in(server.port) as c:
         files = md.files()
         os.unlink(os.path.join(md.path, files[0]))       # another reader took it
-        assert c.cmd("RETR 1") == "-ERR [SYS/TEMP] message no longer exists"
+        assert c.cmd("RETR 1") == "-ERR message no longer exists"
+        assert c.cmd("TOP 1 0") == "-ERR message no longer exists"
         # Another program changed the flags of message 2: still served.
         os.rename(os.path.join(md.path, files[1]),
                   os.path.join(md.path, files[1].split(":")[0] + ":2,F"))
