@@ -192,7 +192,7 @@ static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 {
 	struct msgenc e;
 	char fin[8];
-	uint64_t before, fsize = 0, got;
+	uint64_t before, fsize = 0, got, listed;
 	ssize_t r;
 	int fd = m->ops->open_msg(m->store, idx, &fsize);
 	if (fd < 0) {
@@ -204,8 +204,18 @@ static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 					     : "[SYS/TEMP] cannot read message");
 		return;
 	}
-	conn_printf(&m->c, "+OK %llu octets\r\n",
-		    (unsigned long long)m->ops->size(m->store, idx));
+	listed = m->ops->size(m->store, idx);
+	/* The size said in LIST comes from the name (,W=) or the size cache
+	 * without reading the file.  With CRLF line ends it is at least the
+	 * file's size and at most twice it plus a final CRLF; outside that
+	 * the name lies or the file was changed in place (Maildir forbids
+	 * both).  Too late to take back, but the administrator hears of it. */
+	if (listed < fsize || listed > 2 * fsize + 2)
+		plog(LOG_WARNING, "user=<%s> rip=%s message %zu: listed as %llu octets but its "
+		     "file has %llu bytes: a wrong ,W= in its name, or a file changed in place",
+		     m->s->user, m->s->conn.rip, idx + 1, (unsigned long long)listed,
+		     (unsigned long long)fsize);
+	conn_printf(&m->c, "+OK %llu octets\r\n", (unsigned long long)listed);
 	before = m->c.bytes_out + m->c.out_len;
 	msgenc_init(&e, top_lines);
 	got = (uint64_t)stream_mapped(m, fd, (off_t)fsize, &e);

@@ -409,6 +409,27 @@ def test_no_maildirsize_is_not_created(server):
     assert not os.path.exists(os.path.join(md.path, "maildirsize"))
 
 
+def test_wrong_w_field_is_logged(server):
+    """A ,W= that cannot be the file's CRLF size (below its size, or above
+    twice it plus a final CRLF) is announced as it is, since LIST already
+    said it, but the RETR logs the lie; a plausible one is not logged."""
+    md = server.maildirs["ptalice"]
+    data = b"Subject: lie\n\n0123456789\n"
+    md.add(data, name="1700000611.M1P1.host,W=5")
+    md.add(data, name=f"1700000612.M1P1.host,W={2 * len(data) + 3}")
+    md.add(data, name=f"1700000613.M1P1.host,W={wire_size(data)}")
+    with logged_in(server.port) as c:
+        assert c.multi("LIST")[1] == ["1 5", f"2 {2 * len(data) + 3}", f"3 {wire_size(data)}"]
+        for n in (1, 2, 3):
+            status, body = c.retr_raw(f"RETR {n}")
+            assert body == data.replace(b"\n", b"\r\n"), (n, body)
+        c.quit()
+    log = server.logtext()
+    assert f"message 1: listed as 5 octets but its file has {len(data)} bytes" in log, log
+    assert f"message 2: listed as {2 * len(data) + 3} octets" in log, log
+    assert "message 3: listed as" not in log, log
+
+
 def test_size_from_w_field(server):
     md = server.maildirs["ptalice"]
     data = b"Subject: w\n\nbody\n"
