@@ -588,6 +588,22 @@ def test_scram_malformed_client_first(scram_srv, first):
     logged_in(p)
 
 
+def test_scram_success_data_must_get_an_empty_answer(scram_srv):
+    """RFC 5034: the server-final message comes as a last challenge, and
+    the client answers it with an empty line; anything else ends the
+    exchange (and the connection) without a login."""
+    p = Pop(scram_srv.port)
+    sc = ScramClient("ptbob", PASSWORD)
+    r = p.cmd(f"AUTH SCRAM-SHA-256 {b64(sc.first())}")
+    sf = base64.b64decode(r[2:])
+    r = p.cmd(b64(sc.final(sf)))
+    assert r.startswith("+ "), r                  # the server signature
+    assert p.cmd("x") == "-ERR authentication aborted"
+    p.sock.settimeout(5)
+    assert p.sock.recv(100) == b""
+    assert "login: user=<ptbob>" not in scram_srv.logtext()
+
+
 def test_scram_bad_client_final(scram_srv):
     p = Pop(scram_srv.port)
     sc = ScramClient("ptbob", PASSWORD)
