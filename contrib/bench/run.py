@@ -797,10 +797,14 @@ def w3_retrall(servers):
     metric(mid, "W3 RETR all of %d msgs" % RETR_ALL_COUNT, "MB/s", "high", chart="throughput")
     man = os.path.join(DATA, "r200.manifest")
     log("W3 RETR every message of a %d-message mailbox" % RETR_ALL_COUNT)
+
+    def retrall(s, *extra):
+        return loadgen(["retrall", "-u", "r200", "--manifest", man] + list(extra) +
+                       conn_args(s, False), 120)
+
     for s in servers:   # untimed validation pass with content MD5 check
         if usable(s, mid):
-            r = loadgen(["retrall", "-u", "r200", "--manifest", man, "--md5"] + conn_args(s, False), 120)
-            handle(r, mid, s, "W3 RETR all (MD5 check)")
+            handle(retrall(s, "--md5"), mid, s, "W3 RETR all (MD5 check)")
     # On an idle VM one RETR round trip is mostly the time the other vCPU
     # takes to wake up, alike for every server.  Two more views of the same
     # session: the server CPU it costs (process accounting, as W6), and
@@ -812,15 +816,14 @@ def w3_retrall(servers):
     metric(cid, "W3 server CPU per RETR-all session", "ms", "low")
     for s in servers:
         if usable(s, pid):
-            r = loadgen(["retrall", "-u", "r200", "--manifest", man, "--md5", "--pipeline", "16"] +
-                        conn_args(s, False), 120)
-            handle(r, pid, s, "W3 RETR all pipelined (MD5 check)")
+            handle(retrall(s, "--md5", "--pipeline", "16"), pid, s,
+                   "W3 RETR all pipelined (MD5 check)")
     for run in range(RUNS):
         for s in servers:
             if not usable(s, mid) or METRICS[mid].status.get(s.name):
                 continue
             cpu0 = s.cpu_seconds()
-            r = loadgen(["retrall", "-u", "r200", "--manifest", man] + conn_args(s, False), 120)
+            r = retrall(s)
             time.sleep(0.2)   # let the session's processes exit and be reaped
             cpu1 = s.cpu_seconds()
             if handle(r, mid, s, "W3 RETR all"):
@@ -829,8 +832,7 @@ def w3_retrall(servers):
             else:
                 mark(cid, s.name, METRICS[mid].status[s.name])
             if usable(s, pid) and not METRICS[pid].status.get(s.name):
-                r = loadgen(["retrall", "-u", "r200", "--manifest", man, "--pipeline", "16"] +
-                            conn_args(s, False), 120)
+                r = retrall(s, "--pipeline", "16")
                 if handle(r, pid, s, "W3 RETR all pipelined"):
                     record(pid, s.name, run, float(r.kv["mbps"]))
 
