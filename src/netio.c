@@ -52,10 +52,11 @@ size_t conn_buffered(const struct conn *c)
 static int output_moving(struct conn *c)
 {
 	int q = 0;
-	if (ioctl(c->wfd, SIOCOUTQ, &q) < 0 || q <= 0) {
-		c->last_outq = 0;
-		return 0;
-	}
+	if (ioctl(c->wfd, SIOCOUTQ, &q) < 0 || q < 0)
+		q = 0;
+	/* A queue that emptied during the interval moved too: what it held
+	 * is now with the client (or the TLS relay), who gets one more
+	 * interval to read it; after that, an empty queue is idleness. */
 	if (q == c->last_outq)
 		return 0;
 	c->last_outq = q;
@@ -111,8 +112,10 @@ static ssize_t fill(struct conn *c)
 				 ((errno == EAGAIN || errno == EWOULDBLOCK) && output_moving(c))));
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return -2;
-		if (r > 0)
+		if (r > 0) {
 			c->in_end += (size_t)r;
+			c->last_outq = 0; /* a command: the idle clock starts afresh */
+		}
 		return r;
 	}
 	if (!wait_readable(c))
@@ -123,8 +126,10 @@ static ssize_t fill(struct conn *c)
 		else
 			r = read(c->rfd, c->in + c->in_end, sizeof(c->in) - c->in_end);
 	} while (r < 0 && errno == EINTR);
-	if (r > 0)
+	if (r > 0) {
 		c->in_end += (size_t)r;
+		c->last_outq = 0;
+	}
 	return r;
 }
 

@@ -472,22 +472,25 @@ int tls_channel_binding(struct tls_conn *c, const char **type, unsigned char *ou
 	return 32;
 }
 
+/* Move bytes between the client (TLS) and the mail process (plaintext
+ * socket) until either side ends.  The relay reads from the mail process
+ * only while the client's socket has room (POLLOUT, which TCP_NOTSENT_LOWAT
+ * holds back), one CHUNK at a time, so what the client has not taken stays
+ * in the mail process's socket where its idle clock sees it move. */
 void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
 	       uint64_t idle_ms)
 {
-	enum { BUF = 256 * 1024 };
-	char *buf = xmalloc(BUF);
-	int client_open = 1;
+	enum { CHUNK = 64 * 1024 };
+	char *buf = xmalloc(CHUNK);
+	int room = 0; /* the client's socket took the last chunk and has room */
 
 	/* A half record from the client, or a client that stops reading,
 	 * may stall SSL_read/SSL_write (and the close_notify) no longer than
 	 * the idle timeout. */
 	set_rcvtimeo(c->fd, idle_ms);
 	{
-		/* Little unsent data waits in the kernel for the client: the
-		 * rest stays in the mail process's socket, whose queue it
-		 * watches to tell a client still reading a long RETR from an
-		 * idle one (netio.c, output_moving). */
+		/* Little unsent data waits in the kernel for the client (see
+		 * netio.c, output_moving). */
 		int lowat = 128 * 1024;
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 	}
@@ -497,36 +500,39 @@ void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
 	if (npending && write_all(fd, pending, npending) < 0)
 		goto out;
 	for (;;) {
-		struct pollfd p[2] = { { c->fd, POLLIN, 0 }, { fd, POLLIN, 0 } };
+		/* Without room the mail process's socket is not watched at all
+		 * (its hang-up would wake poll at once); a client that takes
+		 * nothing for the idle timeout ends the relay, as SO_SNDTIMEO
+		 * would in SSL_write. */
+		struct pollfd p[2] = { { c->fd, POLLIN | (room ? 0 : POLLOUT), 0 },
+				       { room ? fd : -1, POLLIN, 0 } };
 		int r;
-		if (client_open && SSL_pending(c->ssl) > 0) {
+		if (SSL_pending(c->ssl) > 0) {
 			p[0].revents = POLLIN;
-			r = 1;
 		} else {
-			p[0].fd = client_open ? c->fd : -1;
-			r = poll(p, 2, (int)(idle_ms + 60000));
+			r = poll(p, 2, (int)(room ? idle_ms + 60000 : idle_ms));
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
 				break;
 		}
+		if (p[0].revents & POLLOUT)
+			room = 1;
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			size_t got = 0;
-			int ok = SSL_read_ex(c->ssl, buf, BUF, &got);
+			int ok = SSL_read_ex(c->ssl, buf, CHUNK, &got);
 			if (ok != 1) {
 				int e = SSL_get_error(c->ssl, ok);
-				if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-					/* Client gone: closing our end makes the
-					 * mail process end without UPDATE. */
-					client_open = 0;
+				/* Client gone: closing our end makes the mail
+				 * process end without UPDATE. */
+				if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
 					break;
-				}
 			} else if (write_all(fd, buf, got) < 0) {
 				break;
 			}
 		}
 		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t n = read(fd, buf, BUF);
+			ssize_t n = read(fd, buf, CHUNK);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0)
@@ -534,6 +540,7 @@ void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
 			size_t done = 0;
 			if (SSL_write_ex(c->ssl, buf, (size_t)n, &done) != 1)
 				break;
+			room = 0;
 		}
 	}
 out:
