@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #define LINE_MAX_POP3 1024      /* longest command line we accept, CRLF included */
+#define LINGER_MS 1000          /* conn_linger: how long a closing client may take */
 /* Longest SASL response line: RFC 5034 section 4 wants the largest response
  * of each mechanism taken whatever the command line limit; the longest is a
  * PLAIN with a 255-octet authzid and authcid and a 511-byte password, 1023
@@ -62,4 +63,8 @@ void conn_printf(struct conn *c, const char *fmt, ...)
 int conn_flush(struct conn *c);
 /* Write a large block: flushes queued text, then writes buf directly. */
 int conn_write_big(struct conn *c, const void *buf, size_t len);
+/* The end of the connection, when this process is its last user: if the
+ * client sent more than was read, shut the write side and read and drop
+ * its input until it closes, for at most ms (see netio.c). */
+void conn_linger(struct conn *c, unsigned ms);
 #endif

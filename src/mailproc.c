@@ -346,6 +346,7 @@ static void __attribute__((noreturn)) cmd_quit(struct mailsess *m)
 	 * again as soon as it reads "+OK" must not find it still held. */
 	m->ops->close(m->store);
 	conn_flush(&m->c);
+	conn_linger(&m->c, LINGER_MS);
 	mail_exit(m, 0);
 }
 

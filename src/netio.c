@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 void conn_init(struct conn *c, int rfd, int wfd)
@@ -253,4 +254,30 @@ int conn_write_big(struct conn *c, const void *buf, size_t len)
 	if (conn_flush(c) < 0)
 		return -1;
 	return raw_write(c, buf, len);
+}
+
+/* Closing a TCP socket with unread input sends a reset instead of the
+ * end of the stream, and a reset can overtake the last reply (or make the
+ * client's stack throw it away).  So when input is waiting (a client that
+ * sent more after QUIT, or a flood), the write side is shut first, which
+ * the client sees as the end, and its input is read and dropped until it
+ * closes, for at most ms.  poll() alone, as the sandbox allows. */
+void conn_linger(struct conn *c, unsigned ms)
+{
+	struct pollfd p = { c->rfd, POLLIN, 0 };
+	char buf[4096];
+	uint64_t end;
+	if (poll(&p, 1, 0) <= 0)
+		return;
+	shutdown(c->wfd, SHUT_WR);
+	end = now_ms() + ms;
+	for (;;) {
+		uint64_t now = now_ms();
+		ssize_t r;
+		if (now >= end || poll(&p, 1, (int)(end - now)) <= 0)
+			return;
+		r = read(c->rfd, buf, sizeof(buf));
+		if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
 }

@@ -40,6 +40,7 @@ static void pa_exit(struct preauth *p, int code)
 	conn_flush(&p->c);
 	if (p->tls)
 		tls_close(p->tls);
+	conn_linger(&p->c, LINGER_MS);
 	_exit(code);
 }
 
@@ -151,6 +152,7 @@ static void become_relay(struct preauth *p, struct ipc_msg *m)
 	tls_relay(p->tls, m->fds[0], p->c.in + p->c.in_start, conn_buffered(&p->c),
 		  p->cfg->timeout_ms);
 	tls_close(p->tls);
+	conn_linger(&p->c, LINGER_MS);
 	_exit(0);
 }
 

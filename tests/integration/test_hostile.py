@@ -206,6 +206,69 @@ def test_slow_reader_of_a_long_retr_is_not_idle(server_factory):
     assert wait_until(lambda: s.maildirs["ptalice"].files() == [], 5)
 
 
+def read_to_end(sock, timeout=10):
+    """Everything the server sends until it closes, and how it closed:
+    "eof" (the end of the stream) or "reset"."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            d = sock.recv(65536)
+        except ConnectionResetError:
+            return data, "reset"
+        if not d:
+            return data, "eof"
+        data += d
+
+
+@pytest.mark.parametrize("state", ["authorization", "transaction"])
+def test_input_behind_quit_does_not_turn_the_close_into_a_reset(server_factory, state):
+    """A client that sends more after QUIT (64 KB, far more than the server
+    reads with the command) still gets the +OK and the end of the stream,
+    not a reset: closing a socket with unread input sends one, and it can
+    overtake the reply.  The deletion is done either way."""
+    s = server_factory().start()
+    s.maildirs["ptalice"].add(b"Subject: x\n\nhi\n")
+    c = logged_in(s.port) if state == "transaction" else Pop3(s.port)
+    try:
+        if state == "transaction":
+            assert c.cmd("DELE 1").startswith("+OK")
+        c.send(b"QUIT\r\n" + b"x" * 65536)
+        data, end = read_to_end(c.sock)
+    finally:
+        c.close()
+    assert data.startswith(b"+OK"), data[:200]
+    assert data.count(b"\r\n") == 1, data[:200]
+    assert end == "eof"
+    if state == "transaction":
+        assert wait_until(lambda: s.maildirs["ptalice"].files() == [], 5)
+    assert wait_until(lambda: s.children() == [], 5), s.children()
+
+
+def test_a_flood_after_quit_holds_the_process_no_longer_than_a_second(server_factory):
+    """The lingering close is bounded: a client that goes on sending after
+    QUIT is cut off about a second later."""
+    s = server_factory().start()
+    c = logged_in(s.port)
+    try:
+        c.send(b"QUIT\r\n" + b"y" * 65536)
+        t0 = time.time()
+        c.sock.settimeout(0.05)
+        while time.time() - t0 < 8 and s.children():
+            try:
+                c.sock.send(b"y" * 4096)
+            except (BlockingIOError, socket.timeout):
+                pass
+            except OSError:
+                break
+        took = time.time() - t0
+    finally:
+        c.close()
+    assert wait_until(lambda: s.children() == [], 5), s.children()
+    assert took < 4, took
+    assert "reason=quit" in s.logtext()
+
+
 def test_slow_dribble_is_cut_by_login_timeout(server_factory):
     s = server_factory(extra_conf="login_timeout = 2s\n").start()
     with Pop3(s.port) as c:

@@ -745,6 +745,40 @@ def test_slow_reader_of_a_long_retr_is_not_idle_over_tls(server_factory, test_ca
     wait_for(lambda: s.maildirs["ptalice"].files() == [], 5, "the message deleted")
 
 
+@pytest.mark.parametrize("state", ["authorization", "transaction"])
+def test_input_behind_quit_over_tls_ends_with_close_notify(server_factory, test_ca, state):
+    """As test_hostile's plaintext test, over implicit TLS: after login
+    the extra input goes through the relay to the mail process, which
+    shuts its socket to the relay; the relay then sends close_notify and
+    drains the client's socket, so the end is clean, not a reset."""
+    s = tls_server(server_factory, test_ca).start()
+    s.maildirs["ptalice"].add(b"Subject: x\n\nhi\n")
+    p = connect(s, test_ca, "implicit")
+    try:
+        if state == "transaction":
+            p.login()
+            assert p.cmd("DELE 1").startswith("+OK")
+        p.send(b"QUIT\r\n" + b"x" * 65536)
+        p.sock.settimeout(10)
+        data, end = p.buf, None
+        while end is None:
+            try:
+                d = p.sock.recv(65536)
+            except (ConnectionResetError, ssl.SSLError) as e:
+                end = repr(e)
+                break
+            if not d:
+                end = "close_notify"
+            data += d
+    finally:
+        p.close()
+    assert data.startswith(b"+OK"), data[:200]
+    assert end == "close_notify"
+    if state == "transaction":
+        wait_for(lambda: s.maildirs["ptalice"].files() == [], 5, "the message deleted")
+    sessions_gone(s, timeout=5)
+
+
 def test_over_the_limit_on_the_tls_port_is_closed_without_plaintext(server_factory, test_ca):
     """A plaintext -ERR on port 995 would be a TLS error to the client:
     over a limit, the implicit-TLS port just closes."""
