@@ -62,9 +62,32 @@ def one(by_id, key):
     return by_id[key][0]
 
 
+# testssl's first s_client reads nothing from stdin and may leave before
+# the TLS 1.3 ticket has arrived (it comes after the handshake); its second
+# one then has no session to offer and testssl reports a "connect
+# problem".  Measured here: plain `openssl s_client -sess_out </dev/null`
+# kept a session 2 times in 60 against postern, 14 in 60 against Dovecot.
+CONNECT_PROBLEM = "check failed because of connect problem"
+
+
+def ticket_resumption(s, by_id, tries=5):
+    """testssl's finding for ticket resumption; on its connect problem,
+    the server-defaults check (-S) is run again, up to tries times in all.
+    A server without tickets never reports "supported" (test_tls.py's
+    test_session_resumption checks the same thing directly)."""
+    found = one(by_id, "sessionresumption_ticket")
+    for _ in range(tries - 1):
+        if found != CONNECT_PROBLEM:
+            break
+        again, _text = run_testssl(f"127.0.0.1:{s.tls_port}", "-S")
+        found = one(again, "sessionresumption_ticket")
+    return found
+
+
 def test_testssl_implicit_tls(server_factory, test_ca):
     s = tls_server(server_factory, test_ca).start()
     by_id, text = run_testssl(f"127.0.0.1:{s.tls_port}", "--protocols", "-s", "-e", "-P", "-S", "-R")
+    print(text)     # shown when an assertion below fails
     # protocols
     for p in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
         assert one(by_id, p).startswith("not offered"), (p, by_id[p])
@@ -91,7 +114,7 @@ def test_testssl_implicit_tls(server_factory, test_ca):
     # certificate and resumption
     assert one(by_id, "cert_commonName") == "mail.test"
     assert one(by_id, "cert_signatureAlgorithm") == "ECDSA with SHA256"
-    assert one(by_id, "sessionresumption_ticket") == "supported"
+    assert ticket_resumption(s, by_id) == "supported"
     # no client-initiated renegotiation (SSL_OP_NO_RENEGOTIATION)
     assert one(by_id, "secure_client_renego").startswith("not vulnerable"), \
         by_id["secure_client_renego"]
@@ -104,6 +127,7 @@ def test_testssl_stls_tls13_minimum(server_factory, test_ca):
         "ssl_min_protocol = TLSv1.3\n"
         "ssl_ciphersuites = TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\n")).start()
     by_id, text = run_testssl(f"127.0.0.1:{s.port}", "--starttls", "pop3", "--protocols", "-e")
+    print(text)
     for p in ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2"):
         assert one(by_id, p).startswith("not offered"), (p, by_id[p])
     assert one(by_id, "TLS1_3").startswith("offered")
