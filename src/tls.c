@@ -473,24 +473,32 @@ int tls_channel_binding(struct tls_conn *c, const char **type, unsigned char *ou
 }
 
 /* Move bytes between the client (TLS) and the mail process (plaintext
- * socket) until either side ends.  The relay reads from the mail process
- * only while the client's socket has room (POLLOUT, which TCP_NOTSENT_LOWAT
- * holds back), one CHUNK at a time, so what the client has not taken stays
- * in the mail process's socket where its idle clock sees it move. */
+ * socket) until the mail process ends or the client goes.  Each way waits
+ * for the other side to take what it has before it reads more (a proxy
+ * that buffered without bound, or blocked writing one way, could deadlock
+ * with a client that pipelines many commands):
+ *  - from the mail process, a CHUNK is read only while the client's socket
+ *    has room (POLLOUT, which TCP_NOTSENT_LOWAT holds back), so what the
+ *    client has not taken stays in the mail process's socket, where its
+ *    idle clock sees it move (netio.c, output_moving);
+ *  - from the client, a record is read only when the last one was taken
+ *    whole by the mail process's socket (non-blocking sends); a remainder
+ *    waits for POLLOUT there. */
+enum { CHUNK = 64 * 1024, ROOM = 64 * 1024 };
+
 void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
 	       uint64_t idle_ms)
 {
-	enum { CHUNK = 64 * 1024 };
-	char *buf = xmalloc(CHUNK);
-	int room = 0; /* the client's socket took the last chunk and has room */
+	char *buf = xmalloc(CHUNK), *in = xmalloc(CHUNK);
+	size_t in_off = 0, in_len = 0; /* client bytes the mail process has not taken */
+	size_t unconfirmed = 0; /* sent to the client since poll last saw room */
+	int input_open = 1;     /* 0: the mail process takes no more input */
 
 	/* A half record from the client, or a client that stops reading,
 	 * may stall SSL_read/SSL_write (and the close_notify) no longer than
 	 * the idle timeout. */
 	set_rcvtimeo(c->fd, idle_ms);
 	{
-		/* Little unsent data waits in the kernel for the client (see
-		 * netio.c, output_moving). */
 		int lowat = 128 * 1024;
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 	}
@@ -500,51 +508,76 @@ void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
 	if (npending && write_all(fd, pending, npending) < 0)
 		goto out;
 	for (;;) {
-		/* Without room the mail process's socket is not watched at all
-		 * (its hang-up would wake poll at once); a client that takes
-		 * nothing for the idle timeout ends the relay, as SO_SNDTIMEO
-		 * would in SSL_write. */
-		struct pollfd p[2] = { { c->fd, POLLIN | (room ? 0 : POLLOUT), 0 },
-				       { room ? fd : -1, POLLIN, 0 } };
-		int r;
-		if (SSL_pending(c->ssl) > 0) {
+		int room = unconfirmed < ROOM, backlog = in_off < in_len;
+		int want_client = input_open && !backlog;
+		/* A descriptor with nothing asked of it stays out of poll: its
+		 * hang-up would wake it at once, again and again. */
+		struct pollfd p[2] = {
+			{ c->fd, (short)((want_client ? POLLIN : 0) | (room ? 0 : POLLOUT)), 0 },
+			{ fd, (short)((room ? POLLIN : 0) | (backlog ? POLLOUT : 0)), 0 } };
+		if (!p[0].events)
+			p[0].fd = -1;
+		if (!p[1].events)
+			p[1].fd = -1;
+		if (want_client && SSL_pending(c->ssl) > 0) {
 			p[0].revents = POLLIN;
+			p[1].revents = 0;
 		} else {
-			r = poll(p, 2, (int)(room ? idle_ms + 60000 : idle_ms));
+			/* Without room, a client that takes nothing for the
+			 * idle timeout ends the relay, as SO_SNDTIMEO would. */
+			int r = poll(p, 2, (int)(room ? idle_ms + 60000 : idle_ms));
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
 				break;
 		}
 		if (p[0].revents & POLLOUT)
-			room = 1;
-		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			unconfirmed = 0;
+		if (!want_client && (p[0].revents & (POLLHUP | POLLERR)))
+			break; /* client gone while it was not being read */
+		if ((p[1].revents & (POLLHUP | POLLERR)) && backlog && !(p[1].revents & POLLOUT))
+			input_open = 0, in_off = in_len = 0; /* as a failed send below */
+		if (p[1].revents & POLLOUT) {
+			ssize_t w = send(fd, in + in_off, in_len - in_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (w > 0)
+				in_off += (size_t)w;
+			else if (w < 0 && errno != EAGAIN && errno != EINTR)
+				input_open = 0, in_len = 0; /* it ended: deliver its output */
+			if (in_off >= in_len)
+				in_off = in_len = 0;
+		}
+		if (want_client && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			size_t got = 0;
-			int ok = SSL_read_ex(c->ssl, buf, CHUNK, &got);
+			int ok = SSL_read_ex(c->ssl, in, CHUNK, &got);
 			if (ok != 1) {
 				int e = SSL_get_error(c->ssl, ok);
 				/* Client gone: closing our end makes the mail
 				 * process end without UPDATE. */
 				if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
 					break;
-			} else if (write_all(fd, buf, got) < 0) {
-				break;
+			} else {
+				ssize_t w = send(fd, in, got, MSG_DONTWAIT | MSG_NOSIGNAL);
+				if (w < 0 && errno != EAGAIN && errno != EINTR)
+					input_open = 0;
+				else if ((size_t)(w < 0 ? 0 : w) < got)
+					in_off = (size_t)(w < 0 ? 0 : w), in_len = got;
 			}
 		}
-		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR) && room) {
 			ssize_t n = read(fd, buf, CHUNK);
-			if (n < 0 && errno == EINTR)
+			size_t done = 0;
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;
 			if (n <= 0)
 				break; /* mail process finished */
-			size_t done = 0;
 			if (SSL_write_ex(c->ssl, buf, (size_t)n, &done) != 1)
 				break;
-			room = 0;
+			unconfirmed += (size_t)n;
 		}
 	}
 out:
 	close(fd);
+	free(in);
 	free(buf);
 }
 

@@ -3,6 +3,7 @@ TLS port, STLS correctness (twice, after login, pipelined input), CAPA after
 STLS, SNI, session resumption, close_notify, certificate reload under live
 sessions, bad keys, logging, and clients that vanish mid-session."""
 import os
+import select
 import shutil
 import signal
 import socket
@@ -743,6 +744,55 @@ def test_slow_reader_of_a_long_retr_is_not_idle_over_tls(server_factory, test_ca
     finally:
         p.close()
     wait_for(lambda: s.maildirs["ptalice"].files() == [], 5, "the message deleted")
+
+
+def test_a_long_pipeline_through_the_relay_does_not_deadlock(server_factory, test_ca):
+    """60000 pipelined LISTs (360 KB, more than the socket between the
+    relay and the mail process holds), sent while the replies (about 30 MB)
+    are read as they come: the relay must keep taking the mail process's
+    output while that process is not reading, and stop reading the client
+    while it has input the mail process has not taken, or each waits on the
+    other until the timeout ends the session.  One thread, non-blocking
+    (an SSL object is not for two threads at once)."""
+    s = tls_server(server_factory, test_ca, extra_conf="timeout = 5s\n").start()
+    for i in range(50):
+        s.maildirs["ptalice"].add(b"Subject: %d\n\nbody\n" % i)
+    p = connect(s, test_ca, "implicit")
+    n = 60000
+    try:
+        p.login()
+        got = bytearray(p.buf)
+        p.buf = b""
+        out = memoryview(b"LIST\r\n" * n)
+        p.sock.setblocking(False)
+        ends = 0
+        deadline = time.time() + 60
+        while ends < n and time.time() < deadline:
+            select.select([p.sock], [p.sock] if out else [], [], 1)
+            if out:
+                try:
+                    out = out[p.sock.send(out[:16384]):]
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                    pass
+            while True:
+                try:
+                    d = p.sock.recv(1 << 16)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    break
+                assert d, "closed after %d bytes" % len(got)
+                # a terminator may straddle two reads, never the old data
+                start = max(0, len(got) - 4)
+                got.extend(d)
+                ends += got.count(b"\r\n.\r\n", start)
+        assert not out, "%d bytes of the pipeline not sent" % len(out)
+        assert got.count(b"\r\n.\r\n") == n, len(got)
+        assert got.startswith(b"+OK 50 messages")
+        p.sock.setblocking(True)
+        p.sock.settimeout(10)
+        assert p.cmd("QUIT").startswith("+OK")
+    finally:
+        p.close()
+    assert "reason=quit" in s.logtext() or wait_log(s, r"reason=quit")
 
 
 @pytest.mark.parametrize("state", ["authorization", "transaction"])
