@@ -746,18 +746,20 @@ def test_slow_reader_of_a_long_retr_is_not_idle_over_tls(server_factory, test_ca
     wait_for(lambda: s.maildirs["ptalice"].files() == [], 5, "the message deleted")
 
 
-def test_a_long_pipeline_through_the_relay_does_not_deadlock(server_factory, test_ca):
+@pytest.mark.parametrize("mode", ["plain", "implicit", "stls"])
+def test_a_long_pipeline_through_the_relay_does_not_deadlock(server_factory, test_ca, mode):
     """60000 pipelined LISTs (360 KB, more than the socket between the
     relay and the mail process holds), sent while the replies (about 30 MB)
     are read as they come: the relay must keep taking the mail process's
     output while that process is not reading, and stop reading the client
     while it has input the mail process has not taken, or each waits on the
     other until the timeout ends the session.  One thread, non-blocking
-    (an SSL object is not for two threads at once)."""
+    (an SSL object is not for two threads at once); plain, without the
+    relay, for comparison."""
     s = tls_server(server_factory, test_ca, extra_conf="timeout = 5s\n").start()
     for i in range(50):
         s.maildirs["ptalice"].add(b"Subject: %d\n\nbody\n" % i)
-    p = connect(s, test_ca, "implicit")
+    p = Pop(s.port) if mode == "plain" else connect(s, test_ca, mode)
     n = 60000
     try:
         p.login()
