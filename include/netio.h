@@ -63,8 +63,8 @@ void conn_printf(struct conn *c, const char *fmt, ...)
 int conn_flush(struct conn *c);
 /* Write a large block: flushes queued text, then writes buf directly. */
 int conn_write_big(struct conn *c, const void *buf, size_t len);
-/* The end of the connection, when this process is its last user: if the
- * client sent more than was read, shut the write side and read and drop
- * its input until it closes, for at most ms (see netio.c). */
+/* The end of the connection, when this process is its last user: shut
+ * the write side, then read and drop the client's input until it closes,
+ * for at most ms (see netio.c). */
 void conn_linger(struct conn *c, unsigned ms);
 #endif
