@@ -315,11 +315,29 @@ class Server:
         while todo:
             p = todo.pop()
             for c in tree.get(p, []):
-                if comm(c) == "postern-spare":
+                if comm(c) == "postern-spare" or (p in roots and not tree.get(c)
+                                                  and self._spare_being_born(c)):
                     continue        # an idle spare (spare_sessions) and its pre-auth
                 kids.append(c)
                 todo.append(c)
         return kids
+
+    @staticmethod
+    def _spare_being_born(pid):
+        """A child of the master without children of its own may be a spare
+        the master has just forked, before it has renamed itself (a window
+        of microseconds that load can stretch to milliseconds): look again."""
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                if not any(l.split()[1:2] == ["0"] for l in f if l.startswith("Uid:")):
+                    return False    # spares start as root; a mail process is not
+        except OSError:
+            return False
+        for _ in range(5):
+            if comm(pid) != "postern":
+                return comm(pid) == "postern-spare"
+            time.sleep(0.02)
+        return False
 
     def spares(self):
         """PIDs of the master's idle spare connection processes."""
