@@ -239,7 +239,8 @@ class Server:
         ls.bind(("127.0.0.1", self.tls_port if implicit_tls else self.port))
         ls.listen(64)
         self.inetd_sock = ls
-        self.inetd_children = []
+        self._inetd_children = []
+        self._inetd_lock = threading.Lock()
         args = [POSTERN, "-f", self.conf, "-d", "-i"] + (["-S"] if implicit_tls else [])
 
         def loop():
@@ -253,17 +254,29 @@ class Server:
                     return
                 if nonblocking:
                     c.setblocking(False)
-                try:
-                    p = subprocess.Popen(args, stdin=c.fileno(), stdout=c.fileno(),
-                                         stderr=self.logf)
-                    self.inetd_children.append(p)
-                except Exception as e:  # noqa: BLE001 -- logged, never silent
-                    # Like a real inetd: say why in the log, keep serving.
-                    self.logf.write(f"mini-inetd: cannot start postern: {e}\n".encode())
-                    self.logf.flush()
+                # Held from before the child exists until it is listed: a
+                # client that got as far as a greeting finds it listed.
+                with self._inetd_lock:
+                    try:
+                        p = subprocess.Popen(args, stdin=c.fileno(), stdout=c.fileno(),
+                                             stderr=self.logf)
+                        self._inetd_children.append(p)
+                    except Exception as e:  # noqa: BLE001 -- logged, never silent
+                        # Like a real inetd: say why in the log, keep serving.
+                        self.logf.write(f"mini-inetd: cannot start postern: {e}\n".encode())
+                        self.logf.flush()
                 c.close()
         threading.Thread(target=loop, daemon=True).start()
         return self
+
+    @property
+    def inetd_children(self):
+        """The `postern -i` processes the mini-inetd started (Popen objects)."""
+        lock = getattr(self, "_inetd_lock", None)
+        if lock is None:
+            return []
+        with lock:
+            return list(self._inetd_children)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -301,8 +314,7 @@ class Server:
         inetd mode the running `postern -i` processes and their
         descendants (there is no master then)."""
         roots = [self.proc.pid] if self.proc else []
-        inetd = [p.pid for p in list(getattr(self, "inetd_children", []))
-                 if p.poll() is None]
+        inetd = [p.pid for p in self.inetd_children if p.poll() is None]
         if not roots and not inetd:
             return []
         out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True,
