@@ -486,6 +486,23 @@ int tls_channel_binding(struct tls_conn *c, const char **type, unsigned char *ou
  *    waits for POLLOUT there. */
 enum { CHUNK = 64 * 1024, ROOM = 64 * 1024 };
 
+/* Offer the mail process in[*off, *len) without blocking; what it does not
+ * take waits for its POLLOUT.  Returns 0 when it takes no more input (it
+ * ended; what it wrote is still delivered). */
+static int feed_mail(int fd, const char *in, size_t *off, size_t *len)
+{
+	ssize_t w = send(fd, in + *off, *len - *off, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w < 0 && errno != EAGAIN && errno != EINTR) {
+		*off = *len = 0;
+		return 0;
+	}
+	if (w > 0)
+		*off += (size_t)w;
+	if (*off >= *len)
+		*off = *len = 0;
+	return 1;
+}
+
 void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
 	       uint64_t idle_ms)
 {
@@ -535,17 +552,9 @@ void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
 			unconfirmed = 0;
 		if (!want_client && (p[0].revents & (POLLHUP | POLLERR)))
 			break; /* client gone while it was not being read */
-		if ((p[1].revents & (POLLHUP | POLLERR)) && backlog && !(p[1].revents & POLLOUT))
-			input_open = 0, in_off = in_len = 0; /* as a failed send below */
-		if (p[1].revents & POLLOUT) {
-			ssize_t w = send(fd, in + in_off, in_len - in_off, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (w > 0)
-				in_off += (size_t)w;
-			else if (w < 0 && errno != EAGAIN && errno != EINTR)
-				input_open = 0, in_len = 0; /* it ended: deliver its output */
-			if (in_off >= in_len)
-				in_off = in_len = 0;
-		}
+		/* A hang-up fails the send, which ends the input. */
+		if (backlog && (p[1].revents & (POLLOUT | POLLHUP | POLLERR)))
+			input_open = feed_mail(fd, in, &in_off, &in_len);
 		if (want_client && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			size_t got = 0;
 			int ok = SSL_read_ex(c->ssl, in, CHUNK, &got);
@@ -556,11 +565,9 @@ void tls_relay(struct tls_conn *c, int fd, const char *pending, size_t npending,
 				if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
 					break;
 			} else {
-				ssize_t w = send(fd, in, got, MSG_DONTWAIT | MSG_NOSIGNAL);
-				if (w < 0 && errno != EAGAIN && errno != EINTR)
-					input_open = 0;
-				else if ((size_t)(w < 0 ? 0 : w) < got)
-					in_off = (size_t)(w < 0 ? 0 : w), in_len = got;
+				in_off = 0;
+				in_len = got;
+				input_open = feed_mail(fd, in, &in_off, &in_len);
 			}
 		}
 		if (p[1].revents & (POLLIN | POLLHUP | POLLERR) && room) {
