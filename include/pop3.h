@@ -1,11 +1,31 @@
 /* pop3.h - the POP3 command table and line parser shared by the pre-auth
- * process (AUTHORIZATION) and the mail process (TRANSACTION). */
+ * process (AUTHORIZATION) and the mail process (TRANSACTION, UPDATE).
+ *
+ * A command is one row of the table in pop3cmd.c (its name, id, the states
+ * it is valid in, its argument rule) and one handler in each process that
+ * serves a state it is valid in.  A process lists its handlers in an array
+ * indexed by enum pop3_cmd_id (pop3_handler, below) and runs the shared
+ * loop of serve.c over it; that loop reads, parses, checks the state and
+ * the arguments against the row, and calls the handler only for a line
+ * that passed.  Adding a command: an id here, a row in pop3cmd.c, a
+ * handler in the process that serves its state (README, "Adding a
+ * command"). */
 #ifndef POSTERN_POP3_H
 #define POSTERN_POP3_H
 #include <stddef.h>
 #include <stdint.h>
 
-enum pop3_state { ST_AUTH = 1, ST_TRANS = 2 };
+/* The states of RFC 1939 section 3, as bits so that a table row can name
+ * several.  AUTHORIZATION runs in the pre-auth process, TRANSACTION and
+ * UPDATE in the mail process.  No command is valid in UPDATE: a mail
+ * process handler enters it (QUIT), which ends the serve loop, and the
+ * mail process then commits.  The next state (SLEEP, issue 17) is the next
+ * bit, 8. */
+enum pop3_state {
+	ST_AUTH = 1,       /* AUTHORIZATION */
+	ST_TRANS = 2,      /* TRANSACTION */
+	ST_UPDATE = 4,     /* UPDATE */
+};
 
 enum pop3_cmd_id {
 	CMD_USER, CMD_PASS, CMD_APOP, CMD_AUTH, CMD_STLS, CMD_CAPA, CMD_QUIT,
@@ -26,7 +46,7 @@ enum arg_rule {
 struct pop3_cmd {
 	const char *name;
 	enum pop3_cmd_id id;
-	unsigned states;        /* ST_AUTH | ST_TRANS */
+	unsigned states;        /* ST_AUTH | ST_TRANS ... */
 	enum arg_rule args;
 };
 
@@ -37,6 +57,12 @@ struct pop3_req {
 	char *argv[POP3_MAX_ARGS];
 	size_t arglen[POP3_MAX_ARGS];
 };
+
+/* A command's implementation in one process: ctx is that process's own
+ * session (struct preauth, struct mailsess), r a request that passed the
+ * table's state and argument checks.  The handler answers on its own
+ * connection; it may change the serve loop's state (serve.h). */
+typedef void pop3_handler(void *ctx, const struct pop3_req *r);
 
 enum parse_result {
 	PARSE_OK,
@@ -52,6 +78,9 @@ enum parse_result pop3_parse(char *line, size_t len, enum pop3_state state,
 			     struct pop3_req *req);
 /* Text of the -ERR reply for a parse failure. */
 const char *pop3_parse_error(enum parse_result r);
+
+/* The table row of a command id (NULL for an id out of range). */
+const struct pop3_cmd *pop3_command(enum pop3_cmd_id id);
 
 /* What a log line may say about a failed command: its name when it is a
  * known command, else "unknown".  Never the arguments (they may hold a

@@ -2,12 +2,14 @@
  * Runs as the mailbox owner (never root), with the Maildir as working
  * directory, talking to a plain descriptor: the client socket itself, or a
  * socketpair to the TLS relay in the pre-auth process. */
+#include "capa.h"
 #include "log.h"
 #include "mailstore.h"
 #include "msgencode.h"
 #include "netio.h"
 #include "parse.h"
 #include "pop3.h"
+#include "serve.h"
 #include "session.h"
 #include "util.h"
 #include <errno.h>
@@ -37,9 +39,10 @@ struct mailsess {
 	unsigned char *deleted, *seen;
 	unsigned ndeleted;
 	uint64_t del_bytes;
-	unsigned retr, top, bad;
+	unsigned retr, top;
 	uint64_t retr_bytes, top_bytes;
 	char *rbuf, *ebuf;
+	struct serve sv;
 };
 
 static void reply_err(struct mailsess *m, const char *text)
@@ -72,8 +75,9 @@ static void totals(const struct mailsess *m, size_t *count, uint64_t *octets)
 		}
 }
 
-static void cmd_stat(struct mailsess *m, const struct pop3_req *r)
+static void cmd_stat(void *ctx, const struct pop3_req *r)
 {
+	struct mailsess *m = ctx;
 	size_t count;
 	uint64_t octets;
 	totals(m, &count, &octets);
@@ -93,7 +97,7 @@ static char *put_u64(char *p, uint64_t v)
 	return p;
 }
 
-static void cmd_list_uidl(struct mailsess *m, const struct pop3_req *r, int uidl)
+static void list_uidl(struct mailsess *m, const struct pop3_req *r, int uidl)
 {
 	size_t i;
 	char line[128];
@@ -136,6 +140,16 @@ static void cmd_list_uidl(struct mailsess *m, const struct pop3_req *r, int uidl
 		conn_put(&m->c, line, (size_t)(p - line));
 	}
 	conn_put(&m->c, ".\r\n", 3);
+}
+
+static void cmd_list(void *ctx, const struct pop3_req *r)
+{
+	list_uidl(ctx, r, 0);
+}
+
+static void cmd_uidl(void *ctx, const struct pop3_req *r)
+{
+	list_uidl(ctx, r, 1);
 }
 
 /* Large messages are encoded straight from the page cache through a small
@@ -248,15 +262,17 @@ static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 	}
 }
 
-static void cmd_retr(struct mailsess *m, const struct pop3_req *r)
+static void cmd_retr(void *ctx, const struct pop3_req *r)
 {
+	struct mailsess *m = ctx;
 	size_t i;
 	if (msg_arg(m, r, 0, &i) == 0)
 		send_message(m, i, -1);
 }
 
-static void cmd_top(struct mailsess *m, const struct pop3_req *r)
+static void cmd_top(void *ctx, const struct pop3_req *r)
 {
+	struct mailsess *m = ctx;
 	size_t i;
 	uint64_t lines;
 	if (msg_arg(m, r, 0, &i) < 0)
@@ -268,8 +284,9 @@ static void cmd_top(struct mailsess *m, const struct pop3_req *r)
 	send_message(m, i, (int64_t)lines);
 }
 
-static void cmd_dele(struct mailsess *m, const struct pop3_req *r)
+static void cmd_dele(void *ctx, const struct pop3_req *r)
 {
+	struct mailsess *m = ctx;
 	size_t i;
 	if (msg_arg(m, r, 0, &i) < 0)
 		return;
@@ -279,8 +296,9 @@ static void cmd_dele(struct mailsess *m, const struct pop3_req *r)
 	conn_printf(&m->c, "+OK message %zu deleted\r\n", i + 1);
 }
 
-static void cmd_rset(struct mailsess *m)
+static void cmd_rset(void *ctx, const struct pop3_req *r)
 {
+	struct mailsess *m = ctx;
 	size_t count;
 	uint64_t octets;
 	memset(m->deleted, 0, m->n);
@@ -324,7 +342,18 @@ static void mail_exit(const struct mailsess *m, int code)
 	_exit(code);
 }
 
-static void __attribute__((noreturn)) cmd_quit(struct mailsess *m)
+/* The end without an UPDATE state (a dropped connection, autologout, a
+ * client that stopped reading): nothing marked with DELE goes, so it counts
+ * as left. */
+static void __attribute__((noreturn)) end_session(struct mailsess *m, const char *reason)
+{
+	memset(m->deleted, 0, m->n);
+	log_logout(m, reason, 0, 0);
+	mail_exit(m, 0);
+}
+
+/* The UPDATE state (RFC 1939 section 6), after QUIT. */
+static void __attribute__((noreturn)) update(struct mailsess *m)
 {
 	struct commit_result cr;
 	enum ms_status st = m->ops->commit(m->store, m->deleted, m->seen, &cr);
@@ -350,14 +379,44 @@ static void __attribute__((noreturn)) cmd_quit(struct mailsess *m)
 	mail_exit(m, 0);
 }
 
+static void cmd_noop(void *ctx, const struct pop3_req *r)
+{
+	struct mailsess *m = ctx;
+	conn_put(&m->c, "+OK\r\n", 5);
+}
+
+static void cmd_quit(void *ctx, const struct pop3_req *r)
+{
+	struct mailsess *m = ctx;
+	m->sv.state = ST_UPDATE;
+}
+
 /* As before the login, STLS aside: RFC 2449 section 5 wants what the
  * AUTHORIZATION state offered (USER, SASL) listed in both states. */
-static void capa(struct mailsess *m)
+static void cmd_capa(void *ctx, const struct pop3_req *r)
 {
-	conn_printf(&m->c, "+OK capability list follows\r\n"
-		    "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
-		    "%sIMPLEMENTATION postern\r\n.\r\n", m->s->auth_capa);
+	struct mailsess *m = ctx;
+	struct capa_info ci = {
+		.state = ST_TRANS, .pipelining = 1, .login_delay = -1, .expire = -1,
+		.auth_lines = m->s->auth_capa,
+	};
+	char text[CAPA_TEXT_MAX];
+	conn_put(&m->c, text, capa_text(&ci, text, sizeof(text)));
 }
+
+/* The TRANSACTION state's commands (their rows: pop3cmd.c). */
+static pop3_handler *const handlers[CMD_COUNT] = {
+	[CMD_STAT] = cmd_stat,
+	[CMD_LIST] = cmd_list,
+	[CMD_RETR] = cmd_retr,
+	[CMD_DELE] = cmd_dele,
+	[CMD_NOOP] = cmd_noop,
+	[CMD_RSET] = cmd_rset,
+	[CMD_TOP] = cmd_top,
+	[CMD_UIDL] = cmd_uidl,
+	[CMD_CAPA] = cmd_capa,
+	[CMD_QUIT] = cmd_quit,
+};
 
 /* Clear O_NONBLOCK on fd; 0 when fd is blocking now. */
 static int make_blocking(int fd)
@@ -444,54 +503,23 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 		     s->user, s->conn.rip, s->conn.lport, s->tls_info, s->method, count);
 	}
 
-	for (;;) {
-		char *line;
-		size_t len;
-		struct pop3_req r;
-		enum parse_result pr;
-		enum line_status ls = conn_read_line(&m.c, &line, &len);
-
-		if (ls == LINE_TOOLONG) {
-			reply_err(&m, "line too long");
-			m.bad++;
-			continue;
-		}
-		if (ls != LINE_OK) {
-			/* Dropped connection or autologout: no UPDATE state. */
-			if (ls == LINE_TIMEOUT) {
-				reply_err(&m, "autologout: idle for too long");
-				conn_flush(&m.c);
-			}
-			/* Nothing marked with DELE goes: count it as left. */
-			memset(m.deleted, 0, m.n);
-			log_logout(&m, ls == LINE_TIMEOUT ? "timeout" : "disconnected", 0, 0);
-			mail_exit(&m, 0);
-		}
-		pr = pop3_parse(line, len, ST_TRANS, &r);
-		if (pr != PARSE_OK) {
-			if (++m.bad <= 10)
-				plog(LOG_NOTICE, "bad command: user=<%s> rip=%s cmd=<%s> error=%s",
-				     s->user, s->conn.rip, pop3_log_name(&r, pr), pop3_parse_error(pr));
-			reply_err(&m, pop3_parse_error(pr));
-			continue;
-		}
-		switch (r.cmd->id) {
-		case CMD_STAT: cmd_stat(&m, &r); break;
-		case CMD_LIST: cmd_list_uidl(&m, &r, 0); break;
-		case CMD_UIDL: cmd_list_uidl(&m, &r, 1); break;
-		case CMD_RETR: cmd_retr(&m, &r); break;
-		case CMD_TOP: cmd_top(&m, &r); break;
-		case CMD_DELE: cmd_dele(&m, &r); break;
-		case CMD_NOOP: conn_put(&m.c, "+OK\r\n", 5); break;
-		case CMD_RSET: cmd_rset(&m); break;
-		case CMD_CAPA: capa(&m); break;
-		case CMD_QUIT: cmd_quit(&m);
-		default: reply_err(&m, "command not valid in this state"); break;
-		}
-		if (m.c.write_failed) {
-			memset(m.deleted, 0, m.n);
-			log_logout(&m, "write-failed", 0, 0);
-			mail_exit(&m, 0);
-		}
+	m.sv.c = &m.c;
+	m.sv.state = ST_TRANS;
+	m.sv.handlers = handlers;
+	m.sv.ctx = &m;
+	snprintf(m.sv.who, sizeof(m.sv.who), "user=<%s> rip=%s", s->user, s->conn.rip);
+	switch (serve(&m.sv)) {
+	case SERVE_UPDATE:
+		update(&m);
+	case SERVE_TIMEOUT:
+		reply_err(&m, "autologout: idle for too long");
+		conn_flush(&m.c);
+		end_session(&m, "timeout");
+	case SERVE_WRITE_FAILED:
+		end_session(&m, "write-failed");
+	case SERVE_EOF:
+	case SERVE_TOO_MANY:
+		break;
 	}
+	end_session(&m, "disconnected");
 }

@@ -1,27 +1,35 @@
 /* pop3cmd.c - POP3 command table and strict line parsing, shared by the
- * pre-auth and mail processes.  Pure code, any rights. */
+ * pre-auth and mail processes (their loop is serve.c).  Pure code, any
+ * rights. */
 #include "pop3.h"
 #include "parse.h"
 #include <string.h>
 #include <strings.h>
 
-static const struct pop3_cmd table[] = {
-	{ "USER", CMD_USER, ST_AUTH, ARGS_ONE },
-	{ "PASS", CMD_PASS, ST_AUTH, ARGS_REST },
-	{ "APOP", CMD_APOP, ST_AUTH, ARGS_TWO },
-	{ "AUTH", CMD_AUTH, ST_AUTH, ARGS_UPTO_TWO },
-	{ "STLS", CMD_STLS, ST_AUTH, ARGS_NONE },
-	{ "CAPA", CMD_CAPA, ST_AUTH | ST_TRANS, ARGS_NONE },
-	{ "QUIT", CMD_QUIT, ST_AUTH | ST_TRANS, ARGS_NONE },
-	{ "STAT", CMD_STAT, ST_TRANS, ARGS_NONE },
-	{ "LIST", CMD_LIST, ST_TRANS, ARGS_OPT },
-	{ "RETR", CMD_RETR, ST_TRANS, ARGS_ONE },
-	{ "DELE", CMD_DELE, ST_TRANS, ARGS_ONE },
-	{ "NOOP", CMD_NOOP, ST_TRANS, ARGS_NONE },
-	{ "RSET", CMD_RSET, ST_TRANS, ARGS_NONE },
-	{ "TOP", CMD_TOP, ST_TRANS, ARGS_TWO },
-	{ "UIDL", CMD_UIDL, ST_TRANS, ARGS_OPT },
+/* One row per command, at its id.  Which process answers it follows from
+ * its states: ST_AUTH the pre-auth process, ST_TRANS the mail process. */
+static const struct pop3_cmd table[CMD_COUNT] = {
+	[CMD_USER] = { "USER", CMD_USER, ST_AUTH, ARGS_ONE },
+	[CMD_PASS] = { "PASS", CMD_PASS, ST_AUTH, ARGS_REST },
+	[CMD_APOP] = { "APOP", CMD_APOP, ST_AUTH, ARGS_TWO },
+	[CMD_AUTH] = { "AUTH", CMD_AUTH, ST_AUTH, ARGS_UPTO_TWO },
+	[CMD_STLS] = { "STLS", CMD_STLS, ST_AUTH, ARGS_NONE },
+	[CMD_CAPA] = { "CAPA", CMD_CAPA, ST_AUTH | ST_TRANS, ARGS_NONE },
+	[CMD_QUIT] = { "QUIT", CMD_QUIT, ST_AUTH | ST_TRANS, ARGS_NONE },
+	[CMD_STAT] = { "STAT", CMD_STAT, ST_TRANS, ARGS_NONE },
+	[CMD_LIST] = { "LIST", CMD_LIST, ST_TRANS, ARGS_OPT },
+	[CMD_RETR] = { "RETR", CMD_RETR, ST_TRANS, ARGS_ONE },
+	[CMD_DELE] = { "DELE", CMD_DELE, ST_TRANS, ARGS_ONE },
+	[CMD_NOOP] = { "NOOP", CMD_NOOP, ST_TRANS, ARGS_NONE },
+	[CMD_RSET] = { "RSET", CMD_RSET, ST_TRANS, ARGS_NONE },
+	[CMD_TOP]  = { "TOP",  CMD_TOP,  ST_TRANS, ARGS_TWO },
+	[CMD_UIDL] = { "UIDL", CMD_UIDL, ST_TRANS, ARGS_OPT },
 };
+
+const struct pop3_cmd *pop3_command(enum pop3_cmd_id id)
+{
+	return (unsigned)id < CMD_COUNT ? &table[id] : NULL;
+}
 
 static int arg_count_ok(enum arg_rule r, int n)
 {

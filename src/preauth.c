@@ -3,12 +3,14 @@
  * unprivileged 'postern' user, opens no files, and asks the monitor to check
  * credentials over a socketpair.  After a login it hands the client socket to
  * the monitor (plain) or stays as the TLS relay (TLS). */
+#include "capa.h"
 #include "ipc.h"
 #include "log.h"
 #include "netio.h"
 #include "passwd_line.h"
 #include "pop3.h"
 #include "sasl.h"
+#include "serve.h"
 #include "session.h"
 #include "tls.h"
 #include "util.h"
@@ -30,7 +32,8 @@ struct preauth {
 	struct tls_conn *tls;
 	char user[PW_USER_MAX + 1];
 	int have_user;
-	unsigned failures, commands, bad;
+	unsigned failures;
+	struct serve sv;
 	char timestamp[160];
 };
 
@@ -72,12 +75,25 @@ static int login_ok(const struct preauth *p)
 	return p->tls || strcmp(p->cfg->ssl, "required") != 0;
 }
 
+/* What this connection may use, for CAPA and the AUTH listing. */
+static void caps(const struct preauth *p, struct capa_info *ci)
+{
+	ci->state = ST_AUTH;
+	ci->stls = tls_possible(p) && !p->tls;
+	ci->user = plaintext_ok(p);
+	ci->sasl = login_ok(p);
+	ci->scram_plus = p->tls && tls_can_bind(p->tls);
+	ci->pipelining = 1;
+	ci->login_delay = -1;
+	ci->expire = -1;
+	ci->auth_lines = NULL;
+}
+
 static const char *mechanisms(const struct preauth *p, char *buf, size_t cap)
 {
-	snprintf(buf, cap, "%s%s", plaintext_ok(p) ? "PLAIN LOGIN " : "",
-		 !login_ok(p) ? "" :
-		 p->tls && tls_can_bind(p->tls) ? "SCRAM-SHA-256 SCRAM-SHA-256-PLUS" :
-		 "SCRAM-SHA-256");
+	struct capa_info ci;
+	caps(p, &ci);
+	capa_mechanisms(&ci, buf, cap);
 	return buf;
 }
 
@@ -85,21 +101,19 @@ static const char *mechanisms(const struct preauth *p, char *buf, size_t cap)
  * 2449 section 5, RFC 5034 section 3), so they go along with the hand-over. */
 static const char *auth_capa(const struct preauth *p, char *buf, size_t cap)
 {
-	char mech[128];
-	snprintf(buf, cap, "%s%s%s%s", plaintext_ok(p) ? "USER\r\n" : "",
-		 login_ok(p) ? "SASL " : "", mechanisms(p, mech, sizeof(mech)),
-		 login_ok(p) ? "\r\n" : "");
+	struct capa_info ci;
+	caps(p, &ci);
+	capa_auth_lines(&ci, buf, cap);
 	return buf;
 }
 
-static void capa(struct preauth *p)
+static void cmd_capa(void *ctx, const struct pop3_req *r)
 {
-	char lines[200];
-	conn_printf(&p->c, "+OK capability list follows\r\n"
-		    "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n%s"
-		    "%sIMPLEMENTATION postern\r\n.\r\n",
-		    auth_capa(p, lines, sizeof(lines)),
-		    tls_possible(p) && !p->tls ? "STLS\r\n" : "");
+	struct preauth *p = ctx;
+	struct capa_info ci;
+	char text[CAPA_TEXT_MAX];
+	caps(p, &ci);
+	conn_put(&p->c, text, capa_text(&ci, text, sizeof(text)));
 }
 
 static void refuse_plaintext(struct preauth *p)
@@ -215,8 +229,9 @@ static void check_with_monitor(struct preauth *p, const char *method, int nf,
 	auth_failed(p, temp);
 }
 
-static void cmd_user(struct preauth *p, const struct pop3_req *r)
+static void cmd_user(void *ctx, const struct pop3_req *r)
 {
+	struct preauth *p = ctx;
 	if (!plaintext_ok(p)) {
 		refuse_plaintext(p);
 		return;
@@ -230,8 +245,9 @@ static void cmd_user(struct preauth *p, const struct pop3_req *r)
 	conn_put(&p->c, "+OK\r\n", 5);
 }
 
-static void cmd_pass(struct preauth *p, const struct pop3_req *r)
+static void cmd_pass(void *ctx, const struct pop3_req *r)
 {
+	struct preauth *p = ctx;
 	const char *f[3];
 	size_t fl[3];
 	if (!plaintext_ok(p)) {
@@ -252,8 +268,9 @@ static void cmd_pass(struct preauth *p, const struct pop3_req *r)
 	explicit_bzero(r->argv[0], r->arglen[0]);
 }
 
-static void cmd_apop(struct preauth *p, const struct pop3_req *r)
+static void cmd_apop(void *ctx, const struct pop3_req *r)
 {
+	struct preauth *p = ctx;
 	const char *f[4];
 	size_t fl[4];
 	if (!p->cfg->apop) {
@@ -472,8 +489,9 @@ static void preauth_scram(struct preauth *p, const struct pop3_req *r, int plus)
 	handoff(p, mech);
 }
 
-static void cmd_auth(struct preauth *p, const struct pop3_req *r)
+static void cmd_auth(void *ctx, const struct pop3_req *r)
 {
+	struct preauth *p = ctx;
 	char mech[128];
 	if (r->argc == 0) {
 		/* Pre-RFC 5034 clients (Outlook) list mechanisms this way. */
@@ -517,8 +535,9 @@ static void __attribute__((noreturn)) tls_failed(struct preauth *p, const char *
 	_exit(0);
 }
 
-static void cmd_stls(struct preauth *p)
+static void cmd_stls(void *ctx, const struct pop3_req *r)
 {
+	struct preauth *p = ctx;
 	char why[128];
 	if (p->tls) {
 		err(p, "already using TLS");
@@ -541,6 +560,24 @@ static void cmd_stls(struct preauth *p)
 	p->c.tr = tls_transport(p->tls);
 	p->have_user = 0;
 }
+
+static void cmd_quit(void *ctx, const struct pop3_req *r)
+{
+	struct preauth *p = ctx;
+	conn_put(&p->c, "+OK bye\r\n", 9);
+	pa_exit(p, 0);
+}
+
+/* The AUTHORIZATION state's commands (their rows: pop3cmd.c). */
+static pop3_handler *const handlers[CMD_COUNT] = {
+	[CMD_USER] = cmd_user,
+	[CMD_PASS] = cmd_pass,
+	[CMD_APOP] = cmd_apop,
+	[CMD_AUTH] = cmd_auth,
+	[CMD_STLS] = cmd_stls,
+	[CMD_CAPA] = cmd_capa,
+	[CMD_QUIT] = cmd_quit,
+};
 
 void preauth_wait(struct session *s, int mon, struct tls_server *tls)
 {
@@ -585,50 +622,25 @@ void preauth_main(struct session *s, int rfd, int wfd, int mon, struct tls_serve
 	if (!s->conn.greeted)
 		conn_put(&p->c, s->conn.greeting, strlen(s->conn.greeting));
 
-	for (;;) {
-		char *line;
-		size_t len;
-		struct pop3_req r;
-		enum parse_result pr;
-		enum line_status ls = conn_read_line(&p->c, &line, &len);
-
-		if (ls == LINE_TIMEOUT) {
-			err(p, "login timeout, closing connection");
-			plog(LOG_NOTICE, "login timeout: rip=%s", s->conn.rip);
-			pa_exit(p, 0);
-		}
-		if (ls == LINE_EOF || ls == LINE_ERR)
-			pa_exit(p, 0);
-		if (++p->commands > cfg->max_login_commands) {
-			err(p, "too many commands before login, closing connection");
-			plog(LOG_NOTICE, "too many commands before login: rip=%s", s->conn.rip);
-			pa_exit(p, 0);
-		}
-		if (ls == LINE_TOOLONG) {
-			err(p, "line too long");
-			if (++p->bad <= 5)
-				plog(LOG_NOTICE, "line too long: rip=%s", s->conn.rip);
-			continue;
-		}
-		pr = pop3_parse(line, len, ST_AUTH, &r);
-		if (pr != PARSE_OK) {
-			if (++p->bad <= 5)
-				plog(LOG_NOTICE, "bad command: rip=%s cmd=<%s> error=%s", s->conn.rip,
-				     pop3_log_name(&r, pr), pop3_parse_error(pr));
-			err(p, pop3_parse_error(pr));
-			continue;
-		}
-		switch (r.cmd->id) {
-		case CMD_USER: cmd_user(p, &r); break;
-		case CMD_PASS: cmd_pass(p, &r); break;
-		case CMD_APOP: cmd_apop(p, &r); break;
-		case CMD_AUTH: cmd_auth(p, &r); break;
-		case CMD_STLS: cmd_stls(p); break;
-		case CMD_CAPA: capa(p); break;
-		case CMD_QUIT:
-			conn_put(&p->c, "+OK bye\r\n", 9);
-			pa_exit(p, 0);
-		default: err(p, "command not valid in this state"); break;
-		}
+	p->sv.c = &p->c;
+	p->sv.state = ST_AUTH;
+	p->sv.handlers = handlers;
+	p->sv.ctx = p;
+	p->sv.max_lines = cfg->max_login_commands;
+	snprintf(p->sv.who, sizeof(p->sv.who), "rip=%s", s->conn.rip);
+	switch (serve(&p->sv)) {
+	case SERVE_TIMEOUT:
+		err(p, "login timeout, closing connection");
+		plog(LOG_NOTICE, "login timeout: rip=%s", s->conn.rip);
+		break;
+	case SERVE_TOO_MANY:
+		err(p, "too many commands before login, closing connection");
+		plog(LOG_NOTICE, "too many commands before login: rip=%s", s->conn.rip);
+		break;
+	case SERVE_EOF:
+	case SERVE_WRITE_FAILED:
+	case SERVE_UPDATE:
+		break;
 	}
+	pa_exit(p, 0);
 }
