@@ -9,9 +9,16 @@
  * Checks: conn_read_line returns exactly the lines of an independent
  * reference splitter (CRLF or bare LF, one LINE_TOOLONG per over-long line
  * whose tail is never read as a command, EOF at the end), whatever the read
- * sizes; pop3_parse in both states gives arguments that lie inside the line,
- * are NUL-terminated, have no spaces (but PASS's), and match the command's
- * argument rule; pop3_msgnum agrees with a reference. */
+ * sizes; pop3_parse in each state agrees with a specification written
+ * from the RFCs, not with a copy of its own code: a control byte refuses
+ * the line; the command is the one the first word names, in any case;
+ * BAD_STATE exactly where the RFCs say the command is not valid; the line
+ * is accepted exactly when its words after the name are as many as the
+ * command takes, each non-empty and single-spaced (trailing spaces
+ * allowed; PASS takes the rest of the line); the arguments lie inside the
+ * line, are NUL-terminated, hold no space or control byte, and joined
+ * back with the name give the line; pop3_msgnum agrees with a
+ * reference. */
 #include "netio.h"
 #include "pop3.h"
 #include <errno.h>
@@ -103,18 +110,72 @@ static int ref_next(struct ref *r, size_t *start, size_t *n)
 	return RF_LINE;
 }
 
-static int rule_ok(enum arg_rule r, int n)
+/* ---- the parser's specification, written from the RFCs ----
+ * Not the parser's algorithm: what a correct answer looks like for a
+ * line, stated as properties of the line itself.
+ * The POP3 commands, the states they are valid in (RFC 1939, 2449 CAPA,
+ * 2595 STLS, 5034 AUTH) and how many words follow the name; PASS takes
+ * the rest of the line as it is (max -1). */
+static const struct spec {
+	const char *name;
+	unsigned states;
+	int min, max;
+} spec[] = {
+	{ "USER", ST_AUTH, 1, 1 },
+	{ "PASS", ST_AUTH, 1, -1 },
+	{ "APOP", ST_AUTH, 2, 2 },
+	{ "AUTH", ST_AUTH, 0, 2 },
+	{ "STLS", ST_AUTH, 0, 0 },
+	{ "CAPA", ST_AUTH | ST_TRANS, 0, 0 },
+	{ "QUIT", ST_AUTH | ST_TRANS, 0, 0 },
+	{ "STAT", ST_TRANS, 0, 0 },
+	{ "LIST", ST_TRANS, 0, 1 },
+	{ "RETR", ST_TRANS, 1, 1 },
+	{ "DELE", ST_TRANS, 1, 1 },
+	{ "NOOP", ST_TRANS, 0, 0 },
+	{ "RSET", ST_TRANS, 0, 0 },
+	{ "TOP", ST_TRANS, 2, 2 },
+	{ "UIDL", ST_TRANS, 0, 1 },
+};
+#define NSPEC (sizeof(spec) / sizeof(spec[0]))
+
+static int upper(int ch)
 {
-	switch (r) {
-	case ARGS_NONE: return n == 0;
-	case ARGS_ONE: return n == 1;
-	case ARGS_OPT: return n <= 1;
-	case ARGS_TWO: return n == 2;
-	case ARGS_ONE_TWO: return n == 1 || n == 2;
-	case ARGS_UPTO_TWO: return n <= 2;
-	case ARGS_REST: return n == 1;
-	}
-	return 0;
+	return ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch;
+}
+
+/* Does line start with name, in any case, followed by a space or the end? */
+static int names(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name), i;
+	if (len < n || (len > n && line[n] != ' '))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (upper((unsigned char)line[i]) != name[i])
+			return 0;
+	return 1;
+}
+
+/* The words after the name when the text after it is "( word)*" and
+ * trailing spaces: their number, or -1 when the text is anything else (an
+ * empty word: a doubled or a leading space). */
+static int words_after(const char *line, size_t len, size_t namelen)
+{
+	size_t end = len, i;
+	int n = 0;
+	while (end > namelen && line[end - 1] == ' ')
+		end--;
+	if (end == namelen)
+		return 0;
+	/* line[namelen] is a space; every space up to end starts a word
+	 * that must not be empty. */
+	for (i = namelen; i < end; i++)
+		if (line[i] == ' ') {
+			if (i + 1 >= end || line[i + 1] == ' ')
+				return -1;
+			n++;
+		}
+	return n;
 }
 
 /* Strict 1..count message number: digits only, no sign, at most 20 digits,
@@ -144,43 +205,95 @@ static void check_parse(const char *line, size_t len, enum pop3_state st, size_t
 	char *copy = malloc(len + 1);
 	struct pop3_req r;
 	enum parse_result pr;
-	int i;
+	const struct spec *sp = NULL;
+	size_t k;
+	int i, ctl = 0, nwords = 0;
+
 	memcpy(copy, line, len);
 	copy[len] = '\0';
 	pr = pop3_parse(copy, len, st, &r);
 	check(pop3_parse_error(pr) != NULL, "no error text");
 	check(pop3_log_name(&r, pr) != NULL, "no log name");
-	if (pr == PARSE_OK) {
-		check(r.cmd != NULL, "OK without a command");
-		check((r.cmd->states & st) != 0, "command accepted in the wrong state");
-		check(rule_ok(r.cmd->args, r.argc), "argument count breaks the rule");
+
+	/* A control byte other than TAB refuses the line whole, and nothing
+	 * else gets that answer. */
+	for (k = 0; k < len; k++)
+		if ((unsigned char)line[k] < 0x20 && line[k] != '\t')
+			ctl = 1;
+	check(ctl == (pr == PARSE_BAD_CHARS), "control bytes and BAD_CHARS disagree");
+	if (ctl) {
+		check(strcmp(pop3_log_name(&r, pr), "unknown") == 0, "a refused line's name logged");
+		free(copy);
+		return;
+	}
+	/* The command is the one the first word names, in any case; a line
+	 * that names none is unknown. */
+	for (k = 0; k < NSPEC; k++)
+		if (names(line, len, spec[k].name))
+			sp = &spec[k];
+	check(!sp == (pr == PARSE_UNKNOWN), "known command and UNKNOWN disagree");
+	if (!sp) {
+		check(strcmp(pop3_log_name(&r, pr), "unknown") == 0, "an unknown name logged");
+		free(copy);
+		return;
+	}
+	check(r.cmd != NULL && strcmp(r.cmd->name, sp->name) == 0, "another command parsed");
+	check(pop3_command(r.cmd->id) == r.cmd, "the row is not at its id");
+	check(strcmp(pop3_log_name(&r, pr), sp->name) == 0, "the log name is not the command");
+	/* The state: the specification's, nothing else. */
+	check(!(sp->states & st) == (pr == PARSE_BAD_STATE), "valid state and BAD_STATE disagree");
+	if (pr == PARSE_BAD_STATE) {
+		free(copy);
+		return;
+	}
+	/* The arguments: a line of the right form is accepted, any other
+	 * gets BAD_ARGS. */
+	if (sp->max < 0)
+		nwords = len > strlen(sp->name) + 1 ? 1 : -1;
+	else
+		nwords = words_after(line, len, strlen(sp->name));
+	{
+		int form_ok = nwords >= sp->min && (sp->max < 0 || nwords <= sp->max);
+		check(form_ok == (pr == PARSE_OK), "argument form and the result disagree");
+	}
+	if (pr != PARSE_OK) {
+		free(copy);
+		return;
+	}
+	check(r.argc == nwords, "argument count differs from the words of the line");
+	/* Round trip: the name, a space before each argument, gives the line
+	 * back (without its trailing spaces; PASS's as it is). */
+	{
+		char *back = malloc(len + 1);
+		size_t n = strlen(sp->name), want = len;
+		memcpy(back, line, n);
 		for (i = 0; i < r.argc; i++) {
 			check(r.argv[i] > copy && r.argv[i] + r.arglen[i] <= copy + len,
 			      "argument outside the line");
 			check(r.arglen[i] > 0, "empty argument");
 			check(r.argv[i][r.arglen[i]] == '\0', "argument not terminated");
-			if (r.cmd->args != ARGS_REST)
-				check(memchr(r.argv[i], ' ', r.arglen[i]) == NULL,
-				      "space inside a word");
-			{
-				size_t a = 0, b = 0;
-				int x = pop3_msgnum(r.argv[i], r.arglen[i], count, &a);
-				int y = ref_msgnum(r.argv[i], r.arglen[i], count, &b);
-				check(x == y && (x < 0 || a == b), "pop3_msgnum differs");
-				check(x < 0 || a < count, "message index out of range");
+			if (sp->max >= 0) {
+				check(memchr(r.argv[i], ' ', r.arglen[i]) == NULL, "space inside a word");
 			}
+			for (k = 0; k < r.arglen[i]; k++)
+				check((unsigned char)r.argv[i][k] >= 0x20 || r.argv[i][k] == '\t',
+				      "control byte in an argument");
+			back[n++] = ' ';
+			memcpy(back + n, r.argv[i], r.arglen[i]);
+			n += r.arglen[i];
 		}
+		if (sp->max >= 0)
+			while (want > 0 && line[want - 1] == ' ')
+				want--;
+		check(n == want && memcmp(back, line, n) == 0, "arguments do not give the line back");
+		free(back);
 	}
-	if (pr == PARSE_OK || pr == PARSE_BAD_STATE || pr == PARSE_BAD_ARGS)
-		check(r.cmd != NULL, "known command without its table entry");
-	/* A line with a control byte other than TAB is refused whole. */
-	{
-		size_t k;
-		int ctl = 0;
-		for (k = 0; k < len; k++)
-			if ((unsigned char)line[k] < 0x20 && line[k] != '\t')
-				ctl = 1;
-		check(!ctl || pr == PARSE_BAD_CHARS, "control byte accepted");
+	for (i = 0; i < r.argc; i++) {
+		size_t a = 0, b = 0;
+		int x = pop3_msgnum(r.argv[i], r.arglen[i], count, &a);
+		int y = ref_msgnum(r.argv[i], r.arglen[i], count, &b);
+		check(x == y && (x < 0 || a == b), "pop3_msgnum differs");
+		check(x < 0 || a < count, "message index out of range");
 	}
 	free(copy);
 }
@@ -255,6 +368,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (lines++ < 64) {
 			check_parse(line, len, ST_AUTH, count);
 			check_parse(line, len, ST_TRANS, count);
+			check_parse(line, len, ST_UPDATE, count);
 		}
 		/* Replies queue and flush like the processes do. */
 		conn_printf(&c, "-ERR %s\r\n", pop3_parse_error(PARSE_UNKNOWN));
