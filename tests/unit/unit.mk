@@ -8,11 +8,14 @@ UNIT_CORE  = $(UNIT_NAMES:%=tests/unit/test_%)
 # The monitor's credential checks, with crypt_rn and sha512crypt wrapped so
 # that a test sees which hashes are computed.
 UNIT_AUTH_OBJS = src/authcheck.o src/sha512crypt.o src/sasl.o
-# The command parser and CAPA builder, and the line reader: pure protocol
-# code that is linked into the daemon only.
+# The command parser and CAPA builder, the line reader and the command
+# loop: pure protocol code that is linked into the daemon only.  The loop's
+# test wraps plog to see what is logged.
 UNIT_PROTO_OBJS_pop3cmd = src/pop3cmd.o src/capa.o
 UNIT_PROTO_OBJS_netio   = src/netio.o
-UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio
+UNIT_PROTO_OBJS_serve   = src/serve.o src/pop3cmd.o src/netio.o
+UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
+UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve
 UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_sha512crypt \
              tests/unit/test_maildir_fallback $(UNIT_PROTO)
 UNIT_HDRS  = tests/unit/unit.h tests/unit/msgref.h $(wildcard include/*.h)
@@ -23,7 +26,7 @@ $(UNIT_CORE): tests/unit/test_%: tests/unit/test_%.c $(CORE_OBJS) $(UNIT_HDRS)
 
 .SECONDEXPANSION:
 $(UNIT_PROTO): tests/unit/test_%: tests/unit/test_%.c $$(UNIT_PROTO_OBJS_%) $(CORE_OBJS) $(UNIT_HDRS)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(UNIT_PROTO_LD_$*) -o $@ $< \
 	    $(UNIT_PROTO_OBJS_$*) $(CORE_OBJS) -lcmocka $(SSL_LIBS)
 
 tests/unit/test_authcheck: tests/unit/test_authcheck.c $(UNIT_AUTH_OBJS) $(CORE_OBJS) $(UNIT_HDRS)
