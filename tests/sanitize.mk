@@ -70,6 +70,15 @@ $(SAN_DIR)/test_maildir_fallback: tests/unit/test_maildir_fallback.c src/maildir
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -Wl,--wrap=renameat2 \
 	    -Wl,--wrap=unlink -o $@ $< src/maildir.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
 
+# The protocol tests link their daemon sources (UNIT_PROTO_OBJS_* in
+# tests/unit/unit.mk) and the loop's test wraps plog.
+$(SAN_DIR)/test_pop3cmd $(SAN_DIR)/test_netio $(SAN_DIR)/test_serve: $(SAN_DIR)/test_%: \
+		tests/unit/test_%.c $$(UNIT_PROTO_OBJS_%:.o=.c) $(SAN_CORE) \
+		$(wildcard tests/unit/*.h include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) $(UNIT_PROTO_LD_$*) -o $@ $< \
+	    $(UNIT_PROTO_OBJS_$*:.o=.c) $(SAN_CORE) -lcmocka $(SSL_LIBS)
+
 asan-build: $(SAN_DIR)/postern $(SAN_DIR)/postern-deliver $(SAN_UNIT)
 
 # testssl.sh is left out of the sanitizer pass: it audits the TLS settings,
