@@ -23,7 +23,7 @@ ALL_CFLAGS     = $(HARDEN_CFLAGS) $(WARN) $(SSL_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS    = $(HARDEN_LDFLAGS) $(LDFLAGS)
 
 # Pure code (no process-model assumptions): unit-tested and fuzzed.
-CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o \
+CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o src/proxy.o \
             src/mdname.o src/passwd_line.o src/log.o src/heap.o src/rcpt.o
 # The daemon's processes.
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o \
