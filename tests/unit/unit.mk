@@ -3,7 +3,7 @@
 # ALL_LDFLAGS and SSL_LIBS.
 #   make unit          build and run every test; fails if any test fails
 #   make unit-strict   also fail on the KNOWN BUG tests (reported, unfixed)
-UNIT_NAMES = parse msgencode mdname passwd_line config util heap rcpt
+UNIT_NAMES = parse msgencode mdname passwd_line config util heap rcpt proxy proxy_v2
 UNIT_CORE  = $(UNIT_NAMES:%=tests/unit/test_%)
 # The monitor's credential checks, with crypt_rn and sha512crypt wrapped so
 # that a test sees which hashes are computed.
@@ -18,7 +18,7 @@ UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
 UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve
 UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_sha512crypt \
              tests/unit/test_maildir_fallback $(UNIT_PROTO)
-UNIT_HDRS  = tests/unit/unit.h tests/unit/msgref.h $(wildcard include/*.h)
+UNIT_HDRS  = tests/unit/unit.h tests/unit/msgref.h tests/unit/proxyhdr.h $(wildcard include/*.h)
 
 $(UNIT_CORE): tests/unit/test_%: tests/unit/test_%.c $(CORE_OBJS) $(UNIT_HDRS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
