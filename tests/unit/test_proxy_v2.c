@@ -133,6 +133,17 @@ static void test_v2_ssl_tlv(void **state)
 	assert_string_equal(r.tls.version, "TLSv1.3");
 	assert_string_equal(r.tls.cipher, "TLS_AES_256_GCM_SHA384");
 
+	/* A second SSL TLV changes nothing: the first one is kept. */
+	h2 = h;
+	subs.len = 0;
+	put_tlv(&subs, 0x21, "SSLv3", 5);
+	put_ssl(&h2, 0, 7, &subs);
+	v2_done(&h2);
+	r = expect_ok(&h2, h2.len);
+	assert_int_equal(r.tls.client, PP2_CLIENT_SSL | PP2_CLIENT_CERT_CONN);
+	assert_int_equal(r.tls.verify, 0x01020304);
+	assert_string_equal(r.tls.version, "TLSv1.3");
+
 	/* An SSL TLV without sub-TLVs (client not on TLS). */
 	h2 = v2(0x21, 0x11);
 	put_v4_addrs(&h2);
@@ -255,6 +266,54 @@ static void test_v2_crc32c(void **state)
 	expect_err(&shortc, PROXY_E_CRC);
 }
 
+/* Headers captured from Debian's HAProxy 2.6.12: a TLS-terminating
+ * frontend with "send-proxy-v2 proxy-v2-options ssl,cert-cn,ssl-cipher,
+ * cert-sig,cert-key,authority,unique-id,crc32c" (client 127.0.0.1:53698 to
+ * 127.0.0.1:21101), and a health check with "proxy-v2-options crc32c"
+ * (LOCAL, UNSPEC, a CRC32C TLV after the 16 bytes). */
+static const unsigned char haproxy_ssl[] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+	0x21, 0x11, 0x00, 0x6a, 0x7f, 0x00, 0x00, 0x01, 0x7f, 0x00, 0x00, 0x01,
+	0xd1, 0xc2, 0x52, 0x6d, 0x03, 0x00, 0x04, 0x53, 0xbc, 0x66, 0x3c, 0x02,
+	0x00, 0x0f, 0x70, 0x6f, 0x70, 0x2e, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c,
+	0x65, 0x2e, 0x6f, 0x72, 0x67, 0x05, 0x00, 0x00, 0x20, 0x00, 0x3f, 0x01,
+	0x00, 0x00, 0x00, 0x00, 0x21, 0x00, 0x07, 0x54, 0x4c, 0x53, 0x76, 0x31,
+	0x2e, 0x33, 0x25, 0x00, 0x07, 0x52, 0x53, 0x41, 0x32, 0x30, 0x34, 0x38,
+	0x24, 0x00, 0x0a, 0x52, 0x53, 0x41, 0x2d, 0x53, 0x48, 0x41, 0x32, 0x35,
+	0x36, 0x23, 0x00, 0x16, 0x54, 0x4c, 0x53, 0x5f, 0x41, 0x45, 0x53, 0x5f,
+	0x32, 0x35, 0x36, 0x5f, 0x47, 0x43, 0x4d, 0x5f, 0x53, 0x48, 0x41, 0x33,
+	0x38, 0x34
+};
+static const unsigned char haproxy_check[] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+	0x20, 0x00, 0x00, 0x07, 0x03, 0x00, 0x04, 0xa9, 0xb8, 0x7e, 0x8f,
+};
+
+static void test_v2_real_haproxy(void **state)
+{
+	struct hdr h = { .len = 0 }, c = { .len = 0 };
+	struct proxy_result r;
+	char s[80];
+	put(&h, haproxy_ssl, sizeof(haproxy_ssl));
+	r = expect_ok(&h, sizeof(haproxy_ssl));
+	assert_int_equal(r.command, PROXY_CMD_PROXY);
+	assert_int_equal(r.family, AF_INET);
+	side(&r.src, s, sizeof(s));
+	assert_string_equal(s, "127.0.0.1 53698");
+	side(&r.dst, s, sizeof(s));
+	assert_string_equal(s, "127.0.0.1 21101");
+	assert_int_equal(r.tls.present, 1);
+	assert_int_equal(r.tls.client, PP2_CLIENT_SSL);
+	assert_string_equal(r.tls.version, "TLSv1.3");
+	assert_string_equal(r.tls.cipher, "TLS_AES_256_GCM_SHA384");
+	h.b[17] ^= 1;                  /* its CRC32C no longer matches */
+	expect_err(&h, PROXY_E_CRC);
+	put(&c, haproxy_check, sizeof(haproxy_check));
+	r = expect_ok(&c, sizeof(haproxy_check));
+	assert_int_equal(r.command, PROXY_CMD_LOCAL);
+	assert_int_equal(r.family, AF_UNSPEC);
+}
+
 static void test_v2_bad_signature_version_command_family(void **state)
 {
 	struct hdr good = v2(0x21, 0x11), h;
@@ -358,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_v2_ssl_tlv_malformed),
 		cmocka_unit_test(test_v2_tlv_overruns),
 		cmocka_unit_test(test_v2_crc32c),
+		cmocka_unit_test(test_v2_real_haproxy),
 		cmocka_unit_test(test_v2_bad_signature_version_command_family),
 		cmocka_unit_test(test_v2_lengths),
 		cmocka_unit_test(test_v2_truncated),
