@@ -72,7 +72,7 @@ static void host_part(char *out, size_t cap)
 	out[o] = '\0';
 }
 
-static void unique_name(char *out, size_t cap, unsigned seq)
+void deliver_unique_name(char *out, size_t cap, unsigned seq)
 {
 	static char host[64];   /* longer host names are cut: the rest is unique */
 	struct timeval tv;
@@ -83,18 +83,28 @@ static void unique_name(char *out, size_t cap, unsigned seq)
 		 (long)getpid(), seq, host);
 }
 
-/* "Name: <value>\n", the value cut at HDR_VALUE_MAX bytes and kept on one
- * line: a byte below 0x20 (or DEL) becomes '?', so no argument can add a
- * header of its own. */
+/* "Name: value\n" (with angle = 1, "Name: <value>\n"), the value cut at
+ * HDR_VALUE_MAX bytes and kept on one line: a byte below 0x20 (or DEL)
+ * becomes '?', so no argument can add a header of its own.  Return-Path
+ * takes the brackets (RFC 5322 angle-addr); Delivered-To is the bare
+ * address, as Postfix's local(8) and Dovecot write it. */
 #define HDR_VALUE_MAX 512
-static size_t header_line(char *out, const char *name, const char *value)
+static size_t header_line(char *out, const char *name, const char *value, int angle)
 {
-	size_t n = (size_t)sprintf(out, "%s: <", name), i;
+	size_t n = (size_t)sprintf(out, angle ? "%s: <" : "%s: ", name), i;
 	for (i = 0; i < HDR_VALUE_MAX && value[i]; i++)
 		out[n++] = (unsigned char)value[i] < 0x20 || value[i] == 0x7f ? '?' : value[i];
-	out[n++] = '>';
+	if (angle)
+		out[n++] = '>';
 	out[n++] = '\n';
 	return n;
+}
+
+/* A Maildir the caller may not write is a permanent refusal (77), which
+ * the MTA bounces; everything else can be mended and is "try again". */
+static int dir_errno_code(int e)
+{
+	return e == EACCES || e == EPERM ? EX_NOPERM : EX_TEMPFAIL;
 }
 
 /* Copy fd into out (the open tmp file), after our headers, without a
@@ -113,9 +123,9 @@ static int copy_message(int in, int out, const struct deliver_opts *o,
 		return fail(err, cap, EX_TEMPFAIL, "out of memory");
 	msgsize_init(&ms);
 	if (o->return_path)
-		hl += header_line(hdr + hl, "Return-Path", o->return_path);
+		hl += header_line(hdr + hl, "Return-Path", o->return_path, 1);
 	if (o->delivered_to)
-		hl += header_line(hdr + hl, "Delivered-To", o->delivered_to);
+		hl += header_line(hdr + hl, "Delivered-To", o->delivered_to, 0);
 	res->size = 0;
 	if (hl) {
 		if (write_all(out, hdr, hl) < 0)
@@ -395,16 +405,19 @@ int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
 	struct stat st;
 
 	memset(res, 0, sizeof(*res));
+	if (o->uniq && (strlen(o->uniq) >= sizeof(uniq) || !o->uniq[0] ||
+			strpbrk(o->uniq, "/:,") || o->uniq[0] == '.'))
+		return fail(err, errcap, EX_SOFTWARE, "bad unique name");
 	if (make_dirs(maildir) < 0)
-		return fail(err, errcap, EX_TEMPFAIL, "cannot create %s: %s", maildir,
+		return fail(err, errcap, dir_errno_code(errno), "cannot create %s: %s", maildir,
 			    strerror(errno));
 	dir = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
-		return fail(err, errcap, EX_TEMPFAIL, "cannot open %s: %s", maildir,
+		return fail(err, errcap, dir_errno_code(errno), "cannot open %s: %s", maildir,
 			    strerror(errno));
 	for (const char *sub = "tmp\0new\0cur\0"; *sub; sub += 4) {
 		if (mkdirat(dir, sub, 0700) < 0 && errno != EEXIST) {
-			rc = fail(err, errcap, EX_TEMPFAIL, "cannot create %s/%s: %s", maildir, sub,
+			rc = fail(err, errcap, dir_errno_code(errno), "cannot create %s/%s: %s", maildir, sub,
 				  strerror(errno));
 			goto out;
 		}
@@ -414,11 +427,14 @@ int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
 		}
 	}
 	for (tries = 0; fd < 0; tries++) {
-		unique_name(uniq, sizeof(uniq), seq++);
+		if (o->uniq)
+			memcpy(uniq, o->uniq, strlen(o->uniq) + 1);
+		else
+			deliver_unique_name(uniq, sizeof(uniq), seq++);
 		snprintf(tmp, sizeof(tmp), "tmp/%s", uniq);
 		fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0 && (errno != EEXIST || tries >= 20)) {
-			rc = fail(err, errcap, EX_TEMPFAIL, "cannot create %s/%s: %s", maildir, tmp,
+		if (fd < 0 && (errno != EEXIST || tries >= 20 || o->uniq)) {
+			rc = fail(err, errcap, dir_errno_code(errno), "cannot create %s/%s: %s", maildir, tmp,
 				  strerror(errno));
 			goto out;
 		}
@@ -446,20 +462,23 @@ int deliver_maildir(const char *maildir, int in, const struct deliver_opts *o,
 	for (tries = 0;; tries++) {
 		int r;
 		if (tries > 0)
-			unique_name(uniq, sizeof(uniq), seq++);
+			deliver_unique_name(uniq, sizeof(uniq), seq++);
 		snprintf(res->name, sizeof(res->name), "%s,S=%" PRIu64 ",W=%" PRIu64, uniq,
 			 res->size, res->wire_size);
 		snprintf(dst, sizeof(dst), "new/%s", res->name);
 		r = renameat2(dir, tmp, dir, dst, RENAME_NOREPLACE);
-		if (r < 0 && errno == EINVAL) {
-			/* A file system without RENAME_NOREPLACE: link, then unlink. */
+		if (r < 0 && (errno == EINVAL || errno == ENOSYS)) {
+			/* A file system without RENAME_NOREPLACE (EINVAL), or a
+			 * kernel or seccomp filter without renameat2 (ENOSYS):
+			 * link, then unlink. */
 			r = linkat(dir, tmp, dir, dst, 0);
 			if (r == 0)
 				unlinkat(dir, tmp, 0);
 		}
 		if (r == 0)
 			break;
-		if (errno != EEXIST || tries >= 20) {
+		/* A name the caller chose is not changed behind its back. */
+		if (errno != EEXIST || tries >= 20 || o->uniq) {
 			rc = fail(err, errcap, EX_TEMPFAIL, "cannot move the message into %s/new: %s",
 				  maildir, strerror(errno));
 			unlinkat(dir, tmp, 0);

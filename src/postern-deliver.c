@@ -173,7 +173,7 @@ static int deliver_as(const char *user, const char *addr, int fd, uint64_t max_s
 	if (pid == 0) {
 		struct auth_user u;
 		char maildir[4096];
-		struct deliver_opts o = { NULL, addr, max_size };
+		struct deliver_opts o = { NULL, addr, max_size, NULL };
 		int rc = lookup(user, &u, maildir, sizeof(maildir));
 		if (rc == 0)
 			rc = become_owner(&u);
@@ -308,7 +308,7 @@ static int pickup(const char *dir, uint64_t max_size)
 int main(int argc, char **argv)
 {
 	const char *conf = DEFAULT_CONF, *user = NULL, *maildir = NULL, *dropdir = NULL;
-	struct deliver_opts o = { NULL, NULL, 0 };
+	struct deliver_opts o = { NULL, NULL, 0, NULL };
 	char err[512];
 	int c;
 

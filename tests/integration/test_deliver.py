@@ -52,7 +52,9 @@ def test_delivers_as_the_owner_with_sizes_in_the_name(server_factory):
     r = deliver(s, ["-d", "ptalice", "-f", "a@example.org", "-a", "ptalice@mail.test"])
     assert r.returncode == 0, r.stderr
     name, path, data = only_message(md)
-    assert data == (b"Return-Path: <a@example.org>\nDelivered-To: <ptalice@mail.test>\n" + MSG)
+    # Delivered-To is the bare address, as Postfix's local(8) and Dovecot
+    # write it; Return-Path keeps its angle brackets (RFC 5322).
+    assert data == (b"Return-Path: <a@example.org>\nDelivered-To: ptalice@mail.test\n" + MSG)
     st = os.stat(path)
     pw = pwd.getpwnam("ptalice")
     assert (st.st_uid, st.st_gid) == (pw.pw_uid, pw.pw_gid)
@@ -103,7 +105,7 @@ def test_envelope_arguments_cannot_add_headers(server_factory):
     assert r.returncode == 0, r.stderr
     data = only_message(md)[2]
     head = data.split(b"Subject: s\n")[0].decode()
-    assert head == "Return-Path: <a@b?X-Evil: 1>\nDelivered-To: <%s>\n" % ("x" * 512)
+    assert head == "Return-Path: <a@b?X-Evil: 1>\nDelivered-To: %s\n" % ("x" * 512)
 
 
 def test_unknown_user_and_refused_accounts(server_factory):
@@ -147,12 +149,34 @@ def test_explicit_maildir_as_its_owner_only(server_factory):
     md = s.maildirs["ptbob"]
     r = deliver(s, ["-m", md.path], conf=False)
     assert r.returncode == EX_NOPERM                        # not as root
+    # Not alice's: a Maildir the caller may not write is a permanent
+    # refusal (77, the MTA bounces), not "try again" for days.
     r = deliver(s, ["-m", md.path], as_user="ptalice", conf=False)
-    assert r.returncode == EX_TEMPFAIL                      # not alice's
+    assert r.returncode == EX_NOPERM, r.stderr
     r = deliver(s, ["-m", md.path, "-f", "x@y"], as_user="ptbob", conf=False)
     assert r.returncode == 0, r.stderr
     assert only_message(md)[2].startswith(b"Return-Path: <x@y>\n")
     assert deliver(s, ["-m", "relative/Maildir"], as_user="ptbob", conf=False).returncode == EX_USAGE
+
+
+def test_maildir_the_owner_may_not_write_is_refused_for_good(server_factory):
+    s = server_factory()
+    md = s.maildirs["ptcarol"]
+    # A Maildir left owned by root (a restore done as root): carol's
+    # delivery cannot write it, which no retry mends by itself.
+    subprocess.run(["chown", "-R", "root:root", md.path], check=True)
+    r = deliver(s, ["-d", "ptcarol"])
+    assert r.returncode == EX_NOPERM, r
+    assert b"Permission denied" in r.stderr
+    assert os.listdir(os.path.join(md.path, "tmp")) == []
+    # A parent directory carol may not create it in: the same.
+    subprocess.run(["rm", "-rf", md.path], check=True)
+    parent = os.path.dirname(md.path)
+    os.chown(parent, 0, 0)
+    os.chmod(parent, 0o755)
+    r = deliver(s, ["-d", "ptcarol"])
+    assert r.returncode == EX_NOPERM, r
+    assert not os.path.exists(md.path)
 
 
 def test_missing_maildir_is_created_private(server_factory):
@@ -400,7 +424,7 @@ def test_pickup_routes_by_header_and_removes_the_file(server_factory):
     assert os.listdir(d) == []
     for u in ("ptalice", "ptbob"):
         name, _, data = only_message(s.maildirs[u])
-        assert data.startswith(b"Delivered-To: <%s@mail.test>\n" % u.encode())
+        assert data.startswith(b"Delivered-To: %s@mail.test\n" % u.encode())
         assert data.endswith(b"Subject: both\n\nhello\n")
     assert new_files(s.maildirs["ptcarol"]) == []
 
@@ -414,7 +438,7 @@ def test_pickup_unknown_recipients_go_to_the_postmaster(server_factory):
     assert os.listdir(d) == []
     pm = s.maildirs["ptcarol"].contents()
     assert len(pm) == 3
-    assert any(b"Delivered-To: <nobody@mail.test>" in m for m in pm)
+    assert any(m.startswith(b"Delivered-To: nobody@mail.test\n") for m in pm)
     assert len(s.maildirs["ptbob"].contents()) == 1
     assert s.maildirs["ptalice"].contents() == []
 

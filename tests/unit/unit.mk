@@ -17,7 +17,8 @@ UNIT_PROTO_OBJS_serve   = src/serve.o src/pop3cmd.o src/netio.o
 UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
 UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve
 UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_sha512crypt \
-             tests/unit/test_maildir_fallback $(UNIT_PROTO)
+             tests/unit/test_maildir_fallback tests/unit/test_deliver_fallback \
+             $(UNIT_PROTO)
 UNIT_HDRS  = tests/unit/unit.h tests/unit/msgref.h tests/unit/proxyhdr.h $(wildcard include/*.h)
 
 $(UNIT_CORE): tests/unit/test_%: tests/unit/test_%.c $(CORE_OBJS) $(UNIT_HDRS)
@@ -42,6 +43,11 @@ tests/unit/test_sha512crypt: tests/unit/test_sha512crypt.c src/sha512crypt.o $(U
 tests/unit/test_maildir_fallback: tests/unit/test_maildir_fallback.c src/maildir.o $(CORE_OBJS) $(UNIT_HDRS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--wrap=renameat2 -Wl,--wrap=unlink -o $@ $< \
 	    src/maildir.o $(CORE_OBJS) -lcmocka $(SSL_LIBS)
+
+# The delivery agent's no-replace rename into new/, the same way.
+tests/unit/test_deliver_fallback: tests/unit/test_deliver_fallback.c src/deliver.o $(CORE_OBJS) $(UNIT_HDRS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--wrap=renameat2 -o $@ $< \
+	    src/deliver.o $(CORE_OBJS) -lcmocka $(SSL_LIBS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
