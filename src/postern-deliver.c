@@ -1,8 +1,8 @@
 /* postern-deliver.c - the local delivery agent: puts a message from the MTA
  * (Postfix pipe(8) or local(8), an Exim pipe transport) into a user's
- * Maildir, and, with -p, picks up the messages dropped into a folder and
- * routes each to its recipients by its header (unknown recipients to the
- * postmaster's mailbox).
+ * Maildir; with -p it runs the drop-folder pickup (src/pickup.c), for
+ * which it makes each copy, and looks for a copy after a crash, in a
+ * child with the mailbox owner's rights.
  *
  * Rights: started as root (Exim, the pickup from a timer) it looks the
  * user up in the passwd file and drops to the mailbox owner (setgroups,
@@ -17,6 +17,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "parse.h"
+#include "pickup.h"
 #include "rcpt.h"
 #include "util.h"
 
@@ -44,22 +45,49 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: " PROG " [-c config] [-f sender] [-a recipient] [-s max-bytes] -d user\n"
 		"       " PROG " [-f sender] [-a recipient] [-s max-bytes] -m maildir\n"
-		"       " PROG " [-c config] [-s max-bytes] -p dropdir\n");
+		"       " PROG " [-c config] [-s max-bytes] [-F] -p dropdir\n");
 	exit(EX_USAGE);
+}
+
+/* Is stderr the systemd journal (JOURNAL_STREAM names its device and
+ * inode)?  Then syslog already puts each line there. */
+static int stderr_is_journal(void)
+{
+	static int known = -1;
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	if (known < 0)
+		known = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+			(unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	return known;
+}
+
+static void vtell(int prio, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (!stderr_is_journal())
+		fprintf(stderr, PROG ": %s\n", msg);
+	plog(prio, "%s", msg);
+}
+
+void agent_tell(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vtell(prio, fmt, ap);
+	va_end(ap);
 }
 
 /* One line for the MTA (stderr goes into its bounce or defer reason) and
  * one for syslog. */
-static int say(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int say(int code, const char *fmt, ...)
+int agent_say(int code, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vtell(code == 0 ? LOG_INFO : code == EX_TEMPFAIL ? LOG_WARNING : LOG_ERR, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, PROG ": %s\n", msg);
-	plog(code == 0 ? LOG_INFO : code == EX_TEMPFAIL ? LOG_WARNING : LOG_ERR, "%s", msg);
 	return code;
 }
 
@@ -68,8 +96,8 @@ static int say(int code, const char *fmt, ...)
  * also as the bare local part ("name@domain", then "name": users may be
  * either).  1 with the account in u and its name in found, 0 if none,
  * -1 if the file cannot be read.  The hash and secrets are wiped. */
-static int find_user(const char *addr, int drop_domain, struct auth_user *u, char *found,
-		     size_t cap)
+int agent_find_user(const char *addr, int drop_domain, struct auth_user *u, char *found,
+		    size_t cap)
 {
 	char local[256], domain[256], cand[520], hash[512];
 	const char *delims[2] = { "", cfg.recipient_delimiter };
@@ -104,18 +132,18 @@ static int lookup(const char *user, struct auth_user *u, char *maildir, size_t c
 {
 	char found[520], safe[80];
 	const char *why;
-	int r = find_user(user, 0, u, found, sizeof(found));
+	int r = agent_find_user(user, 0, u, found, sizeof(found));
 
 	log_safe(safe, sizeof(safe), user, strlen(user));
 	if (r < 0)
-		return say(EX_TEMPFAIL, "user=<%s>: cannot read the passwd file %s", safe,
+		return agent_say(EX_TEMPFAIL, "user=<%s>: cannot read the passwd file %s", safe,
 			   cfg.passwd_file);
 	if (r == 0)
-		return say(EX_NOUSER, "user=<%s>: no such user", safe);
+		return agent_say(EX_NOUSER, "user=<%s>: no such user", safe);
 	if (auth_ids_ok(&cfg, u, &why) < 0)
-		return say(EX_NOPERM, "user=<%s>: refused: %s", safe, why);
+		return agent_say(EX_NOPERM, "user=<%s>: refused: %s", safe, why);
 	if (auth_mail_path(&cfg, u, maildir, cap) < 0)
-		return say(EX_CONFIG, "user=<%s>: mail_location does not give an absolute path",
+		return agent_say(EX_CONFIG, "user=<%s>: mail_location does not give an absolute path",
 			   safe);
 	return 0;
 }
@@ -125,16 +153,16 @@ static int become_owner(const struct auth_user *u)
 {
 	if (geteuid() != 0) {
 		if (getuid() != u->uid || geteuid() != u->uid)
-			return say(EX_NOPERM, "user=<%s>: mailbox owned by uid %lu; run as root "
+			return agent_say(EX_NOPERM, "user=<%s>: mailbox owned by uid %lu; run as root "
 				   "or as that uid", u->user, (unsigned long)u->uid);
 		return 0;
 	}
 	if (setgroups(0, NULL) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 ||
 	    setresuid(u->uid, u->uid, u->uid) < 0)
-		return say(EX_TEMPFAIL, "user=<%s>: cannot drop to uid %lu: %s", u->user,
+		return agent_say(EX_TEMPFAIL, "user=<%s>: cannot drop to uid %lu: %s", u->user,
 			   (unsigned long)u->uid, strerror(errno));
 	if (setuid(0) == 0 || geteuid() == 0 || getegid() == 0)
-		return say(EX_TEMPFAIL, "privilege drop did not stick");
+		return agent_say(EX_TEMPFAIL, "privilege drop did not stick");
 	return 0;
 }
 
@@ -150,159 +178,99 @@ static int deliver_one(const char *maildir, int fd, const struct deliver_opts *o
 		 strlen(o->return_path) : 0);
 	log_safe(to, sizeof(to), who, strlen(who));
 	if (rc != 0)
-		return say(rc, "delivery failed: user=<%s> from=<%s> reason=%s", to, from, err);
+		return agent_say(rc, "delivery failed: user=<%s> from=<%s> reason=%s", to, from, err);
 	plog(LOG_INFO, "delivered: user=<%s> from=<%s> size=%llu file=%s", to, from,
 	     (unsigned long long)res.size, res.name);
 	return 0;
 }
 
-/* ---- pickup ---- */
+/* ---- the pickup's copies (src/pickup.c decides what to copy) ---- */
 
-struct target {
-	char user[256];
-	char addr[256];
-};
-
-/* Deliver fd's message to user in a child with that user's rights. */
-static int deliver_as(const char *user, const char *addr, int fd, uint64_t max_size)
+/* In a child: the account of user with its rights, or an EX_ code.  Not
+ * root and not the owner: 75, a pickup run as root may serve it. */
+static int child_become(const char *user, struct auth_user *u, char *maildir, size_t cap)
 {
-	pid_t pid = fork();
+	int rc;
+	pickup_close_fds();
+	rc = lookup(user, u, maildir, cap);
+	if (rc == 0)
+		rc = become_owner(u);
+	if (rc == EX_NOPERM && geteuid() != 0 && getuid() != u->uid)
+		rc = EX_TEMPFAIL;
+	return rc;
+}
+
+static int wait_child(pid_t pid)
+{
 	int status;
-	if (pid < 0)
-		return say(EX_TEMPFAIL, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		struct auth_user u;
-		char maildir[4096];
-		struct deliver_opts o = { NULL, addr, max_size, NULL };
-		int rc = lookup(user, &u, maildir, sizeof(maildir));
-		if (rc == 0)
-			rc = become_owner(&u);
-		if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
-			rc = say(EX_TEMPFAIL, "lseek: %s", strerror(errno));
-		if (rc == 0)
-			rc = deliver_one(maildir, fd, &o, u.user);
-		_exit(rc);
-	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return EX_TEMPFAIL;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : EX_TEMPFAIL;
 }
 
-/* One dropped file: 0 when it was delivered to everyone (and removed),
- * EX_TEMPFAIL when it stays for the next run. */
-static int pickup_file(int dirfd, const char *name, uint64_t max_size)
+int agent_copy(const char *user, const char *addr, int fd, uint64_t max_size,
+	       const char *uniq)
 {
-	static struct target t[RCPT_MAX + 1];
-	struct rcpt_list rl;
-	struct stat st, again;
-	char *head, safe[80], unknown[RCPT_ADDR_MAX + 1] = "";
-	ssize_t got;
-	int fd, n = 0, nunknown = 0, rc = 0;
-
-	log_safe(safe, sizeof(safe), name, strlen(name));
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : say(EX_TEMPFAIL, "pickup: file=%s: %s", safe,
-						strerror(errno));
-	/* Only plain files with one link: a hard link planted in the drop
-	 * folder must not send someone else's file to a mailbox.  The link
-	 * count is taken on the open file, and the name must still be that
-	 * file afterwards: unlinking the planted name between the open and
-	 * the fstat (which leaves one link, the victim's) is then caught. */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-	    fstatat(dirfd, name, &again, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
-		close(fd);
-		return say(EX_TEMPFAIL, "pickup: file=%s: not a regular file with one link; "
-			   "left alone", safe);
-	}
-	head = xmalloc(256 * 1024);
-	got = pread(fd, head, 256 * 1024, 0);
-	if (got < 0) {
-		free(head);
-		close(fd);
-		return say(EX_TEMPFAIL, "pickup: file=%s: %s", safe, strerror(errno));
-	}
-	rcpt_parse(head, (size_t)got, &rl);
-	free(head);
-	for (int i = 0; i < rl.n; i++) {
-		char user[256];
+	pid_t pid = fork();
+	if (pid < 0)
+		return agent_say(EX_TEMPFAIL, "fork: %s", strerror(errno));
+	if (pid == 0) {
 		struct auth_user u;
-		int k = find_user(rl.addr[i], 1, &u, user, sizeof(user)), dup = 0;
-		if (k < 0) {
-			close(fd);
-			return say(EX_TEMPFAIL, "pickup: cannot read the passwd file %s",
-				   cfg.passwd_file);
-		}
-		if (k == 0) {
-			if (!nunknown++)
-				snprintf(unknown, sizeof(unknown), "%s", rl.addr[i]);
-			continue;
-		}
-		for (int j = 0; j < n; j++)
-			dup |= strcmp(t[j].user, user) == 0;
-		if (!dup) {
-			snprintf(t[n].user, sizeof(t[n].user), "%s", user);
-			snprintf(t[n].addr, sizeof(t[n].addr), "%s", rl.addr[i]);
-			n++;
-		}
+		char maildir[4096];
+		struct deliver_opts o = { NULL, addr, max_size, uniq };
+		int rc = child_become(user, &u, maildir, sizeof(maildir));
+		if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
+			rc = agent_say(EX_TEMPFAIL, "lseek: %s", strerror(errno));
+		if (rc == 0)
+			rc = deliver_one(maildir, fd, &o, u.user);
+		_exit(rc);
 	}
-	if (n == 0 || nunknown) {
-		int dup = 0;
-		for (int j = 0; j < n; j++)
-			dup |= strcmp(t[j].user, cfg.postmaster) == 0;
-		if (!dup) {
-			snprintf(t[n].user, sizeof(t[n].user), "%.255s", cfg.postmaster);
-			snprintf(t[n].addr, sizeof(t[n].addr), "%.255s",
-				 unknown[0] ? unknown : cfg.postmaster);
-			n++;
-		}
-	}
-	for (int j = 0; j < n; j++) {
-		int r = deliver_as(t[j].user, t[j].addr, fd, max_size);
-		if (r != 0)
-			rc = r;
-	}
-	close(fd);
-	if (rc != 0)
-		return say(EX_TEMPFAIL, "pickup: file=%s: kept for the next run (a copy "
-			   "failed; the others may arrive twice)", safe);
-	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
-		return say(EX_TEMPFAIL, "pickup: file=%s: delivered but cannot be removed: %s",
-			   safe, strerror(errno));
-	{
-		char first[80];
-		log_safe(first, sizeof(first), t[0].user, strlen(t[0].user));
-		plog(LOG_INFO, "pickup: file=%s recipients=%d copies=%d unknown=%d first=<%s>",
-		     safe, rl.n, n, nunknown, first);
-	}
-	return 0;
+	return wait_child(pid);
 }
 
-static int pickup(const char *dir, uint64_t max_size)
+/* Does dir/sub hold uniq, or uniq with its ",S=..." or ":2,..." tail? */
+static int holds(const char *maildir, const char *sub, const char *uniq)
 {
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	char path[4200];
+	size_t n = strlen(uniq);
 	DIR *d;
 	struct dirent *e;
-	if (dfd < 0)
-		return say(EX_TEMPFAIL, "pickup: %s: %s", dir, strerror(errno));
-	d = fdopendir(dup(dfd));
-	if (!d) {
-		close(dfd);
-		return say(EX_TEMPFAIL, "pickup: %s: %s", dir, strerror(errno));
-	}
-	/* Dot files are still being written (drop them under a dot name and
-	 * rename them when complete). */
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (pickup_file(dfd, e->d_name, max_size) != 0)
-			rc = EX_TEMPFAIL;
+	int found = 0;
+	snprintf(path, sizeof(path), "%s/%s", maildir, sub);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while (!found && (errno = 0, e = readdir(d)) != NULL)
+		found = strncmp(e->d_name, uniq, n) == 0 &&
+			(e->d_name[n] == '\0' || e->d_name[n] == ',' || e->d_name[n] == ':');
+	if (!found && errno != 0) {
+		closedir(d);
+		return -1;
 	}
 	closedir(d);
-	close(dfd);
-	return rc;
+	return found;
+}
+
+int agent_probe(const char *user, const char *uniq)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return agent_say(EX_TEMPFAIL, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct auth_user u;
+		char maildir[4096];
+		int rc = child_become(user, &u, maildir, sizeof(maildir)), a, b;
+		if (rc != 0)
+			_exit(rc);
+		a = holds(maildir, "new", uniq);
+		b = a == 0 ? holds(maildir, "cur", uniq) : 0;
+		if (a < 0 || b < 0)
+			_exit(agent_say(EX_TEMPFAIL, "user=<%s>: cannot read %s: %s", u.user,
+					maildir, strerror(errno)));
+		_exit(a || b ? 0 : 1);
+	}
+	return wait_child(pid);
 }
 
 int main(int argc, char **argv)
@@ -310,15 +278,16 @@ int main(int argc, char **argv)
 	const char *conf = DEFAULT_CONF, *user = NULL, *maildir = NULL, *dropdir = NULL;
 	struct deliver_opts o = { NULL, NULL, 0, NULL };
 	char err[512];
-	int c;
+	int c, flush = 0;
 
 	log_open(PROG, 0);
-	while ((c = getopt(argc, argv, "c:d:m:p:f:a:s:h")) != -1) {
+	while ((c = getopt(argc, argv, "c:d:m:p:f:a:s:Fh")) != -1) {
 		switch (c) {
 		case 'c': conf = optarg; break;
 		case 'd': user = optarg; break;
 		case 'm': maildir = optarg; break;
 		case 'p': dropdir = optarg; break;
+		case 'F': flush = 1; break;
 		case 'f': o.return_path = optarg; break;
 		case 'a': o.delivered_to = optarg; break;
 		case 's':
@@ -328,25 +297,25 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (optind != argc || (!!user + !!maildir + !!dropdir) != 1)
+	if (optind != argc || (!!user + !!maildir + !!dropdir) != 1 || (flush && !dropdir))
 		usage();
 	/* "-f <>" and "-f ''" both mean the null sender. */
 	if (o.return_path && (strcmp(o.return_path, "<>") == 0))
 		o.return_path = "";
 	if (maildir) {
 		if (geteuid() == 0)
-			return say(EX_NOPERM, "will not write a Maildir as root: use -d user, or "
+			return agent_say(EX_NOPERM, "will not write a Maildir as root: use -d user, or "
 				   "run as the mailbox owner");
 		if (maildir[0] != '/')
-			return say(EX_USAGE, "-m needs an absolute path");
+			return agent_say(EX_USAGE, "-m needs an absolute path");
 		return deliver_one(maildir, 0, &o, maildir);
 	}
 	config_defaults(&cfg);
 	if (config_load(&cfg, conf, err, sizeof(err)) < 0 ||
 	    config_check(&cfg, err, sizeof(err)) < 0)
-		return say(EX_CONFIG, "%s", err);
+		return agent_say(EX_CONFIG, "%s", err);
 	if (dropdir)
-		return pickup(dropdir, o.max_size);
+		return pickup_run(&cfg, dropdir, o.max_size, flush);
 	{
 		struct auth_user u;
 		char path[4096];
