@@ -6,7 +6,7 @@ build="gcc make pkg-config libssl-dev libcrypt-dev libseccomp-dev"
 test="$build libcmocka-dev python3 python3-pytest fetchmail getmail6 mpop curl
       openssl libio-socket-ssl-perl perl mandoc cppcheck clang libclang-rt-14-dev
       valgrind procps iproute2 testssl.sh libnet-ssleay-perl dovecot-core
-      dovecot-pop3d gnuplot-nox postfix gdb haproxy"
+      dovecot-pop3d gnuplot-nox postfix gdb haproxy systemd groff-base"
 case "$1" in
 build) want=$build ;;
 test) want=$test ;;

@@ -5,6 +5,7 @@ drop-folder pickup that routes messages by their header."""
 import os
 import pwd
 import re
+import shutil
 import stat
 import subprocess
 import threading
@@ -692,3 +693,68 @@ def test_pickup_not_as_root_serves_only_its_own_uid(server_factory):
     r = pickup(s, d, "-F")
     assert r.returncode == EX_CONFIG and b"must be a directory of uid 0" in r.stderr, r
     assert copies(s, "ptalice", "ptbob") == [1, 0]
+
+
+# ---- the shipped units and the manual page ----
+
+UNITS = os.path.join(conftest.TOP, "contrib", "systemd")
+
+
+def unit_settings(name):
+    """key -> [values] of a unit file (comments left out)."""
+    out = {}
+    with open(os.path.join(UNITS, name)) as f:
+        for line in f:
+            line = line.strip()
+            if "=" in line and not line.startswith(("#", ";", "[")):
+                k, v = line.split("=", 1)
+                out.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+def test_pickup_units_verify_and_cannot_spin(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: contrib/install-deps.sh test installs systemd"
+    names = ["postern-pickup.service", "postern-pickup.path", "postern-pickup.timer"]
+    for n in names:
+        with open(os.path.join(UNITS, n)) as f:
+            text = f.read()
+        # The built binary where the unit names the installed one, so that
+        # verify checks a real executable.
+        assert text.count("/usr/sbin/postern-deliver") == (1 if n.endswith(".service") else 0)
+        with open(tmp_path / n, "w") as f:
+            f.write(text.replace("/usr/sbin/postern-deliver", DELIVER))
+    # Documentation=man:postern-deliver(8) is checked against the page of
+    # this tree.
+    man8 = tmp_path / "man" / "man8"
+    man8.mkdir(parents=True)
+    shutil.copy(os.path.join(conftest.TOP, "man", "postern-deliver.8"), man8)
+    r = subprocess.run([analyze, "verify"] + [str(tmp_path / n) for n in names],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, MANPATH=str(tmp_path / "man")))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    svc, path, timer = (unit_settings(n) for n in names)
+    # A folder that is never empty (.state/, failed/, a file waiting for
+    # its retry) must not start the pickup again and again: the path unit
+    # reacts to changes only, the retries come from the timer, and systemd
+    # never stops starting the pickup (its start limit would stop all mail).
+    assert path["PathChanged"] == ["/var/spool/postern/drop"]
+    assert not {"DirectoryNotEmpty", "PathExists", "PathExistsGlob"} & set(path)
+    assert timer["OnUnitInactiveSec"] == ["1min"]
+    assert svc["StartLimitIntervalSec"] == ["0"] and svc["Type"] == ["oneshot"]
+    assert svc["ExecStart"] == ["/usr/sbin/postern-deliver -p /var/spool/postern/drop"]
+    assert "SuccessExitStatus" not in svc      # "all that is left waits" is 0
+
+
+def test_manual_page_is_clean():
+    page = os.path.join(conftest.TOP, "man", "postern-deliver.8")
+    r = subprocess.run(["mandoc", "-T", "lint", "-W", "warning", page], capture_output=True,
+                       text=True)
+    assert r.stdout == "" and r.returncode == 0, r.stdout
+    r = subprocess.run(["groff", "-mandoc", "-ww", "-z", page], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    text = subprocess.run(["mandoc", "-T", "utf8", page], capture_output=True,
+                          text=True).stdout
+    # Issue 14 point 8: the header fields were quoted inside each other.
+    assert "(‘Delivered-To’, ‘X-Original-To’, ‘Envelope-To’)" in re.sub(r"\s+", " ", text)
+    assert "’’" not in text
