@@ -1,11 +1,14 @@
 """postern-deliver behind a real MTA: a private Postfix instance on a
 loopback port (its own config, queue and log directories) hands mail for a
-virtual domain to postern-deliver through a pipe(8) transport, the way
-postern-deliver(8) tells administrators to set it up; the message is then
-fetched over POP3 from postern.  Unknown users bounce, a mailbox that cannot
-be written to defers (exit 75) and is delivered once it can."""
+virtual domain to postern-deliver through a pipe(8) transport, with the
+main.cf and master.cf lines that README.md and postern-deliver(8) give,
+read from them (so the documentation cannot drift from what is tested);
+the message is then fetched over POP3 from postern.  A message to two users
+reaches each once, unknown users bounce, a mailbox that cannot be written
+to defers (exit 75) and is delivered once it can."""
 import os
 import pwd
+import re
 import shutil
 import smtplib
 import subprocess
@@ -19,6 +22,39 @@ from pop3util import Pop3, wait_until, wire_body
 POSTFIX = "/usr/sbin/postfix"
 VMAIL = "ptvmail"
 DELIVER = os.environ.get("POSTERN_DELIVER_BIN", os.path.join(conftest.TOP, "postern-deliver"))
+
+
+README = os.path.join(conftest.TOP, "README.md")
+MANPAGE = os.path.join(conftest.TOP, "man", "postern-deliver.8")
+
+
+def documented_postfix():
+    """The main.cf and master.cf lines of the virtual-user example, as
+    README.md shows them; postern-deliver(8) must show the same."""
+    with open(README) as f:
+        lines = f.read().splitlines()
+    i = lines.index("    # main.cf:")
+    j = lines.index("    # master.cf:", i)
+    main = [line[4:] for line in lines[i + 1:j]]
+    master = []
+    for line in lines[j + 1:]:
+        if not line.startswith("    "):
+            break
+        master.append(line[4:])
+    with open(MANPAGE) as f:
+        man = f.read()
+    examples = man[man.index(".Sh EXAMPLES"):]
+    blocks = re.findall(r"^\.Bd -literal -offset indent\n(.*?)^\.Ed$", examples, re.M | re.S)
+    assert [b.splitlines() for b in blocks[:2]] == [main, master], \
+        "README.md and postern-deliver(8) show different Postfix lines"
+    assert "postern_destination_recipient_limit = 1" in main
+    return main, master
+
+
+def sub_once(lines, old, new):
+    text = "\n".join(lines)
+    assert text.count(old) == 1, (old, text)
+    return text.replace(old, new).splitlines()
 
 
 def sh(*cmd, **kw):
@@ -38,7 +74,7 @@ def vmail_user():
 
 
 class PrivatePostfix:
-    def __init__(self, tmp, server, vm):
+    def __init__(self, tmp, server, vm, without=()):
         self.dir = os.path.join(tmp, "postfix")
         self.conf = os.path.join(self.dir, "etc")
         self.queue = os.path.join(self.dir, "spool")
@@ -54,6 +90,13 @@ class PrivatePostfix:
         san = " ".join(f"{k}={os.environ[k]}" for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")
                        if k in os.environ)
         cmd = f"/usr/bin/env {san} {DELIVER}" if san else DELIVER
+        doc_main, doc_master = documented_postfix()
+        # The documented lines, with this test's domain, user and binary.
+        doc_main = [line for line in sub_once(doc_main, "example.org", "mail.test")
+                    if line not in without]
+        doc_master = sub_once(doc_master, "user=vmail", f"user={vm.pw_name}")
+        doc_master = sub_once(doc_master, "/usr/sbin/postern-deliver", f"{cmd} -c {server.conf}")
+        # The rest makes a private instance on a loopback port.
         main = f"""
 compatibility_level = 3.6
 queue_directory = {self.queue}
@@ -69,10 +112,6 @@ inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject
 relay_domains =
-virtual_mailbox_domains = mail.test
-smtpd_reject_unlisted_recipient = no
-virtual_transport = postern
-postern_destination_recipient_limit = 1
 maillog_file = {self.log}
 maillog_file_prefixes = /tmp
 biff = no
@@ -81,7 +120,7 @@ queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 bounce_queue_lifetime = 0
-""".lstrip()
+""".lstrip() + "\n".join(doc_main) + "\n"
         master = f"""
 127.0.0.1:{self.port} inet n - n - - smtpd
 pickup    unix n - n 60 1 pickup
@@ -106,9 +145,7 @@ anvil     unix - - n - 1 anvil
 scache    unix - - n - 1 scache
 showq     unix n - n - - showq
 postlog   unix-dgram n - n - 1 postlogd
-postern   unix - n n - - pipe flags=hu user={vm.pw_name}
-  argv={cmd} -c {server.conf} -f ${{sender}} -a ${{original_recipient}} -d ${{user}}@${{nexthop}}
-""".lstrip()
+""".lstrip() + "\n".join(doc_master) + "\n"
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             f.write(main)
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
@@ -154,9 +191,9 @@ postern   unix - n n - - pipe flags=hu user={vm.pw_name}
         return n
 
 
-@pytest.fixture
-def mta(server_factory, vmail_user):
-    vm = vmail_user
+def run_mta(server_factory, vm, without=()):
+    """postern and a Postfix with the documented lines, less those in
+    without; yields the server with .postfix and .vhome."""
     s = server_factory()
     home = os.path.join(s.tmp, "vhome")
     os.makedirs(home)
@@ -170,13 +207,24 @@ def mta(server_factory, vmail_user):
     with open(s.conf, "a") as f:
         f.write(f"first_valid_uid = {min(vm.pw_uid, 1000)}\n")
     s.start()
-    pf = PrivatePostfix(s.tmp, s, vm).start()
+    pf = PrivatePostfix(s.tmp, s, vm, without).start()
     s.postfix = pf
     s.vhome = home
     yield s
     pf.stop()
     if os.environ.get("POSTERN_LOG_DIR") is None:
         print(pf.logtext()[-3000:])
+
+
+@pytest.fixture
+def mta(server_factory, vmail_user):
+    yield from run_mta(server_factory, vmail_user)
+
+
+@pytest.fixture
+def mta_without_limit(server_factory, vmail_user):
+    yield from run_mta(server_factory, vmail_user,
+                       without=("postern_destination_recipient_limit = 1",))
 
 
 def send(pf, rcpts, body, sender="sender@example.org"):
@@ -238,3 +286,36 @@ def test_postfix_bounces_unknown_users_and_defers_on_trouble(mta):
     md = os.path.join(bert, "Maildir")
     assert wait_until(lambda: maildir_files(md), 60), pf.logtext()[-3000:]
     assert wait_until(lambda: pf.queued() == 0, 30)
+
+
+def test_one_message_to_two_users_reaches_each_once(mta):
+    s, pf = mta, mta.postfix
+    body = b"From: sender@example.org\r\nTo: vana@mail.test, vbert@mail.test\r\n" \
+           b"Subject: to both\r\n\r\nhello both\r\n"
+    assert send(pf, ["vana@mail.test", "vbert@mail.test"], body) == {}
+    mds = [os.path.join(s.vhome, u, "Maildir") for u in ("vana", "vbert")]
+    assert wait_until(lambda: all(maildir_files(md) for md in mds), 30), pf.logtext()[-3000:]
+    assert wait_until(lambda: pf.logtext().count("status=sent (delivered via postern service)")
+                      == 2 and pf.queued() == 0, 30), pf.logtext()[-3000:]
+    for u, md in zip(("vana", "vbert"), mds):
+        names = maildir_files(md)
+        assert len(names) == 1, names
+        with open(os.path.join(md, "new", names[0]), "rb") as f:
+            stored = f.read()
+        assert stored.startswith(b"Return-Path: <sender@example.org>\nDelivered-To: %s@mail.test\n"
+                                 % u.encode())
+        assert b"\nSubject: to both\n" in stored and stored.endswith(b"\n\nhello both\n")
+    assert "status=bounced" not in pf.logtext()
+
+
+def test_without_the_recipient_limit_two_users_bounce(mta_without_limit):
+    """Why the documented limit is there: Postfix hands both recipients to
+    one postern-deliver, which refuses the extra arguments (64)."""
+    s = mta_without_limit
+    pf = s.postfix
+    send(pf, ["vana@mail.test", "vbert@mail.test"], b"Subject: both\r\n\r\nx\r\n")
+    assert wait_until(lambda: pf.logtext().count("status=bounced") == 2, 30), \
+        pf.logtext()[-3000:]
+    assert "usage: postern-deliver" in pf.logtext()
+    for u in ("vana", "vbert"):
+        assert maildir_files(os.path.join(s.vhome, u, "Maildir")) == []
