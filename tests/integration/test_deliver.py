@@ -2,6 +2,7 @@
 delivery into a Maildir as the mailbox owner, the names and sizes the POP3
 server relies on, sysexits codes for the MTA, quota and size limits, and the
 drop-folder pickup that routes messages by their header."""
+import fcntl
 import os
 import pwd
 import re
@@ -9,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -615,6 +617,48 @@ def test_pickup_settles_an_interrupted_copy_by_its_name(server_factory):
     assert b"user=<ptalice>: copy 1700000000.M1P1Q7.host found" in r.stderr
     assert copies(s, "ptalice", "ptbob") == [1, 1]
     assert in_state(d) == [] and set_aside(d) == []
+
+
+def test_pickup_gives_up_after_five_days(server_factory):
+    s, d = pickup_setup(server_factory)
+    bob = s.maildirs["ptbob"]
+    write_maildirsize(bob, "100S,10C\n95 1\n")
+    state = os.path.join(d, ".state")
+    os.mkdir(state, 0o700)
+    drop(state, "m1", b"To: ptalice@mail.test, ptbob@mail.test\n\nold\n")
+    six_days = int(time.time()) - 6 * 86400
+    with open(os.path.join(state, ".p.m1"), "w") as f:
+        f.write(f"try 1700000000.M1P1Q1.host ptalice\ndone ptalice\ndefer {six_days}\n")
+    r = pickup(s, d, "-F")
+    assert r.returncode == 0, r.stderr
+    assert b"file=m1 moved to failed/: 1 copies still failing after 5 days" in r.stderr
+    assert set_aside(d) == ["m1"] and in_state(d) == []
+    assert copies(s, "ptalice", "ptbob") == [0, 0]      # alice's was recorded as done
+
+
+def test_pickup_one_run_at_a_time_and_stale_records(server_factory):
+    s, d = pickup_setup(server_factory)
+    drop(d, "m1", b"To: ptalice@mail.test, ptbob@mail.test\n\nx\n")
+    assert pickup(s, d).returncode == 0          # makes .state and failed/
+    assert copies(s, "ptalice", "ptbob") == [1, 1]
+    # A record left by a crash after its file was removed is not taken
+    # for the next file of that name.
+    with open(os.path.join(d, ".state", ".p.m1"), "w") as f:
+        f.write("try 1700000000.M1P1Q1.host ptalice\ndone ptalice\ndone ptbob\n")
+    drop(d, "m1", b"To: ptalice@mail.test, ptbob@mail.test\n\ny\n")
+    # While another run holds the lock, a run does nothing and says so.
+    fd = os.open(os.path.join(d, ".state"), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        r = pickup(s, d)
+        assert r.returncode == 0 and b"another run is at work" in r.stderr, r
+        assert dropped(d) == ["m1"] and copies(s, "ptalice", "ptbob") == [1, 1]
+    finally:
+        os.close(fd)
+    r = pickup(s, d)
+    assert r.returncode == 0, r.stderr
+    assert copies(s, "ptalice", "ptbob") == [2, 2]
+    assert in_state(d) == [] and dropped(d) == []
 
 
 def test_pickup_without_postmaster_sets_unknown_mail_aside(server_factory):
