@@ -41,14 +41,20 @@ def documented_postfix():
         if not line.startswith("    "):
             break
         master.append(line[4:])
+    k = lines.index("    # main.cf, instead of smtpd_reject_unlisted_recipient = no:", j)
+    strict = []
+    for line in lines[k:]:
+        if not line.startswith("    "):
+            break
+        strict.append(line[4:])
     with open(MANPAGE) as f:
         man = f.read()
     examples = man[man.index(".Sh EXAMPLES"):]
     blocks = re.findall(r"^\.Bd -literal -offset indent\n(.*?)^\.Ed$", examples, re.M | re.S)
-    assert [b.splitlines() for b in blocks[:2]] == [main, master], \
+    assert [b.splitlines() for b in blocks[:3]] == [main, master, strict], \
         "README.md and postern-deliver(8) show different Postfix lines"
     assert "postern_destination_recipient_limit = 1" in main
-    return main, master
+    return main, master, strict
 
 
 def sub_once(lines, old, new):
@@ -74,12 +80,13 @@ def vmail_user():
 
 
 class PrivatePostfix:
-    def __init__(self, tmp, server, vm, without=()):
+    def __init__(self, tmp, server, vm, without=(), strict=False):
         self.dir = os.path.join(tmp, "postfix")
         self.conf = os.path.join(self.dir, "etc")
         self.queue = os.path.join(self.dir, "spool")
         self.log = os.path.join(self.dir, "maillog")
         self.port = conftest.free_port()
+        self.commands = []                 # shell commands to run before start
         os.makedirs(self.conf)
         os.makedirs(self.queue)
         data = os.path.join(self.dir, "data")
@@ -90,10 +97,26 @@ class PrivatePostfix:
         san = " ".join(f"{k}={os.environ[k]}" for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")
                        if k in os.environ)
         cmd = f"/usr/bin/env {san} {DELIVER}" if san else DELIVER
-        doc_main, doc_master = documented_postfix()
+        doc_main, doc_master, doc_strict = documented_postfix()
         # The documented lines, with this test's domain, user and binary.
         doc_main = [line for line in sub_once(doc_main, "example.org", "mail.test")
                     if line not in without]
+        if strict:
+            # Unknown addresses refused during SMTP: the documented table
+            # instead of smtpd_reject_unlisted_recipient = no, made with
+            # the documented commands.
+            table = os.path.join(self.dir, "postern_users")
+            doc_strict = sub_once(doc_strict, "/etc/postern/passwd", server.passwd)
+            doc_strict = [line.replace("/etc/postfix/postern_users", table)
+                          for line in doc_strict if not line.startswith("#")]
+            doc_main.remove("smtpd_reject_unlisted_recipient = no")
+            doc_main += [line for line in doc_strict if line.startswith("virtual_mailbox_maps")]
+            for line in doc_strict:
+                if line.startswith("virtual_mailbox_maps"):
+                    continue
+                if line.startswith("postmap "):
+                    line = line.replace("postmap ", f"/usr/sbin/postmap -c {self.conf} ", 1)
+                self.commands.append(line)
         doc_master = sub_once(doc_master, "user=vmail", f"user={vm.pw_name}")
         doc_master = sub_once(doc_master, "/usr/sbin/postern-deliver", f"{cmd} -c {server.conf}")
         # The rest makes a private instance on a loopback port.
@@ -152,6 +175,8 @@ postlog   unix-dgram n - n - 1 postlogd
             f.write(master)
 
     def start(self):
+        for cmd in self.commands:
+            sh("/bin/sh", "-c", cmd)
         sh(POSTFIX, "-c", self.conf, "check")      # creates the queue directories
         sh(POSTFIX, "-c", self.conf, "start")
         conftest.wait_port("127.0.0.1", self.port)
@@ -191,7 +216,7 @@ postlog   unix-dgram n - n - 1 postlogd
         return n
 
 
-def run_mta(server_factory, vm, without=()):
+def run_mta(server_factory, vm, without=(), strict=False):
     """postern and a Postfix with the documented lines, less those in
     without; yields the server with .postfix and .vhome."""
     s = server_factory()
@@ -207,7 +232,7 @@ def run_mta(server_factory, vm, without=()):
     with open(s.conf, "a") as f:
         f.write(f"first_valid_uid = {min(vm.pw_uid, 1000)}\n")
     s.start()
-    pf = PrivatePostfix(s.tmp, s, vm, without).start()
+    pf = PrivatePostfix(s.tmp, s, vm, without, strict).start()
     s.postfix = pf
     s.vhome = home
     yield s
@@ -225,6 +250,11 @@ def mta(server_factory, vmail_user):
 def mta_without_limit(server_factory, vmail_user):
     yield from run_mta(server_factory, vmail_user,
                        without=("postern_destination_recipient_limit = 1",))
+
+
+@pytest.fixture
+def mta_strict(server_factory, vmail_user):
+    yield from run_mta(server_factory, vmail_user, strict=True)
 
 
 def send(pf, rcpts, body, sender="sender@example.org"):
@@ -319,3 +349,15 @@ def test_without_the_recipient_limit_two_users_bounce(mta_without_limit):
     assert "usage: postern-deliver" in pf.logtext()
     for u in ("vana", "vbert"):
         assert maildir_files(os.path.join(s.vhome, u, "Maildir")) == []
+
+
+def test_with_the_documented_table_unknown_users_are_refused_in_smtp(mta_strict):
+    s = mta_strict
+    pf = s.postfix
+    refused = send(pf, ["vana@mail.test", "nosuch@mail.test"], b"Subject: t\r\n\r\nx\r\n")
+    assert list(refused) == ["nosuch@mail.test"] and refused["nosuch@mail.test"][0] == 550
+    md = os.path.join(s.vhome, "vana", "Maildir")
+    assert wait_until(lambda: maildir_files(md), 30), pf.logtext()[-3000:]
+    assert wait_until(lambda: pf.queued() == 0, 30)
+    assert len(maildir_files(md)) == 1
+    assert "status=bounced" not in pf.logtext()
