@@ -183,20 +183,28 @@ static void progress_load(int sfd, const char *name, struct progress *p)
 		return;
 	}
 	while ((len = getline(&line, &cap, f)) > 0) {
-		char uniq[112];
-		int code, off = 0;
-		long long t;
+		char *sp, *end;
 		/* A last line without its newline was cut by a crash: not counted. */
 		if (line[len - 1] != '\n')
 			break;
 		line[len - 1] = '\0';
-		if (sscanf(line, "try %111s %n", uniq, &off) == 1 && off > 0)
-			progress_set(p, 't', line + off, uniq);
-		else if (strncmp(line, "done ", 5) == 0)
-			progress_set(p, 'd', line + 5, NULL);
-		else if (sscanf(line, "fail %d %n", &code, &off) == 1 && off > 0)
-			progress_set(p, 'f', line + off, NULL);
-		else if (sscanf(line, "defer %lld", &t) == 1) {
+		sp = strchr(line, ' ');
+		if (!sp)
+			continue;
+		*sp++ = '\0';
+		if (strcmp(line, "done") == 0) {
+			progress_set(p, 'd', sp, NULL);
+		} else if (strcmp(line, "try") == 0 || strcmp(line, "fail") == 0) {
+			/* "try UNIQ USER", "fail CODE USER" */
+			char *user = strchr(sp, ' ');
+			if (!user || user == sp || (size_t)(user - sp) >= sizeof(p->user[0].uniq))
+				continue;
+			*user++ = '\0';
+			progress_set(p, line[0], user, line[0] == 't' ? sp : NULL);
+		} else if (strcmp(line, "defer") == 0) {
+			long long t = strtoll(sp, &end, 10);
+			if (end == sp || *end)
+				continue;
 			if (!p->ndefer++)
 				p->first_defer = t;
 			p->last_defer = t;

@@ -55,11 +55,18 @@ static int stderr_is_journal(void)
 {
 	static int known = -1;
 	const char *js = getenv("JOURNAL_STREAM");
-	unsigned long long dev, ino;
+	char *end = NULL, *end2 = NULL;
+	unsigned long long dev = 0, ino = 0;
 	struct stat st;
-	if (known < 0)
-		known = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
-			(unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	if (known >= 0)
+		return known;
+	if (js) {
+		dev = strtoull(js, &end, 10);
+		if (end != js && *end == ':')
+			ino = strtoull(end + 1, &end2, 10);
+	}
+	known = end2 && end2 != end + 1 && *end2 == '\0' && fstat(2, &st) == 0 &&
+		(unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 	return known;
 }
 

@@ -802,3 +802,26 @@ def test_manual_page_is_clean():
     # Issue 14 point 8: the header fields were quoted inside each other.
     assert "(‘Delivered-To’, ‘X-Original-To’, ‘Envelope-To’)" in re.sub(r"\s+", " ", text)
     assert "’’" not in text
+
+
+def test_pickup_lines_go_to_stderr_unless_it_is_the_journal(server_factory):
+    s, d = pickup_setup(server_factory, "postmaster = nosuchuser\n")
+    for journal in (False, True):
+        drop(d, "m1", b"To: stranger@else.test\n\nx\n")
+        with open(os.path.join(s.tmp, "stderr"), "w+b") as err:
+            st = os.fstat(err.fileno())
+            env = dict(os.environ)
+            env.pop("JOURNAL_STREAM", None)
+            if journal:
+                # systemd's way of saying "stderr is the journal": syslog
+                # reaches it already, so nothing is written twice.
+                env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+            r = subprocess.run([DELIVER, "-c", s.conf, "-p", d], stderr=err, env=env, timeout=30)
+            err.seek(0)
+            text = err.read()
+        assert r.returncode == EX_CONFIG
+        if journal:
+            assert text == b""
+        else:
+            assert b"postmaster user <nosuchuser>" in text and b"moved to failed/" in text
+    assert set_aside(d) == ["m1", "m1.1"]
