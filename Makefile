@@ -31,7 +31,7 @@ DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o \
               src/privdrop.o src/pop3cmd.o src/serve.o src/capa.o src/tls.o \
               src/sasl.o src/authcheck.o src/sha512crypt.o src/sandbox_linux.o src/ratelog.o
 PASSWD_OBJS = src/postern-passwd.o
-DELIVER_OBJS = src/postern-deliver.o src/pickup.o src/deliver.o src/authcheck.o src/sha512crypt.o src/sasl.o
+DELIVER_OBJS = src/postern-deliver.o src/pickup.o src/pickup_record.o src/deliver.o src/authcheck.o src/sha512crypt.o src/sasl.o
 
 BINS = postern postern-passwd postern-deliver
 

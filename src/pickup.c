@@ -6,9 +6,10 @@
  *   - a run first moves each dropped file into DIR/.state/ (0700, the
  *     pickup's own; writers cannot touch it there any more);
  *   - beside it, DIR/.state/.p.NAME records the progress, one fsynced line
- *     per step: "try UNIQ USER" before a copy (UNIQ is the name the copy
- *     gets in the Maildir), "done USER" after it, "fail CODE USER" for a
- *     recipient that can never get it, "defer TIME" when copies wait;
+ *     per step (src/pickup_record.c): "try UNIQ USER" before a copy (UNIQ
+ *     is the name the copy gets in the Maildir), "done USER" after it,
+ *     "fail CODE USER" for a recipient that can never get it, "defer TIME"
+ *     when copies wait;
  *   - a "try" with no "done" (a crash between the Maildir's rename and the
  *     "done" line) is settled by looking for UNIQ in the user's new/ and
  *     cur/: found, it counts as done; not found, the copy is made again;
@@ -28,6 +29,7 @@
  * passwd file and the dropped files; the copies and the Maildir probes
  * run in children with the mailbox owner's rights (postern-deliver.c). */
 #include "pickup.h"
+#include "pickup_record.h"
 #include "deliver.h"
 #include "log.h"
 #include "rcpt.h"
@@ -36,7 +38,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +50,6 @@
 
 #define STATE_DIR ".state"
 #define FAILED_DIR "failed"
-#define PROGRESS ".p."              /* .state/.p.NAME: NAME's progress */
 #define NAME_LIMIT 200              /* longer dropped names go to failed/ */
 #define HEAD_MAX (256 * 1024)       /* the header is read from this much */
 #define BACKOFF_FIRST 60
@@ -60,17 +61,6 @@ struct target {
 	char addr[256];
 };
 
-struct progress {
-	int fd;                         /* append-only, -1 until the first line */
-	int nuser;
-	struct {
-		char kind;              /* 't'ry, 'd'one, 'f'ail: the last line */
-		char name[256];
-		char uniq[112];
-	} user[4 * (RCPT_MAX + 1)];     /* a file has at most RCPT_MAX + 1 */
-	int ndefer;
-	long long first_defer, last_defer;
-};
 
 static const struct config *cfg;
 static uint64_t size_limit;         /* -s */
@@ -140,123 +130,6 @@ static void set_aside(int fromfd, int ffd, const char *name, const char *why)
 	agent_say(EX_TEMPFAIL, "pickup: file=%s: failed/ has too many files of that name", safe);
 }
 
-/* ---- progress records ---- */
-
-static void progress_name(char *out, size_t cap, const char *name)
-{
-	snprintf(out, cap, PROGRESS "%s", name);
-}
-
-/* Record kind for user (the last line about a user wins). */
-static void progress_set(struct progress *p, char kind, const char *user, const char *uniq)
-{
-	int i;
-	for (i = 0; i < p->nuser; i++)
-		if (strcmp(p->user[i].name, user) == 0)
-			break;
-	if (i == p->nuser) {
-		if (p->nuser >= (int)(sizeof(p->user) / sizeof(p->user[0])))
-			return;
-		snprintf(p->user[i].name, sizeof(p->user[0].name), "%s", user);
-		p->nuser++;
-	}
-	p->user[i].kind = kind;
-	snprintf(p->user[i].uniq, sizeof(p->user[0].uniq), "%s", uniq ? uniq : "");
-}
-
-static void progress_load(int sfd, const char *name, struct progress *p)
-{
-	char pn[NAME_MAX + 1], *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	FILE *f;
-	int fd;
-	memset(p, 0, sizeof(*p));
-	p->fd = -1;
-	progress_name(pn, sizeof(pn), name);
-	fd = openat(sfd, pn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return;
-	}
-	while ((len = getline(&line, &cap, f)) > 0) {
-		char *sp, *end;
-		/* A last line without its newline was cut by a crash: not counted. */
-		if (line[len - 1] != '\n')
-			break;
-		line[len - 1] = '\0';
-		sp = strchr(line, ' ');
-		if (!sp)
-			continue;
-		*sp++ = '\0';
-		if (strcmp(line, "done") == 0) {
-			progress_set(p, 'd', sp, NULL);
-		} else if (strcmp(line, "try") == 0 || strcmp(line, "fail") == 0) {
-			/* "try UNIQ USER", "fail CODE USER" */
-			char *user = strchr(sp, ' ');
-			if (!user || user == sp || (size_t)(user - sp) >= sizeof(p->user[0].uniq))
-				continue;
-			*user++ = '\0';
-			progress_set(p, line[0], user, line[0] == 't' ? sp : NULL);
-		} else if (strcmp(line, "defer") == 0) {
-			long long t = strtoll(sp, &end, 10);
-			if (end == sp || *end)
-				continue;
-			if (!p->ndefer++)
-				p->first_defer = t;
-			p->last_defer = t;
-		}
-	}
-	free(line);
-	fclose(f);
-}
-
-/* The last record of user: 't', 'd', 'f' or 0; uniq of a 't'. */
-static char progress_of(const struct progress *p, const char *user, const char **uniq)
-{
-	for (int i = 0; i < p->nuser; i++)
-		if (strcmp(p->user[i].name, user) == 0) {
-			*uniq = p->user[i].uniq;
-			return p->user[i].kind;
-		}
-	return 0;
-}
-
-/* Append one line and make it durable before anything else happens. */
-static int progress_add(int sfd, const char *name, struct progress *p, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int progress_add(int sfd, const char *name, struct progress *p, const char *fmt, ...)
-{
-	char line[512], pn[NAME_MAX + 1];
-	va_list ap;
-	int n;
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return -1;
-	if (p->fd < 0) {
-		progress_name(pn, sizeof(pn), name);
-		p->fd = openat(sfd, pn, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-			       0600);
-		if (p->fd < 0 || fsync(sfd) < 0)
-			return -1;
-	}
-	if (write_all(p->fd, line, (size_t)n) < 0 || fsync(p->fd) < 0)
-		return -1;
-	return 0;
-}
-
-static void progress_close(struct progress *p)
-{
-	if (p->fd >= 0)
-		close(p->fd);
-	p->fd = -1;
-}
-
 /* ---- one file ---- */
 
 static int permanent(int code)
@@ -322,7 +195,7 @@ enum outcome { DONE, WAITING, SET_ASIDE, STOP };
 static enum outcome process(int sfd, int ffd, const char *name, int flush)
 {
 	static struct target t[RCPT_MAX + 1];
-	static struct progress p;
+	static struct record p;
 	char safe[80], unknown[RCPT_ADDR_MAX + 1] = "", why[600] = "", pn[NAME_MAX + 1];
 	struct stat st, fst;
 	long long now = (long long)time(NULL);
@@ -345,7 +218,7 @@ static enum outcome process(int sfd, int ffd, const char *name, int flush)
 		agent_say(EX_TEMPFAIL, "pickup: file=%s: cannot open: %s", safe, strerror(errno));
 		return WAITING;
 	}
-	progress_load(sfd, name, &p);
+	record_load(sfd, name, &p);
 	if (p.ndefer && !flush) {
 		long long wait = BACKOFF_FIRST;
 		for (int i = 1; i < p.ndefer && wait < BACKOFF_LAST; i++)
@@ -369,7 +242,7 @@ static enum outcome process(int sfd, int ffd, const char *name, int flush)
 	}
 	for (int j = 0; j < n; j++) {
 		const char *uniq = NULL;
-		char kind = progress_of(&p, t[j].user, &uniq), u[112], su[80];
+		char kind = record_of(&p, t[j].user, &uniq), u[112], su[80];
 		log_safe(su, sizeof(su), t[j].user, strlen(t[j].user));
 		if (kind == 'd') {
 			copies++;
@@ -400,7 +273,7 @@ static enum outcome process(int sfd, int ffd, const char *name, int flush)
 			if (r == 0) {
 				agent_tell(LOG_INFO, "pickup: file=%s user=<%s>: copy %s found after an "
 				     "interrupted run", safe, su, uniq);
-				if (progress_add(sfd, name, &p, "done %s\n", t[j].user) < 0)
+				if (record_add(sfd, name, &p, "done %s\n", t[j].user) < 0)
 					goto no_record;
 				copies++;
 				continue;
@@ -411,15 +284,15 @@ static enum outcome process(int sfd, int ffd, const char *name, int flush)
 			}
 		}
 		deliver_unique_name(u, sizeof(u), seq++);
-		if (progress_add(sfd, name, &p, "try %s %s\n", u, t[j].user) < 0)
+		if (record_add(sfd, name, &p, "try %s %s\n", u, t[j].user) < 0)
 			goto no_record;
 		r = agent_copy(t[j].user, t[j].addr, fd, size_limit, u);
 		if (r == 0) {
-			if (progress_add(sfd, name, &p, "done %s\n", t[j].user) < 0)
+			if (record_add(sfd, name, &p, "done %s\n", t[j].user) < 0)
 				goto no_record;
 			copies++;
 		} else if (permanent(r)) {
-			if (progress_add(sfd, name, &p, "fail %d %s\n", r, t[j].user) < 0)
+			if (record_add(sfd, name, &p, "fail %d %s\n", r, t[j].user) < 0)
 				goto no_record;
 			snprintf(why + strlen(why), sizeof(why) - strlen(why),
 				 "%s<%s>: exit %d", why[0] ? "; " : "", su, r);
@@ -437,17 +310,17 @@ static enum outcome process(int sfd, int ffd, const char *name, int flush)
 		temp = 0;
 	}
 	if (temp) {
-		if (progress_add(sfd, name, &p, "defer %lld\n", now) < 0) {
-			progress_close(&p);
+		if (record_add(sfd, name, &p, "defer %lld\n", now) < 0) {
+			record_close(&p);
 			return WAITING;     /* retried on the next run, no back-off */
 		}
-		progress_close(&p);
+		record_close(&p);
 		agent_tell(LOG_WARNING, "pickup: file=%s deferred: %d of %d copies wait for a later "
 		     "run", safe, temp, n);
 		return WAITING;
 	}
-	progress_close(&p);
-	progress_name(pn, sizeof(pn), name);
+	record_close(&p);
+	record_name(pn, sizeof(pn), name);
 	if (perm) {
 		plog(LOG_INFO, "pickup: file=%s recipients=%d copies=%d unknown=%d failed=%d",
 		     safe, recipients, copies, nunknown, perm);
@@ -470,7 +343,7 @@ static enum outcome process(int sfd, int ffd, const char *name, int flush)
 	return perm ? SET_ASIDE : DONE;
 no_record:
 	close(fd);
-	progress_close(&p);
+	record_close(&p);
 	agent_say(EX_TEMPFAIL, "pickup: file=%s: cannot record the progress in .state: %s",
 		  safe, strerror(errno));
 	return WAITING;
@@ -536,8 +409,8 @@ static void sweep(int sfd)
 	if (!d)
 		return;
 	while ((e = readdir(d)) != NULL)
-		if (strncmp(e->d_name, PROGRESS, strlen(PROGRESS)) == 0 &&
-		    !exists_at(sfd, e->d_name + strlen(PROGRESS)))
+		if (strncmp(e->d_name, RECORD_PREFIX, strlen(RECORD_PREFIX)) == 0 &&
+		    !exists_at(sfd, e->d_name + strlen(RECORD_PREFIX)))
 			unlinkat(sfd, e->d_name, 0);
 	closedir(d);
 }
