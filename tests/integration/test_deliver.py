@@ -493,10 +493,14 @@ def test_pickup_over_quota_recipient_waits_and_nobody_gets_two(server_factory):
     assert b"file=m1 deferred: 1 of 3 copies wait" in r.stderr
     assert copies(s, "ptalice", "ptbob", "ptcarol") == [1, 0, 1]
     assert dropped(d) == [] and in_state(d) == [".p.m1", "m1"] and set_aside(d) == []
-    # Retried at once (-F), still over quota: nothing new for anyone.
+    # Retried at once (-F), still over quota: nothing new for anyone.  And
+    # the folder itself is not changed, so the path unit (PathChanged=)
+    # is not started again by a run that only retries.
+    before = os.stat(d).st_mtime_ns
     r = pickup(s, d, "-F")
     assert r.returncode == 0, r.stderr
     assert copies(s, "ptalice", "ptbob", "ptcarol") == [1, 0, 1]
+    assert os.stat(d).st_mtime_ns == before
     # The quota allows it now; a run inside the back-off leaves it be.
     write_maildirsize(bob, "100000S,10C\n95 1\n")
     r = pickup(s, d)
