@@ -17,7 +17,7 @@ UNIT_PROTO_OBJS_serve   = src/serve.o src/pop3cmd.o src/netio.o
 UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
 UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve
 UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_sha512crypt \
-             tests/unit/test_maildir_fallback $(UNIT_PROTO)
+             tests/unit/test_maildir_fallback $(UNIT_PROTO) tests/unit/test_sandbox
 UNIT_HDRS  = tests/unit/unit.h tests/unit/msgref.h tests/unit/proxyhdr.h $(wildcard include/*.h)
 
 $(UNIT_CORE): tests/unit/test_%: tests/unit/test_%.c $(CORE_OBJS) $(UNIT_HDRS)
@@ -42,6 +42,11 @@ tests/unit/test_sha512crypt: tests/unit/test_sha512crypt.c src/sha512crypt.o $(U
 tests/unit/test_maildir_fallback: tests/unit/test_maildir_fallback.c src/maildir.o $(CORE_OBJS) $(UNIT_HDRS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--wrap=renameat2 -Wl,--wrap=unlink -o $@ $< \
 	    src/maildir.o $(CORE_OBJS) -lcmocka $(SSL_LIBS)
+
+# The real pre-auth seccomp filter, loaded in forked children.
+tests/unit/test_sandbox: tests/unit/test_sandbox.c src/sandbox_linux.o $(CORE_OBJS) $(UNIT_HDRS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	    src/sandbox_linux.o $(CORE_OBJS) -lcmocka -lseccomp $(SSL_LIBS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
