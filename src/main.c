@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check || print) {
-		if (cfg.ncerts && strcmp(cfg.ssl, "off") != 0) {
+		if (cfg.ncerts && cfg.ssl != CONF_SSL_OFF) {
 			struct tls_server *t = tls_server_new(&cfg, err, sizeof(err));
 			if (!t) {
 				fprintf(stderr, "postern: TLS: %s\n", err);
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 		}
 		if (resolve_unpriv(&cfg, &uid, &gid) < 0)
 			return 1;
-		if (cfg.ncerts && strcmp(cfg.ssl, "off") != 0) {
+		if (cfg.ncerts && cfg.ssl != CONF_SSL_OFF) {
 			tls = tls_server_new(&cfg, err, sizeof(err));
 			if (!tls) {
 				plog(LOG_ERR, "TLS: %s", err);

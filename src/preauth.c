@@ -54,7 +54,7 @@ static void err(struct preauth *p, const char *text)
 
 static int tls_possible(const struct preauth *p)
 {
-	return p->tls_srv && strcmp(p->cfg->ssl, "off") != 0;
+	return p->tls_srv && p->cfg->ssl != CONF_SSL_OFF;
 }
 
 /* May passwords cross this connection as they are? */
@@ -62,17 +62,17 @@ static int plaintext_ok(const struct preauth *p)
 {
 	if (p->tls)
 		return 1;
-	if (strcmp(p->cfg->ssl, "required") == 0)
+	if (p->cfg->ssl == CONF_SSL_REQUIRED)
 		return 0;
-	if (strcmp(p->cfg->plaintext_auth, "always") == 0)
+	if (p->cfg->plaintext_auth == CONF_PLAINTEXT_ALWAYS)
 		return 1;
-	return p->s->conn.loopback && !p->cfg->test_loopback_is_remote;
+	return p->s->conn.loopback && p->cfg->loopback_is_local;
 }
 
 /* ssl = required: nothing logs in before TLS, not even SCRAM. */
 static int login_ok(const struct preauth *p)
 {
-	return p->tls || strcmp(p->cfg->ssl, "required") != 0;
+	return p->tls || p->cfg->ssl != CONF_SSL_REQUIRED;
 }
 
 /* What this connection may use, for CAPA and the AUTH listing. */
