@@ -116,10 +116,21 @@ static void cmd_capa(void *ctx, const struct pop3_req *r)
 	conn_put(&p->c, text, capa_text(&ci, text, sizeof(text)));
 }
 
+/* Names the ways to TLS this server really has: STLS, and the port of the
+ * first listen_tls (not 995 where implicit TLS is elsewhere or off). */
 static void refuse_plaintext(struct preauth *p)
 {
-	err(p, "[AUTH] plaintext authentication is not allowed on this connection; "
-	       "use STLS or port 995 (TLS) first");
+	char text[160];
+	unsigned port = p->cfg->ssl != CONF_SSL_OFF ? config_tls_port(p->cfg) : 0;
+	int n = snprintf(text, sizeof(text), "[AUTH] plaintext authentication is not "
+			 "allowed on this connection");
+	if (tls_possible(p) && port)
+		snprintf(text + n, sizeof(text) - (size_t)n, "; use STLS or port %u (TLS) first", port);
+	else if (tls_possible(p))
+		snprintf(text + n, sizeof(text) - (size_t)n, "; use STLS first");
+	else if (port)
+		snprintf(text + n, sizeof(text) - (size_t)n, "; use port %u (TLS)", port);
+	err(p, text);
 }
 
 /* The hand-over of the client to the monitor, which becomes the mail

@@ -117,6 +117,29 @@ def test_remote_plaintext_logins_refused(remote):
     assert "login:" not in text and PASSWORD not in text
 
 
+def test_refusal_names_the_real_implicit_tls_port(remote):
+    """The refusal names the port listen_tls really is, not 995."""
+    assert remote.tls_port != 995
+    r = Pop(remote.port).cmd("USER ptalice")
+    assert r == ("-ERR [AUTH] plaintext authentication is not allowed on this "
+                 f"connection; use STLS or port {remote.tls_port} (TLS) first"), r
+
+
+def test_refusal_without_implicit_tls_names_stls_only(server_factory, test_ca):
+    """No listen_tls: only STLS is named, no port."""
+    s = mk(server_factory, test_ca, "loopback_is_local = no\nlisten_tls =\n")
+    r = Pop(s.port).cmd("USER ptalice")
+    assert r == ("-ERR [AUTH] plaintext authentication is not allowed on this "
+                 "connection; use STLS first"), r
+
+
+def test_refusal_with_ssl_off_names_no_way_to_tls(server_factory):
+    """ssl = off: there is no TLS to point to."""
+    s = server_factory(extra_conf="loopback_is_local = no\nssl = off\n").start()
+    r = Pop(s.port).cmd("USER ptalice")
+    assert r == "-ERR [AUTH] plaintext authentication is not allowed on this connection", r
+
+
 @pytest.mark.parametrize("method", ["USER", "PLAIN", "PLAIN-continuation", "LOGIN"])
 def test_remote_logins_work_after_stls(remote, test_ca, method):
     p = Pop(remote.port)
