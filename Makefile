@@ -29,7 +29,8 @@ CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o src/proxy.o \
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o \
               src/mailproc.o src/maildir.o src/netio.o src/ipc.o \
               src/privdrop.o src/pop3cmd.o src/serve.o src/capa.o src/tls.o \
-              src/sasl.o src/authcheck.o src/sha512crypt.o src/sandbox_linux.o src/ratelog.o
+              src/sasl.o src/authcheck.o src/sha512crypt.o src/sandbox_linux.o src/ratelog.o \
+              src/confcheck.o
 PASSWD_OBJS = src/postern-passwd.o
 DELIVER_OBJS = src/postern-deliver.o src/deliver.o src/authcheck.o src/sha512crypt.o src/sasl.o
 

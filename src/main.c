@@ -1,6 +1,7 @@
 /* main.c - command line, configuration, and the choice of mode: inetd (one
  * session on stdin/stdout) or the standalone master.  Starts as root. */
 #include "config.h"
+#include "confcheck.h"
 #include "log.h"
 #include "master.h"
 #include "session.h"
@@ -22,9 +23,15 @@ static void usage(FILE *f)
 		"  -i       inetd mode: serve one session on stdin/stdout\n"
 		"  -S       with -i: the session is implicit TLS (port 995)\n"
 		"  -d       log to stderr instead of syslog\n"
-		"  -t       check the configuration and exit\n"
+		"  -t       check the configuration, certificates, users and\n"
+		"           credentials file, and exit\n"
 		"  -T       print the effective settings and exit\n"
 		"  -V       print the version and exit\n", SYSCONFDIR);
+}
+
+static void warn_stderr(void *arg, const char *msg)
+{
+	fprintf(stderr, "postern: warning: %s\n", msg);
 }
 
 int main(int argc, char **argv)
@@ -52,7 +59,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	config_defaults(&cfg);
-	if (config_load(&cfg, path, err, sizeof(err)) < 0 ||
+	if (config_load_warn(&cfg, path, err, sizeof(err), check ? warn_stderr : NULL, NULL) < 0 ||
 	    config_check(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "postern: %s\n", err);
 		return 1;
@@ -66,10 +73,16 @@ int main(int argc, char **argv)
 			}
 			tls_server_free(t);
 		}
-		if (print)
+		if (print) {
 			config_print(&cfg, stdout);
-		else
-			fprintf(stderr, "postern: %s: configuration OK\n", path);
+			return 0;
+		}
+		/* What the daemon checks at start or at a login, checked now. */
+		if (confcheck_system(&cfg, stderr) > 0) {
+			fprintf(stderr, "postern: %s: configuration NOT OK (see above)\n", path);
+			return 1;
+		}
+		fprintf(stderr, "postern: %s: configuration OK\n", path);
 		return 0;
 	}
 	if (geteuid() != 0) {
