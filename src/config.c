@@ -263,9 +263,11 @@ static char *trim(char *s)
 	return s;
 }
 
-/* A '#' that begins a word starts a comment, after a value too (Dovecot
- * style): "timeout = 10m  # ten minutes".  A '#' inside a word
- * ("HIGH:#x") is part of the value. */
+/* s is what follows the '='.  A '#' that begins a word (the value's
+ * first, or after a blank) starts a comment (Dovecot style: "timeout =
+ * 10m  # ten minutes"); one inside a word ("%h/Mail#box") is part of the
+ * value.  So no value that loads holds a word-starting '#', and
+ * config_print's output loads back to the same settings. */
 static void strip_comment(char *s)
 {
 	char *p;
@@ -298,9 +300,8 @@ int config_load_warn(struct config *c, const char *path, char *err, size_t cap,
 			fclose(f);
 			return cerr(err, cap, "%s:%u: line too long", path, lineno);
 		}
-		strip_comment(line);
 		key = trim(line);
-		if (*key == '\0')
+		if (*key == '\0' || *key == '#')
 			continue;
 		eq = strchr(key, '=');
 		if (!eq) {
@@ -308,6 +309,7 @@ int config_load_warn(struct config *c, const char *path, char *err, size_t cap,
 			return cerr(err, cap, "%s:%u: expected 'key = value'", path, lineno);
 		}
 		*eq = '\0';
+		strip_comment(eq + 1);
 		value = trim(eq + 1);
 		key = trim(key);
 		if (config_set(c, key, value, msg, sizeof(msg)) < 0) {

@@ -474,6 +474,11 @@ static void test_load_syntax(void **state)
 	assert_int_equal(c.ssl, CONF_SSL_OFF);
 	assert_int_equal(c.apop, 1);
 	assert_string_equal(c.mail_location, "/m/%u");
+	/* A '#' right after the '=' begins the value's first word: a comment. */
+	assert_int_equal(load_text(&c, "mail_location =#x\n", err, sizeof(err)), 0);
+	assert_string_equal(c.mail_location, "");
+	/* A listen address cannot hold a '#' (it would print as a comment). */
+	assert_int_equal(load_text(&c, "listen = a:1,#b:2\n", err, sizeof(err)), -1);
 	/* A key with only a comment for a value has an empty value. */
 	assert_int_equal(load_text(&c, "ssl_ciphers = # none\n", err, sizeof(err)), 0);
 	assert_string_equal(c.ssl_ciphers, "");
