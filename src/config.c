@@ -167,18 +167,23 @@ static const char *enum_list(const char *const *names, char *buf, size_t cap)
 	return buf;
 }
 
+static const struct key *find_key(const char *name)
+{
+	size_t i;
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
 int config_set(struct config *c, const char *key, const char *value,
 	       char *err, size_t cap)
 {
-	size_t i;
 	char *base = (char *)c;
 	uint64_t u;
-	for (i = 0; i < NKEYS; i++)
-		if (strcmp(keys[i].name, key) == 0)
-			break;
-	if (i == NKEYS)
+	const struct key *k = find_key(key);
+	if (!k)
 		return cerr(err, cap, "unknown key '%s'", key);
-	const struct key *k = &keys[i];
 	switch (k->type) {
 	case K_STR:
 		if (strlen(value) >= k->cap)
@@ -316,9 +321,8 @@ int config_load_warn(struct config *c, const char *path, char *err, size_t cap,
 			fclose(f);
 			return cerr(err, cap, "%s:%u: %s", path, lineno, msg);
 		}
-		for (i = 0; i < NKEYS && strcmp(keys[i].name, key) != 0; i++)
-			;
-		if (i < NKEYS && !repeatable(&keys[i])) {
+		i = (size_t)(find_key(key) - keys);    /* config_set found it */
+		if (!repeatable(&keys[i])) {
 			if (seen[i] && warn) {
 				snprintf(msg, sizeof(msg), "%s:%u: %s is also set on line %u; "
 					 "the later value wins", path, lineno, key, seen[i]);
