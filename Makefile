@@ -25,29 +25,47 @@ ALL_LDFLAGS    = $(HARDEN_LDFLAGS) $(LDFLAGS)
 # Pure code (no process-model assumptions): unit-tested and fuzzed.
 CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o src/proxy.o \
             src/mdname.o src/passwd_line.o src/log.o src/heap.o src/rcpt.o
+# Credential checks used by the daemon's monitor and by postern-deliver.
+SHARED_OBJS = src/authcheck.o src/sha512crypt.o src/sasl.o
+# The code more than one program uses, as one static library each program
+# links (the linker takes only the members a program needs).
+LIB      = libpostern.a
+LIB_OBJS = $(CORE_OBJS) $(SHARED_OBJS)
 # The daemon's processes.
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o \
               src/mailproc.o src/maildir.o src/netio.o src/ipc.o \
               src/privdrop.o src/pop3cmd.o src/serve.o src/capa.o src/tls.o \
-              src/sasl.o src/authcheck.o src/sha512crypt.o src/sandbox_linux.o src/ratelog.o
+              src/sandbox_linux.o src/ratelog.o src/confcheck.o
 PASSWD_OBJS = src/postern-passwd.o
-DELIVER_OBJS = src/postern-deliver.o src/pickup.o src/pickup_record.o src/deliver.o src/authcheck.o src/sha512crypt.o src/sasl.o
+DELIVER_OBJS = src/postern-deliver.o src/pickup.o src/pickup_record.o src/deliver.o
 
 BINS = postern postern-passwd postern-deliver
 
+# Each compile also writes the headers it read into a .d file beside its
+# output (-MMD; -MP adds a target per header so a removed header does not
+# stop the build); the .d files are included below, so an object is
+# rebuilt when a header it includes changes, and only then.
+DEPFLAGS = -MMD -MP
+
 all: $(BINS)
 
-postern: $(DAEMON_OBJS) $(CORE_OBJS)
+$(LIB): $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+postern: $(DAEMON_OBJS) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS) -lseccomp
 
-postern-passwd: $(PASSWD_OBJS) $(CORE_OBJS)
+postern-passwd: $(PASSWD_OBJS) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS)
 
-postern-deliver: $(DELIVER_OBJS) $(CORE_OBJS)
+postern-deliver: $(DELIVER_OBJS) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS)
 
-src/%.o: src/%.c $(wildcard include/*.h)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+src/%.o: src/%.c
+	$(CC) $(ALL_CPPFLAGS) $(DEPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+-include $(wildcard src/*.d tests/unit/*.d)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
@@ -89,7 +107,7 @@ check:
 -include contrib/bench/bench.mk
 
 clean:
-	rm -f src/*.o $(BINS) tests/unit/*.o $(UNIT_BINS)
+	rm -f src/*.o src/*.d $(LIB) $(BINS) tests/unit/*.o tests/unit/*.d $(UNIT_BINS)
 	rm -rf demo
 
 .PHONY: all install run deps check clean unit integration

@@ -17,6 +17,11 @@ struct listen_addr {
 	int tls;             /* implicit TLS (RFC 8314) */
 };
 
+/* Enumerated settings, turned into these at parse time (config_set). */
+enum conf_ssl { CONF_SSL_REQUIRED, CONF_SSL_OPTIONAL, CONF_SSL_OFF };
+enum conf_plaintext { CONF_PLAINTEXT_TLS_OR_LOOPBACK, CONF_PLAINTEXT_ALWAYS };
+enum conf_tls_version { CONF_TLS_V1_2, CONF_TLS_V1_3 };
+
 struct cert_pair {
 	char cert[256];
 	char key[256];
@@ -48,24 +53,30 @@ struct config {
 	uint64_t preauth_memory;
 	int seccomp;
 	/* TLS */
-	char ssl[16];                        /* required | optional | off */
-	char plaintext_auth[32];             /* tls-or-loopback | always */
+	enum conf_ssl ssl;                   /* required | optional | off */
+	enum conf_plaintext plaintext_auth;  /* tls-or-loopback | always */
 	struct cert_pair certs[CONF_MAX_CERTS];
 	int ncerts;
-	char ssl_min_protocol[16];
+	enum conf_tls_version ssl_min_protocol;
 	char ssl_ciphers[512];
 	char ssl_ciphersuites[512];
 	int ssl_prefer_server_ciphers;
 	/* postern-deliver */
 	char postmaster[256];                /* pickup: unknown recipients' mailbox */
 	char recipient_delimiter[16];        /* "+": user+ext delivers to user */
-	int test_loopback_is_remote;         /* test hook: see postern.conf(5) */
+	int loopback_is_local;               /* loopback clients count as local */
 };
 
 void config_defaults(struct config *c);
 /* Load path over the defaults.  On error writes "file:line: message" into
  * err and returns -1. */
 int config_load(struct config *c, const char *path, char *err, size_t errcap);
+/* The same; warn (if not NULL) is called with "file:line: message" for
+ * what loads but is probably a mistake (a key set twice). */
+int config_load_warn(struct config *c, const char *path, char *err, size_t errcap,
+		     void (*warn)(void *arg, const char *msg), void *arg);
+/* The port of the first implicit-TLS listener, 0 if there is none. */
+unsigned config_tls_port(const struct config *c);
 /* Parse one "key = value" pair (used by config_load and the fuzzer). */
 int config_set(struct config *c, const char *key, const char *value,
 	       char *err, size_t errcap);

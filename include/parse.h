@@ -20,6 +20,7 @@ int parse_size(const char *s, uint64_t *out);
 int parse_bool(const char *s, int *out);
 
 /* A listen address: "host:port", "[v6]:port" or "*:port".  host is copied
- * into hostbuf (empty for the wildcard), port checked to be 1-65535. */
+ * into hostbuf (empty for the wildcard), port checked to be 1-65535.  A
+ * host (or v6 address) holding "[", "]" or "#" is refused. */
 int parse_hostport(const char *s, char *hostbuf, size_t hostcap, uint16_t *port);
 #endif

@@ -10,16 +10,20 @@
 #include <string.h>
 #include <strings.h>
 
-enum ktype { K_STR, K_DUR, K_UINT, K_UID, K_GID, K_BOOL, K_SIZE, K_LISTEN, K_CERT, K_KEY };
+enum ktype { K_STR, K_ENUM, K_DUR, K_UINT, K_UID, K_GID, K_BOOL, K_SIZE, K_LISTEN, K_CERT, K_KEY };
 
 struct key {
 	const char *name;
 	enum ktype type;
 	size_t off;
 	size_t cap;          /* K_STR: buffer size */
-	const char *choices; /* K_STR: allowed values, '|' separated, or NULL */
+	const char *const *names; /* K_ENUM: the value names, in enum order */
 	uint64_t min, max;   /* K_DUR (ms), K_UINT: the range; max 0 = no limit */
 };
+
+static const char *const ssl_names[] = { "required", "optional", "off", NULL };
+static const char *const plaintext_names[] = { "tls-or-loopback", "always", NULL };
+static const char *const tlsver_names[] = { "TLSv1.2", "TLSv1.3", NULL };
 
 #define O(f) offsetof(struct config, f)
 #define S(f) O(f), sizeof(((struct config *)0)->f)
@@ -48,17 +52,17 @@ static const struct key keys[] = {
 	{ "listen_backlog", K_UINT, O(listen_backlog), 0, NULL, 0, 0 },
 	{ "preauth_memory", K_SIZE, O(preauth_memory), 0, NULL, 0, 0 },
 	{ "seccomp", K_BOOL, O(seccomp), 0, NULL, 0, 0 },
-	{ "ssl", K_STR, S(ssl), "required|optional|off", 0, 0 },
-	{ "plaintext_auth", K_STR, S(plaintext_auth), "tls-or-loopback|always", 0, 0 },
+	{ "ssl", K_ENUM, O(ssl), 0, ssl_names, 0, 0 },
+	{ "plaintext_auth", K_ENUM, O(plaintext_auth), 0, plaintext_names, 0, 0 },
+	{ "loopback_is_local", K_BOOL, O(loopback_is_local), 0, NULL, 0, 0 },
 	{ "ssl_cert", K_CERT, 0, 0, NULL, 0, 0 },
 	{ "ssl_key", K_KEY, 0, 0, NULL, 0, 0 },
-	{ "ssl_min_protocol", K_STR, S(ssl_min_protocol), "TLSv1.2|TLSv1.3", 0, 0 },
+	{ "ssl_min_protocol", K_ENUM, O(ssl_min_protocol), 0, tlsver_names, 0, 0 },
 	{ "ssl_ciphers", K_STR, S(ssl_ciphers), NULL, 0, 0 },
 	{ "ssl_ciphersuites", K_STR, S(ssl_ciphersuites), NULL, 0, 0 },
 	{ "ssl_prefer_server_ciphers", K_BOOL, O(ssl_prefer_server_ciphers), 0, NULL, 0, 0 },
 	{ "postmaster", K_STR, S(postmaster), NULL, 0, 0 },
 	{ "recipient_delimiter", K_STR, S(recipient_delimiter), NULL, 0, 0 },
-	{ "test_loopback_is_remote", K_BOOL, O(test_loopback_is_remote), 0, NULL, 0, 0 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -99,9 +103,10 @@ void config_defaults(struct config *c)
 	c->listen_backlog = 128;
 	c->preauth_memory = 64ULL << 20;
 	c->seccomp = 1;
-	strcpy(c->ssl, "optional");
-	strcpy(c->plaintext_auth, "tls-or-loopback");
-	strcpy(c->ssl_min_protocol, "TLSv1.2");
+	c->ssl = CONF_SSL_OPTIONAL;
+	c->plaintext_auth = CONF_PLAINTEXT_TLS_OR_LOOPBACK;
+	c->loopback_is_local = 1;
+	c->ssl_min_protocol = CONF_TLS_V1_2;
 	strcpy(c->ssl_ciphers,
 	       "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!SHA1");
 	strcpy(c->ssl_ciphersuites,
@@ -142,40 +147,58 @@ static int set_listen(struct config *c, const char *value, int tls,
 	return 0;
 }
 
-static int in_choices(const char *v, const char *choices)
+/* K_ENUM: the index of v in names, or -1; the list of names for errors. */
+static int enum_index(const char *v, const char *const *names)
 {
-	size_t n = strlen(v);
-	const char *p = choices;
-	while (p) {
-		const char *bar = strchr(p, '|');
-		size_t len = bar ? (size_t)(bar - p) : strlen(p);
-		if (len == n && strncmp(p, v, n) == 0)
-			return 1;
-		p = bar ? bar + 1 : NULL;
-	}
-	return 0;
+	int i;
+	for (i = 0; names[i]; i++)
+		if (strcmp(names[i], v) == 0)
+			return i;
+	return -1;
+}
+
+static const char *enum_list(const char *const *names, char *buf, size_t cap)
+{
+	size_t n = 0;
+	int i;
+	buf[0] = '\0';
+	for (i = 0; names[i] && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? "|" : "", names[i]);
+	return buf;
+}
+
+static const struct key *find_key(const char *name)
+{
+	size_t i;
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
 }
 
 int config_set(struct config *c, const char *key, const char *value,
 	       char *err, size_t cap)
 {
-	size_t i;
 	char *base = (char *)c;
 	uint64_t u;
-	for (i = 0; i < NKEYS; i++)
-		if (strcmp(keys[i].name, key) == 0)
-			break;
-	if (i == NKEYS)
+	const struct key *k = find_key(key);
+	if (!k)
 		return cerr(err, cap, "unknown key '%s'", key);
-	const struct key *k = &keys[i];
 	switch (k->type) {
 	case K_STR:
 		if (strlen(value) >= k->cap)
 			return cerr(err, cap, "%s: value too long", key);
-		if (k->choices && !in_choices(value, k->choices))
-			return cerr(err, cap, "%s: '%s' is not one of %s", key, value, k->choices);
 		strcpy(base + k->off, value);
 		return 0;
+	case K_ENUM: {
+		char list[128];
+		int e = enum_index(value, k->names);
+		if (e < 0)
+			return cerr(err, cap, "%s: '%s' is not one of %s", key, value,
+				    enum_list(k->names, list, sizeof(list)));
+		*(int *)(base + k->off) = e;
+		return 0;
+	}
 	case K_DUR:
 		if (parse_duration_ms(value, &u) < 0)
 			return cerr(err, cap, "%s: bad duration '%s' (e.g. 10m, 30s, 500ms)", key, value);
@@ -245,15 +268,38 @@ static char *trim(char *s)
 	return s;
 }
 
-int config_load(struct config *c, const char *path, char *err, size_t cap)
+/* s is what follows the '='.  A '#' that begins a word (the value's
+ * first, or after a blank) starts a comment (Dovecot style: "timeout =
+ * 10m  # ten minutes"); one inside a word ("%h/Mail#box") is part of the
+ * value.  So no value that loads holds a word-starting '#', and
+ * config_print's output loads back to the same settings. */
+static void strip_comment(char *s)
+{
+	char *p;
+	for (p = s; *p; p++)
+		if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return;
+		}
+}
+
+/* Keys a file may give more than once on purpose (one pair per certificate). */
+static int repeatable(const struct key *k)
+{
+	return k->type == K_CERT || k->type == K_KEY;
+}
+
+int config_load_warn(struct config *c, const char *path, char *err, size_t cap,
+		     void (*warn)(void *arg, const char *msg), void *arg)
 {
 	FILE *f = fopen(path, "re");
 	char line[1024], msg[512];
-	unsigned lineno = 0;
+	unsigned lineno = 0, seen[NKEYS] = { 0 };
 	if (!f)
 		return cerr(err, cap, "%s: %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		char *key, *eq, *value;
+		size_t i;
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
 			fclose(f);
@@ -268,11 +314,21 @@ int config_load(struct config *c, const char *path, char *err, size_t cap)
 			return cerr(err, cap, "%s:%u: expected 'key = value'", path, lineno);
 		}
 		*eq = '\0';
+		strip_comment(eq + 1);
 		value = trim(eq + 1);
 		key = trim(key);
 		if (config_set(c, key, value, msg, sizeof(msg)) < 0) {
 			fclose(f);
 			return cerr(err, cap, "%s:%u: %s", path, lineno, msg);
+		}
+		i = (size_t)(find_key(key) - keys);    /* config_set found it */
+		if (!repeatable(&keys[i])) {
+			if (seen[i] && warn) {
+				snprintf(msg, sizeof(msg), "%s:%u: %s is also set on line %u; "
+					 "the later value wins", path, lineno, key, seen[i]);
+				warn(arg, msg);
+			}
+			seen[i] = lineno;
 		}
 	}
 	if (ferror(f)) {
@@ -281,6 +337,20 @@ int config_load(struct config *c, const char *path, char *err, size_t cap)
 		return cerr(err, cap, "%s: read error: %s", path, strerror(e));
 	}
 	fclose(f);
+	return 0;
+}
+
+int config_load(struct config *c, const char *path, char *err, size_t cap)
+{
+	return config_load_warn(c, path, err, cap, NULL, NULL);
+}
+
+unsigned config_tls_port(const struct config *c)
+{
+	int i;
+	for (i = 0; i < c->nlisten; i++)
+		if (c->listen[i].tls)
+			return c->listen[i].port;
 	return 0;
 }
 
@@ -301,10 +371,10 @@ int config_check(const struct config *c, char *err, size_t cap)
 	for (i = 0; i < c->nlisten; i++) {
 		if (c->listen[i].tls && c->ncerts == 0)
 			return cerr(err, cap, "listen_tls needs ssl_cert and ssl_key");
-		if (c->listen[i].tls && strcmp(c->ssl, "off") == 0)
+		if (c->listen[i].tls && c->ssl == CONF_SSL_OFF)
 			return cerr(err, cap, "listen_tls cannot be used with ssl = off");
 	}
-	if (strcmp(c->ssl, "required") == 0 && c->ncerts == 0)
+	if (c->ssl == CONF_SSL_REQUIRED && c->ncerts == 0)
 		return cerr(err, cap, "ssl = required needs ssl_cert and ssl_key");
 	return 0;
 }
@@ -346,6 +416,9 @@ void config_print(const struct config *c, FILE *out)
 		switch (k->type) {
 		case K_STR:
 			fprintf(out, "%s = %s\n", k->name, base + k->off);
+			break;
+		case K_ENUM:
+			fprintf(out, "%s = %s\n", k->name, k->names[*(const int *)(base + k->off)]);
 			break;
 		case K_DUR:
 			print_dur(out, k->name, *(const uint64_t *)(base + k->off));

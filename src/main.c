@@ -1,6 +1,7 @@
 /* main.c - command line, configuration, and the choice of mode: inetd (one
  * session on stdin/stdout) or the standalone master.  Starts as root. */
 #include "config.h"
+#include "confcheck.h"
 #include "log.h"
 #include "master.h"
 #include "session.h"
@@ -22,9 +23,15 @@ static void usage(FILE *f)
 		"  -i       inetd mode: serve one session on stdin/stdout\n"
 		"  -S       with -i: the session is implicit TLS (port 995)\n"
 		"  -d       log to stderr instead of syslog\n"
-		"  -t       check the configuration and exit\n"
+		"  -t       check the configuration, certificates, users and\n"
+		"           credentials file, and exit\n"
 		"  -T       print the effective settings and exit\n"
 		"  -V       print the version and exit\n", SYSCONFDIR);
+}
+
+static void warn_stderr(void *arg, const char *msg)
+{
+	fprintf(stderr, "postern: warning: %s\n", msg);
 }
 
 int main(int argc, char **argv)
@@ -52,13 +59,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	config_defaults(&cfg);
-	if (config_load(&cfg, path, err, sizeof(err)) < 0 ||
+	if (config_load_warn(&cfg, path, err, sizeof(err), check ? warn_stderr : NULL, NULL) < 0 ||
 	    config_check(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "postern: %s\n", err);
 		return 1;
 	}
 	if (check || print) {
-		if (cfg.ncerts && strcmp(cfg.ssl, "off") != 0) {
+		if (cfg.ncerts && cfg.ssl != CONF_SSL_OFF) {
 			struct tls_server *t = tls_server_new(&cfg, err, sizeof(err));
 			if (!t) {
 				fprintf(stderr, "postern: TLS: %s\n", err);
@@ -66,10 +73,16 @@ int main(int argc, char **argv)
 			}
 			tls_server_free(t);
 		}
-		if (print)
+		if (print) {
 			config_print(&cfg, stdout);
-		else
-			fprintf(stderr, "postern: %s: configuration OK\n", path);
+			return 0;
+		}
+		/* What the daemon checks at start or at a login, checked now. */
+		if (confcheck_system(&cfg, stderr) > 0) {
+			fprintf(stderr, "postern: %s: configuration NOT OK (see above)\n", path);
+			return 1;
+		}
+		fprintf(stderr, "postern: %s: configuration OK\n", path);
 		return 0;
 	}
 	if (geteuid() != 0) {
@@ -93,7 +106,7 @@ int main(int argc, char **argv)
 		}
 		if (resolve_unpriv(&cfg, &uid, &gid) < 0)
 			return 1;
-		if (cfg.ncerts && strcmp(cfg.ssl, "off") != 0) {
+		if (cfg.ncerts && cfg.ssl != CONF_SSL_OFF) {
 			tls = tls_server_new(&cfg, err, sizeof(err));
 			if (!tls) {
 				plog(LOG_ERR, "TLS: %s", err);

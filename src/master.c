@@ -418,7 +418,7 @@ static void serve(const struct listener *l)
 		return;
 	}
 	source_key(&ss, key, txt, sizeof(txt));
-	if (over_limit(key, txt, sockaddr_is_loopback(&ss) && !M.cfg.test_loopback_is_remote)) {
+	if (over_limit(key, txt, sockaddr_is_loopback(&ss) && M.cfg.loopback_is_local)) {
 		static const char msg[] = "-ERR [SYS/TEMP] too many connections, try again later\r\n";
 		/* On an implicit-TLS port a plaintext line would only be a TLS
 		 * error to the client (and a handshake costs what the limit is
@@ -448,7 +448,7 @@ static void serve(const struct listener *l)
 		child_setup();
 		fcntl(fd, F_SETFD, 0);
 		_exit(monitor_run(&M.cfg, fd, fd, l->tls, greeted, M.unpriv_uid, M.unpriv_gid,
-				  l->tls || strcmp(M.cfg.ssl, "off") != 0 ? M.tls : NULL));
+				  l->tls || M.cfg.ssl != CONF_SSL_OFF ? M.tls : NULL));
 	}
 	close(fd);
 	if (M.nkids == M.capkids) {
@@ -464,7 +464,7 @@ static int load_tls(const struct config *cfg, struct tls_server **out)
 {
 	char err[512];
 	*out = NULL;
-	if (cfg->ncerts == 0 || strcmp(cfg->ssl, "off") == 0)
+	if (cfg->ncerts == 0 || cfg->ssl == CONF_SSL_OFF)
 		return 0;
 	*out = tls_server_new(cfg, err, sizeof(err));
 	if (!*out) {

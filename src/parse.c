@@ -124,7 +124,9 @@ int parse_hostport(const char *s, char *hostbuf, size_t hostcap, uint16_t *port)
 		return -1;
 	if (hlen == 1 && h[0] == '*')
 		hlen = 0;
-	if (memchr(h, '[', hlen) || memchr(h, ']', hlen))
+	/* No host name or address holds these; '#' would start a comment
+	 * where config_print writes the address back. */
+	if (memchr(h, '[', hlen) || memchr(h, ']', hlen) || memchr(h, '#', hlen))
 		return -1;
 	if (hlen >= hostcap)
 		return -1;

@@ -43,9 +43,9 @@ static struct config cfg;
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: " PROG " [-c config] [-f sender] [-a recipient] [-s max-bytes] -d user\n"
-		"       " PROG " [-f sender] [-a recipient] [-s max-bytes] -m maildir\n"
-		"       " PROG " [-c config] [-s max-bytes] [-F] -p dropdir\n");
+		"usage: " PROG " [-c config] [-f sender] [-a recipient] [-s size] -d user\n"
+		"       " PROG " [-f sender] [-a recipient] [-s size] -m maildir\n"
+		"       " PROG " [-c config] [-s size] [-F] -p dropdir\n");
 	exit(EX_USAGE);
 }
 

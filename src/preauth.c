@@ -54,7 +54,7 @@ static void err(struct preauth *p, const char *text)
 
 static int tls_possible(const struct preauth *p)
 {
-	return p->tls_srv && strcmp(p->cfg->ssl, "off") != 0;
+	return p->tls_srv && p->cfg->ssl != CONF_SSL_OFF;
 }
 
 /* May passwords cross this connection as they are? */
@@ -62,17 +62,17 @@ static int plaintext_ok(const struct preauth *p)
 {
 	if (p->tls)
 		return 1;
-	if (strcmp(p->cfg->ssl, "required") == 0)
+	if (p->cfg->ssl == CONF_SSL_REQUIRED)
 		return 0;
-	if (strcmp(p->cfg->plaintext_auth, "always") == 0)
+	if (p->cfg->plaintext_auth == CONF_PLAINTEXT_ALWAYS)
 		return 1;
-	return p->s->conn.loopback && !p->cfg->test_loopback_is_remote;
+	return p->s->conn.loopback && p->cfg->loopback_is_local;
 }
 
 /* ssl = required: nothing logs in before TLS, not even SCRAM. */
 static int login_ok(const struct preauth *p)
 {
-	return p->tls || strcmp(p->cfg->ssl, "required") != 0;
+	return p->tls || p->cfg->ssl != CONF_SSL_REQUIRED;
 }
 
 /* What this connection may use, for CAPA and the AUTH listing. */
@@ -116,10 +116,21 @@ static void cmd_capa(void *ctx, const struct pop3_req *r)
 	conn_put(&p->c, text, capa_text(&ci, text, sizeof(text)));
 }
 
+/* Names the ways to TLS this server really has: STLS, and the port of the
+ * first listen_tls (not 995 where implicit TLS is elsewhere or off). */
 static void refuse_plaintext(struct preauth *p)
 {
-	err(p, "[AUTH] plaintext authentication is not allowed on this connection; "
-	       "use STLS or port 995 (TLS) first");
+	char text[160];
+	unsigned port = p->cfg->ssl != CONF_SSL_OFF ? config_tls_port(p->cfg) : 0;
+	int n = snprintf(text, sizeof(text), "[AUTH] plaintext authentication is not "
+			 "allowed on this connection");
+	if (tls_possible(p) && port)
+		snprintf(text + n, sizeof(text) - (size_t)n, "; use STLS or port %u (TLS) first", port);
+	else if (tls_possible(p))
+		snprintf(text + n, sizeof(text) - (size_t)n, "; use STLS first");
+	else if (port)
+		snprintf(text + n, sizeof(text) - (size_t)n, "; use port %u (TLS)", port);
+	err(p, text);
 }
 
 /* The hand-over of the client to the monitor, which becomes the mail

@@ -170,7 +170,7 @@ static SSL_CTX *new_ctx(const struct config *cfg, char *err, size_t cap)
 		ssl_err(err, cap, "SSL_CTX_new");
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(ctx, strcmp(cfg->ssl_min_protocol, "TLSv1.3") == 0 ?
+	SSL_CTX_set_min_proto_version(ctx, cfg->ssl_min_protocol == CONF_TLS_V1_3 ?
 				      TLS1_3_VERSION : TLS1_2_VERSION);
 	/* An idle session keeps no 17 KB record buffers in each direction. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);

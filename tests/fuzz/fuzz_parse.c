@@ -130,7 +130,7 @@ static int ref_hostport(const char *s, char *host, size_t cap, uint16_t *port)
 	if (hlen == 1 && h[0] == '*')
 		hlen = 0;
 	for (size_t i = 0; i < hlen; i++)
-		if (h[i] == '[' || h[i] == ']')
+		if (h[i] == '[' || h[i] == ']' || h[i] == '#')
 			return -1;
 	if (hlen >= cap)
 		return -1;

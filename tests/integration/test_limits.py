@@ -82,7 +82,7 @@ def refused_lines(log, src, limit):
 # Loopback clients are exempt from the per-source limits; these tests
 # need 127.0.0.x to count as remote sources (and then to be allowed
 # plaintext passwords as before).
-AS_REMOTE = "test_loopback_is_remote = yes\nplaintext_auth = always\n"
+AS_REMOTE = "loopback_is_local = no\nplaintext_auth = always\n"
 
 
 def test_loopback_is_exempt_from_the_per_source_limits(server_factory):

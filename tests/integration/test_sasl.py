@@ -1,5 +1,5 @@
 """Authentication: the plaintext policy (ssl, plaintext_auth, the
-test_loopback_is_remote hook), APOP, AUTH PLAIN / LOGIN (RFC 5034) and
+loopback_is_local setting), APOP, AUTH PLAIN / LOGIN (RFC 5034) and
 SCRAM-SHA-256 / SCRAM-SHA-256-PLUS (RFC 5802, 7677, channel binding with
 tls-exporter, RFC 9266: on TLS 1.3, and on TLS 1.2 with the extended master
 secret)."""
@@ -45,7 +45,7 @@ def srv(server_factory, test_ca):
 @pytest.fixture
 def remote(server_factory, test_ca):
     """Loopback clients count as remote for the plaintext policy."""
-    return mk(server_factory, test_ca, "test_loopback_is_remote = yes\n")
+    return mk(server_factory, test_ca, "loopback_is_local = no\n")
 
 
 def tls(p, test_ca, **kw):
@@ -117,6 +117,29 @@ def test_remote_plaintext_logins_refused(remote):
     assert "login:" not in text and PASSWORD not in text
 
 
+def test_refusal_names_the_real_implicit_tls_port(remote):
+    """The refusal names the port listen_tls really is, not 995."""
+    assert remote.tls_port != 995
+    r = Pop(remote.port).cmd("USER ptalice")
+    assert r == ("-ERR [AUTH] plaintext authentication is not allowed on this "
+                 f"connection; use STLS or port {remote.tls_port} (TLS) first"), r
+
+
+def test_refusal_without_implicit_tls_names_stls_only(server_factory, test_ca):
+    """No listen_tls: only STLS is named, no port."""
+    s = mk(server_factory, test_ca, "loopback_is_local = no\nlisten_tls =\n")
+    r = Pop(s.port).cmd("USER ptalice")
+    assert r == ("-ERR [AUTH] plaintext authentication is not allowed on this "
+                 "connection; use STLS first"), r
+
+
+def test_refusal_with_ssl_off_names_no_way_to_tls(server_factory):
+    """ssl = off: there is no TLS to point to."""
+    s = server_factory(extra_conf="loopback_is_local = no\nssl = off\n").start()
+    r = Pop(s.port).cmd("USER ptalice")
+    assert r == "-ERR [AUTH] plaintext authentication is not allowed on this connection", r
+
+
 @pytest.mark.parametrize("method", ["USER", "PLAIN", "PLAIN-continuation", "LOGIN"])
 def test_remote_logins_work_after_stls(remote, test_ca, method):
     p = Pop(remote.port)
@@ -148,7 +171,7 @@ def test_remote_implicit_tls_allows_plaintext_mechanisms(remote, test_ca):
 
 
 def test_plaintext_auth_always(server_factory, test_ca):
-    s = mk(server_factory, test_ca, "test_loopback_is_remote = yes\nplaintext_auth = always\n")
+    s = mk(server_factory, test_ca, "loopback_is_local = no\nplaintext_auth = always\n")
     p = Pop(s.port)
     capa = p.capa()
     assert "USER" in capa
@@ -468,7 +491,7 @@ def test_scram_success_plaintext(scram_srv, user, initial):
 
 def test_scram_allowed_for_remote_plaintext(server_factory, test_ca):
     """SCRAM sends no password, so it stays allowed where PLAIN is not."""
-    s = mk(server_factory, test_ca, "test_loopback_is_remote = yes\n")
+    s = mk(server_factory, test_ca, "loopback_is_local = no\n")
     set_password_field(s, "ptalice", scram_secret())
     p = Pop(s.port)
     r, _, _ = scram_auth(p, "ptalice", PASSWORD)

@@ -77,9 +77,10 @@ static void test_defaults(void **state)
 	assert_int_equal(c.max_login_failures, 3);
 	assert_int_equal(c.apop, 0);
 	assert_int_equal(c.seccomp, 1);
-	assert_string_equal(c.ssl, "optional");
-	assert_string_equal(c.plaintext_auth, "tls-or-loopback");
-	assert_string_equal(c.ssl_min_protocol, "TLSv1.2");
+	assert_int_equal(c.ssl, CONF_SSL_OPTIONAL);
+	assert_int_equal(c.plaintext_auth, CONF_PLAINTEXT_TLS_OR_LOOPBACK);
+	assert_int_equal(c.ssl_min_protocol, CONF_TLS_V1_2);
+	assert_int_equal(c.loopback_is_local, 1);
 	/* One listener: *:110, plain. */
 	assert_int_equal(c.nlisten, 1);
 	assert_string_equal(c.listen[0].host, "");
@@ -123,8 +124,9 @@ static void test_choice_keys(void **state)
 	char err[512];
 	config_defaults(&c);
 	assert_int_equal(set(&c, "ssl", "required"), 0);
-	assert_string_equal(c.ssl, "required");
+	assert_int_equal(c.ssl, CONF_SSL_REQUIRED);
 	assert_int_equal(set(&c, "ssl", "off"), 0);
+	assert_int_equal(c.ssl, CONF_SSL_OFF);
 	assert_int_equal(set(&c, "ssl", "optional"), 0);
 	assert_int_equal(config_set(&c, "ssl", "Required", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "required|optional|off"));
@@ -133,11 +135,16 @@ static void test_choice_keys(void **state)
 	assert_int_equal(set(&c, "ssl", "require"), -1);
 	assert_int_equal(set(&c, "ssl", "requiredx"), -1);
 	assert_int_equal(set(&c, "ssl", "off|on"), -1);
-	assert_string_equal(c.ssl, "optional");
+	assert_int_equal(c.ssl, CONF_SSL_OPTIONAL);
 	assert_int_equal(set(&c, "plaintext_auth", "always"), 0);
+	assert_int_equal(c.plaintext_auth, CONF_PLAINTEXT_ALWAYS);
 	assert_int_equal(set(&c, "plaintext_auth", "tls-or-loopback"), 0);
-	assert_int_equal(set(&c, "plaintext_auth", "never"), -1);
+	assert_int_equal(c.plaintext_auth, CONF_PLAINTEXT_TLS_OR_LOOPBACK);
+	assert_int_equal(config_set(&c, "plaintext_auth", "never", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "tls-or-loopback|always"));
+	assert_int_equal(c.plaintext_auth, CONF_PLAINTEXT_TLS_OR_LOOPBACK);
 	assert_int_equal(set(&c, "ssl_min_protocol", "TLSv1.3"), 0);
+	assert_int_equal(c.ssl_min_protocol, CONF_TLS_V1_3);
 	assert_int_equal(set(&c, "ssl_min_protocol", "TLSv1.1"), -1);
 	assert_int_equal(set(&c, "ssl_min_protocol", "TLSv1"), -1);
 }
@@ -210,8 +217,12 @@ static void test_number_keys(void **state)
 	assert_int_equal(c.seccomp, 0);
 	assert_int_equal(set(&c, "size_cache", "1"), 0);
 	assert_int_equal(set(&c, "ssl_prefer_server_ciphers", "no"), 0);
-	assert_int_equal(set(&c, "test_loopback_is_remote", "true"), 0);
-	assert_int_equal(c.test_loopback_is_remote, 1);
+	assert_int_equal(set(&c, "loopback_is_local", "no"), 0);
+	assert_int_equal(c.loopback_is_local, 0);
+	assert_int_equal(set(&c, "loopback_is_local", "yes"), 0);
+	assert_int_equal(c.loopback_is_local, 1);
+	assert_int_equal(set(&c, "loopback_is_local", "remote"), -1);
+	assert_int_equal(set(&c, "test_loopback_is_remote", "yes"), -1);
 	assert_int_equal(config_set(&c, "apop", "maybe", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "apop"));
 	assert_int_equal(c.apop, 0);
@@ -403,7 +414,7 @@ static const char full_conf[] =
 	"ssl_ciphers = HIGH:!aNULL:!MD5\n"
 	"ssl_ciphersuites = TLS_AES_128_GCM_SHA256\n"
 	"ssl_prefer_server_ciphers = no\n"
-	"test_loopback_is_remote = yes\n";
+	"loopback_is_local = no\n";
 
 static void test_load_full(void **state)
 {
@@ -429,7 +440,10 @@ static void test_load_full(void **state)
 	assert_int_equal(c.ncerts, 2);
 	assert_string_equal(c.certs[1].cert, "/etc/ssl/ec.pem");
 	assert_string_equal(c.ssl_ciphers, "HIGH:!aNULL:!MD5");
-	assert_int_equal(c.test_loopback_is_remote, 1);
+	assert_int_equal(c.loopback_is_local, 0);
+	assert_int_equal(c.ssl, CONF_SSL_REQUIRED);
+	assert_int_equal(c.plaintext_auth, CONF_PLAINTEXT_ALWAYS);
+	assert_int_equal(c.ssl_min_protocol, CONF_TLS_V1_3);
 	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
 }
 
@@ -445,12 +459,66 @@ static void test_load_syntax(void **state)
 	assert_int_equal(c.max_sessions, 7);
 	assert_int_equal(load_text(&c, "", err, sizeof(err)), 0);
 	assert_int_equal(load_text(&c, "\n\n# only comments\n#x = y\n", err, sizeof(err)), 0);
-	/* A value may contain '=' and '#'. */
+	/* A value may contain '=' and '#' inside a word. */
 	assert_int_equal(load_text(&c, "mail_location = /m/%u#x=y\n", err, sizeof(err)), 0);
 	assert_string_equal(c.mail_location, "/m/%u#x=y");
+	/* A '#' that begins a word starts a comment, after a value too. */
+	assert_int_equal(load_text(&c, "listen = 127.0.0.1:110 # local only\n"
+				   "ssl = off\t# no TLS\ntimeout = 30s#x\n"
+				   "  # indented comment\napop = yes #\n", err, sizeof(err)), -1);
+	assert_int_equal(load_text(&c, "listen = 127.0.0.1:110 # local only\n"
+				   "ssl = off\t# no TLS\n  # indented comment\n"
+				   "apop = yes #\nmail_location = /m/%u # the #x\n", err, sizeof(err)), 0);
+	assert_int_equal(c.nlisten, 1);
+	assert_string_equal(c.listen[0].host, "127.0.0.1");
+	assert_int_equal(c.ssl, CONF_SSL_OFF);
+	assert_int_equal(c.apop, 1);
+	assert_string_equal(c.mail_location, "/m/%u");
+	/* A '#' right after the '=' begins the value's first word: a comment. */
+	assert_int_equal(load_text(&c, "mail_location =#x\n", err, sizeof(err)), 0);
+	assert_string_equal(c.mail_location, "");
+	/* A listen address cannot hold a '#' (it would print as a comment). */
+	assert_int_equal(load_text(&c, "listen = a:1,#b:2\n", err, sizeof(err)), -1);
+	/* A key with only a comment for a value has an empty value. */
+	assert_int_equal(load_text(&c, "ssl_ciphers = # none\n", err, sizeof(err)), 0);
+	assert_string_equal(c.ssl_ciphers, "");
 	/* Empty value. */
 	assert_int_equal(load_text(&c, "ssl_ciphers =\n", err, sizeof(err)), 0);
 	assert_string_equal(c.ssl_ciphers, "");
+}
+
+static void collect(void *arg, const char *msg)
+{
+	char *buf = arg;
+	size_t n = strlen(buf);
+	snprintf(buf + n, 1024 - n, "%s\n", msg);
+}
+
+/* A key given twice loads (the later value wins) and is reported with
+ * file and line; certificate pairs may repeat. */
+static void test_load_repeated_key(void **state)
+{
+	struct config c;
+	char err[512], warns[1024] = "", want[400];
+	const char *path;
+	config_defaults(&c);
+	path = conf_file("timeout = 10m\nssl_cert = /a.pem\nssl_key = /a.key\n"
+			 "ssl_cert = /b.pem\nssl_key = /b.key\n# timeout = 1m\n"
+			 "timeout = 20m\n");
+	assert_int_equal(config_load_warn(&c, path, err, sizeof(err), collect, warns), 0);
+	unlink(tmp_path);
+	assert_true(c.timeout_ms == 20 * 60000);
+	assert_int_equal(c.ncerts, 2);
+	snprintf(want, sizeof(want), "%s:7: timeout is also set on line 1; the later value wins\n",
+		 tmp_path);
+	assert_string_equal(warns, want);
+	/* No repeat, no warning; config_load takes no callback. */
+	warns[0] = '\0';
+	config_defaults(&c);
+	path = conf_file("timeout = 10m\nlisten = *:110\n");
+	assert_int_equal(config_load_warn(&c, path, err, sizeof(err), collect, warns), 0);
+	unlink(tmp_path);
+	assert_string_equal(warns, "");
 }
 
 static void test_load_errors(void **state)
@@ -582,6 +650,7 @@ int main(void)
 		cmocka_unit_test(test_load_full),
 		cmocka_unit_test(test_load_syntax),
 		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_load_repeated_key),
 		cmocka_unit_test(test_load_directory),
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_print_round_trip_big_values),

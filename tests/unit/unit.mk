@@ -1,13 +1,10 @@
 # tests/unit/unit.mk - cmocka unit tests of the pure modules.  Included from
-# the top Makefile, which provides CORE_OBJS, ALL_CPPFLAGS, ALL_CFLAGS,
-# ALL_LDFLAGS and SSL_LIBS.
+# the top Makefile, which provides LIB (libpostern.a), DEPFLAGS, ALL_CPPFLAGS,
+# ALL_CFLAGS, ALL_LDFLAGS, SSL_LIBS and CRYPT_LIBS.
 #   make unit          build and run every test; fails if any test fails
 #   make unit-strict   also fail on the KNOWN BUG tests (reported, unfixed)
 UNIT_NAMES = parse msgencode mdname passwd_line config util heap rcpt proxy proxy_v2
 UNIT_CORE  = $(UNIT_NAMES:%=tests/unit/test_%)
-# The monitor's credential checks, with crypt_rn and sha512crypt wrapped so
-# that a test sees which hashes are computed.
-UNIT_AUTH_OBJS = src/authcheck.o src/sha512crypt.o src/sasl.o
 # The command parser and CAPA builder, the line reader and the command
 # loop: pure protocol code that is linked into the daemon only.  The loop's
 # test wraps plog to see what is logged.
@@ -17,37 +14,41 @@ UNIT_PROTO_OBJS_serve   = src/serve.o src/pop3cmd.o src/netio.o
 UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
 UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve
 UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_sha512crypt \
-             tests/unit/test_maildir_fallback tests/unit/test_deliver_fallback \
-             $(UNIT_PROTO)
-UNIT_HDRS  = tests/unit/unit.h tests/unit/msgref.h tests/unit/proxyhdr.h $(wildcard include/*.h)
+             tests/unit/test_maildir_fallback tests/unit/test_deliver_fallback $(UNIT_PROTO) tests/unit/test_sandbox
+# Each test links the code under test from libpostern.a (the linker takes
+# the members it needs) or names its object; headers are tracked by
+# -MMD (DEPFLAGS), the .d files included by the top Makefile.
+UNIT_CC    = $(CC) $(ALL_CPPFLAGS) $(DEPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS)
 
-$(UNIT_CORE): tests/unit/test_%: tests/unit/test_%.c $(CORE_OBJS) $(UNIT_HDRS)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
-	    $(CORE_OBJS) -lcmocka $(SSL_LIBS)
+$(UNIT_CORE): tests/unit/test_%: tests/unit/test_%.c $(LIB)
+	$(UNIT_CC) -o $@ $< $(LIB) -lcmocka $(SSL_LIBS)
 
 .SECONDEXPANSION:
-$(UNIT_PROTO): tests/unit/test_%: tests/unit/test_%.c $$(UNIT_PROTO_OBJS_%) $(CORE_OBJS) $(UNIT_HDRS)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(UNIT_PROTO_LD_$*) -o $@ $< \
-	    $(UNIT_PROTO_OBJS_$*) $(CORE_OBJS) -lcmocka $(SSL_LIBS)
+$(UNIT_PROTO): tests/unit/test_%: tests/unit/test_%.c $$(UNIT_PROTO_OBJS_%) $(LIB)
+	$(UNIT_CC) $(UNIT_PROTO_LD_$*) -o $@ $< $(UNIT_PROTO_OBJS_$*) $(LIB) -lcmocka $(SSL_LIBS)
 
-tests/unit/test_authcheck: tests/unit/test_authcheck.c $(UNIT_AUTH_OBJS) $(CORE_OBJS) $(UNIT_HDRS)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--wrap=crypt_rn -Wl,--wrap=sha512crypt -o $@ $< \
-	    $(UNIT_AUTH_OBJS) $(CORE_OBJS) -lcmocka $(SSL_LIBS) $(CRYPT_LIBS)
+# The monitor's credential checks, with crypt_rn and sha512crypt wrapped so
+# that a test sees which hashes are computed.
+tests/unit/test_authcheck: tests/unit/test_authcheck.c $(LIB)
+	$(UNIT_CC) -Wl,--wrap=crypt_rn -Wl,--wrap=sha512crypt -o $@ $< \
+	    $(LIB) -lcmocka $(SSL_LIBS) $(CRYPT_LIBS)
 
-tests/unit/test_sha512crypt: tests/unit/test_sha512crypt.c src/sha512crypt.o $(UNIT_HDRS)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
-	    src/sha512crypt.o $(SSL_LIBS) -lcmocka $(CRYPT_LIBS)
+tests/unit/test_sha512crypt: tests/unit/test_sha512crypt.c $(LIB)
+	$(UNIT_CC) -o $@ $< $(LIB) $(SSL_LIBS) -lcmocka $(CRYPT_LIBS)
 
 # Maildir moves where renameat2(RENAME_NOREPLACE) is missing (link +
 # unlink), with renameat2 and unlink wrapped to fail on demand.
-tests/unit/test_maildir_fallback: tests/unit/test_maildir_fallback.c src/maildir.o $(CORE_OBJS) $(UNIT_HDRS)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--wrap=renameat2 -Wl,--wrap=unlink -o $@ $< \
-	    src/maildir.o $(CORE_OBJS) -lcmocka $(SSL_LIBS)
+tests/unit/test_maildir_fallback: tests/unit/test_maildir_fallback.c src/maildir.o $(LIB)
+	$(UNIT_CC) -Wl,--wrap=renameat2 -Wl,--wrap=unlink -o $@ $< \
+	    src/maildir.o $(LIB) -lcmocka $(SSL_LIBS)
+
+# The real pre-auth seccomp filter, loaded in forked children.
+tests/unit/test_sandbox: tests/unit/test_sandbox.c src/sandbox_linux.o $(LIB)
+	$(UNIT_CC) -o $@ $< src/sandbox_linux.o $(LIB) -lcmocka -lseccomp $(SSL_LIBS)
 
 # The delivery agent's no-replace rename into new/, the same way.
-tests/unit/test_deliver_fallback: tests/unit/test_deliver_fallback.c src/deliver.o $(CORE_OBJS) $(UNIT_HDRS)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Wl,--wrap=renameat2 -o $@ $< \
-	    src/deliver.o $(CORE_OBJS) -lcmocka $(SSL_LIBS)
+tests/unit/test_deliver_fallback: tests/unit/test_deliver_fallback.c src/deliver.o $(LIB)
+	$(UNIT_CC) -Wl,--wrap=renameat2 -o $@ $< src/deliver.o $(LIB) -lcmocka $(SSL_LIBS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
