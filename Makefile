@@ -24,18 +24,20 @@ ALL_LDFLAGS    = $(HARDEN_LDFLAGS) $(LDFLAGS)
 
 # Pure code (no process-model assumptions): unit-tested and fuzzed.
 CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o src/proxy.o \
-            src/mdname.o src/passwd_line.o src/log.o src/heap.o src/rcpt.o
-# Credential checks used by the daemon's monitor and by postern-deliver.
-SHARED_OBJS = src/authcheck.o src/sha512crypt.o src/sasl.o
+            src/mdname.o src/passwd_line.o src/log.o src/heap.o src/rcpt.o \
+            src/base64.o src/ipc.o
+# Credential checks and SCRAM (its secret format too), used by the daemon's
+# monitor, by postern-deliver and by postern-passwd.
+SHARED_OBJS = src/authcheck.o src/scram.o
 # The code more than one program uses, as one static library each program
 # links (the linker takes only the members a program needs).
 LIB      = libpostern.a
 LIB_OBJS = $(CORE_OBJS) $(SHARED_OBJS)
 # The daemon's processes.
-DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o \
-              src/mailproc.o src/maildir.o src/netio.o src/ipc.o \
+DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o src/preauth_sasl.o \
+              src/mailproc.o src/maildir.o src/netio.o \
               src/privdrop.o src/pop3cmd.o src/serve.o src/capa.o src/tls.o \
-              src/sandbox_linux.o src/ratelog.o src/confcheck.o
+              src/sasl.o src/sandbox_linux.o src/ratelog.o src/confcheck.o
 PASSWD_OBJS = src/postern-passwd.o
 DELIVER_OBJS = src/postern-deliver.o src/pickup.o src/pickup_record.o src/deliver.o
 

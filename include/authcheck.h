@@ -22,10 +22,20 @@ enum auth_result { AUTH_OK, AUTH_FAIL, AUTH_TEMPFAIL };
 /* Look up user; fills u (returns 1), 0 if unknown, -1 if the file cannot
  * be read.  u and *scheme are reset first.  An entry with a field too long
  * for u or hash is logged and given as PW_LOCKED, never cut.  hash receives
- * the user's crypt hash, or else the dummy a failure pays for: the first
- * crypt hash of the file that fits (a built-in one if there is none). */
+ * the user's crypt hash, or else the dummy a failure pays for: a crypt
+ * setting of libxcrypt's default scheme at its default cost (what
+ * postern-passwd writes for a new user), whatever the file holds. */
 int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 		int *scheme, char *hash, size_t hashcap);
+/* For a SCRAM exchange: *secret is u's {SCRAM-SHA-256} text, or NULL (no
+ * such user, invalid name, or no SCRAM secret); fake_key keys the made-up
+ * salt of such a name (stable on this host, unknown outside).  Returns
+ * auth_lookup's value. */
+int auth_scram_lookup(const struct config *cfg, const char *user, struct auth_user *u,
+		      const char **secret, unsigned char fake_key[32]);
+/* APOP works only for {PLAIN} entries: 1 if the passwd file holds at least
+ * one, 0 if none, -1 if it cannot be read.  For postern -t with apop = yes. */
+int auth_apop_usable(const struct config *cfg);
 
 enum auth_result auth_password(const struct config *cfg, const char *user,
 			       const char *pass, size_t passlen, struct auth_user *u,

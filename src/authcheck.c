@@ -5,15 +5,13 @@
 #include "authcheck.h"
 #include "log.h"
 #include "passwd_line.h"
-#include "sasl.h"
-#include "sha512crypt.h"
+#include "scram.h"
 #include "util.h"
 #include <crypt.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
+#include <openssl/rand.h>
 #include <sys/mman.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,10 +19,26 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Used when the file has no crypt hash to imitate: a yescrypt hash of a
- * random string nobody knows. */
+/* Used when crypt_gensalt cannot make a setting: a yescrypt hash, at
+ * libxcrypt's default cost (j9T), of a random string nobody knows. */
 static const char fallback_hash[] =
 	"$y$j9T$n7JfdwBU7N9zYekJ0pq5d.$UIfFqn.6JwLVH0BPFuImqU1G7ia7pxCuE8bqv2kyRd1";
+
+/* What a failure that has no crypt hash of its own (an unknown user, a
+ * locked entry, a wrong {PLAIN} password) pays: a crypt of the default
+ * scheme at its default cost (crypt_gensalt with no prefix and count 0), as
+ * postern-passwd makes for a new user.  Not the file's first hash: that may
+ * be another scheme or cost, and an unknown name would time differently
+ * from a known one.  Made once per process; a setting is all crypt needs. */
+static const char *dummy_hash(void)
+{
+	static char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	if (!setting[0] && !crypt_gensalt_rn(NULL, 0, NULL, 0, setting, sizeof(setting)))
+		snprintf(setting, sizeof(setting), "%s", fallback_hash);
+	if (setting[0] == '*')
+		snprintf(setting, sizeof(setting), "%s", fallback_hash);
+	return setting;
+}
 
 #define IOBUF_SIZE (16 * 1024)
 
@@ -78,20 +92,24 @@ static void take_entry(const struct config *cfg, unsigned long lineno, const str
 		snprintf(u->plain, sizeof(u->plain), "%s", pw->password);
 }
 
-int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
-		int *scheme, char *hash, size_t hashcap)
+/* first: when not NULL, receives the file's first crypt hash (a secret
+ * only this host has; the SCRAM fake salt's key), or "". */
+static int lookup(const struct config *cfg, const char *user, struct auth_user *u,
+		  int *scheme, char *hash, size_t hashcap, char *first, size_t firstcap)
 {
 	FILE *f = fopen(cfg->passwd_file, "re");
 	char *iobuf, *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	unsigned long lineno = 0;
-	int found = 0, have_dummy = 0;
+	int found = 0, have_first = first == NULL;
 
 	/* Nothing of an earlier lookup may reach this one's result. */
 	memset(u, 0, sizeof(*u));
 	*scheme = PW_LOCKED;
-	snprintf(hash, hashcap, "%s", fallback_hash);
+	snprintf(hash, hashcap, "%s", dummy_hash());
+	if (first)
+		first[0] = '\0';
 	if (!f) {
 		plog(LOG_ERR, "cannot read %s: %s", cfg->passwd_file, strerror(errno));
 		return -1;
@@ -122,21 +140,17 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 		if (!found && strcmp(pw.user, user) == 0) {
 			take_entry(cfg, lineno, &pw, u, scheme, hashcap);
 			found = 1;
-			/* Only a crypt entry that fits replaces the dummy. */
-			if (*scheme == PW_CRYPT) {
+			/* Only a crypt entry that fits replaces the dummy;
+			 * any other entry's failures pay what an unknown
+			 * user pays. */
+			if (*scheme == PW_CRYPT)
 				snprintf(hash, hashcap, "%s", pw.password);
+			if (have_first)
 				break;
-			}
-			/* Any other entry's failures pay the dummy an unknown
-			 * user pays, which may come later in the file. */
-			if (have_dummy)
-				break;
-			continue;
 		}
-		if (!have_dummy && pw.scheme == PW_CRYPT && strlen(pw.password) < hashcap) {
-			/* The first real hash sets the cost an unknown user pays. */
-			snprintf(hash, hashcap, "%s", pw.password);
-			have_dummy = 1;
+		if (!have_first && pw.scheme == PW_CRYPT && strlen(pw.password) < firstcap) {
+			snprintf(first, firstcap, "%s", pw.password);
+			have_first = 1;
 			if (found)
 				break;
 		}
@@ -151,21 +165,83 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 	return found;
 }
 
+int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
+		int *scheme, char *hash, size_t hashcap)
+{
+	return lookup(cfg, user, u, scheme, hash, hashcap, NULL, 0);
+}
+
+int auth_scram_lookup(const struct config *cfg, const char *user, struct auth_user *u,
+		      const char **secret, unsigned char fake_key[32])
+{
+	char hash[512], first[512], mid[64] = "";
+	int scheme, found;
+	unsigned int klen = 0;
+	FILE *f;
+	EVP_MD_CTX *ctx;
+
+	*secret = NULL;
+	found = pw_user_valid(user, strlen(user)) ?
+		lookup(cfg, user, u, &scheme, hash, sizeof(hash), first, sizeof(first)) :
+		lookup(cfg, "", u, &scheme, hash, sizeof(hash), first, sizeof(first));
+	if (found < 0)
+		return -1;
+	if (found == 1 && scheme == PW_SCRAM256)
+		*secret = u->scram;
+	/* The fake salt's key: secrets only this host has, the file's first
+	 * crypt hash and /etc/machine-id, so that it is stable across
+	 * connections and nobody outside can predict it. */
+	f = fopen("/etc/machine-id", "re");
+	if (f) {
+		if (!fgets(mid, sizeof(mid), f))
+			mid[0] = '\0';
+		fclose(f);
+	}
+	ctx = EVP_MD_CTX_new();
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(ctx, "postern scram fake salt\n", 24) ||
+	    !EVP_DigestUpdate(ctx, first, strlen(first)) ||
+	    !EVP_DigestUpdate(ctx, mid, strlen(mid)) ||
+	    !EVP_DigestFinal_ex(ctx, fake_key, &klen))
+		RAND_bytes(fake_key, 32);
+	EVP_MD_CTX_free(ctx);
+	/* This stack becomes the mail process's, whoever logs in. */
+	explicit_bzero(hash, sizeof(hash));
+	explicit_bzero(first, sizeof(first));
+	return found;
+}
+
+int auth_apop_usable(const struct config *cfg)
+{
+	FILE *f = fopen(cfg->passwd_file, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int plain = 0;
+
+	if (!f)
+		return -1;
+	while (!plain && (len = getline(&line, &cap, f)) > 0) {
+		struct pwline pw;
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		plain = pw_parse_line(line, &pw) == 1 && pw.scheme == PW_PLAIN;
+	}
+	if (line)
+		explicit_bzero(line, cap);
+	free(line);
+	fclose(f);
+	return plain;
+}
+
 static int crypt_check(const char *pass, const char *hash)
 {
-	char fast[SHA512CRYPT_OUT];
 	struct crypt_data *cd;
 	const char *out;
 	int ok = 0;
 
-	/* "$6$" through OpenSSL's SHA-512 (sha512crypt.c): the same string in
-	 * about 60% of the time.  Its work area is on this stack, wiped. */
-	out = sha512crypt(pass, hash, fast, sizeof(fast));
-	if (out) {
-		ok = ct_equal(out, strlen(out), hash, strlen(hash));
-		explicit_bzero(fast, sizeof(fast));
-		return ok;
-	}
 	/* crypt's 32 KB work area is mapped for the call and unmapped after,
 	 * so it neither stays resident in the monitor nor leaves secrets in a
 	 * page the mail process would inherit. */
@@ -177,27 +253,6 @@ static int crypt_check(const char *pass, const char *hash)
 		ok = ct_equal(out, strlen(out), hash, strlen(hash));
 	explicit_bzero(cd, sizeof(*cd));
 	munmap(cd, sizeof(*cd));
-	return ok;
-}
-
-/* A plain password against a {SCRAM-SHA-256} secret (USER/PASS, PLAIN and
- * LOGIN for SCRAM-only accounts): StoredKey = H(HMAC(PBKDF2(p), "Client Key")). */
-static int scram_check(const char *pass, size_t passlen, const char *secret)
-{
-	unsigned char salt[64], stored[32], server[32], salted[32], ckey[32], h[32];
-	unsigned iter, len = 32;
-	size_t saltlen;
-	int ok;
-	if (scram_parse_secret(secret, &iter, salt, &saltlen, stored, server) < 0)
-		return 0;
-	if (PKCS5_PBKDF2_HMAC(pass, (int)passlen, salt, (int)saltlen, (int)iter,
-			      EVP_sha256(), 32, salted) != 1)
-		return 0;
-	HMAC(EVP_sha256(), salted, 32, (const unsigned char *)"Client Key", 10, ckey, &len);
-	SHA256(ckey, 32, h);
-	ok = CRYPTO_memcmp(h, stored, 32) == 0;
-	explicit_bzero(salted, sizeof(salted));
-	explicit_bzero(ckey, sizeof(ckey));
 	return ok;
 }
 
@@ -229,20 +284,26 @@ static enum auth_result password_check(const struct config *cfg, const char *use
 		*why = "wrong password";
 		return AUTH_FAIL;
 	}
+	if (found && scheme == PW_SCRAM256) {
+		/* PBKDF2 is this account's cost, success or not: no dummy
+		 * crypt on top, or a failure would tell itself by its time. */
+		if (scram_password_ok(pass, passlen, u->scram))
+			return AUTH_OK;
+		*why = "wrong password";
+		return AUTH_FAIL;
+	}
 	if (found && scheme == PW_PLAIN)
 		ok = ct_equal(pass, passlen, u->plain, strlen(u->plain));
-	else if (found && scheme == PW_SCRAM256)
-		ok = scram_check(pass, passlen, u->scram);
 	/* A success may be fast: it tells the client nothing it did not know. */
 	if (ok)
 		return AUTH_OK;
 	/* Every other failure (unknown user, locked or malformed entry, wrong
-	 * {PLAIN} or SCRAM password) pays the crypt an unknown user pays:
-	 * hash holds the dummy here, and its result is never used. */
+	 * {PLAIN} password) pays the crypt an unknown user pays: hash holds
+	 * the dummy here, and its result is never used. */
 	crypt_check(pass, hash);
 	if (!found)
 		*why = "unknown user";
-	else if (scheme == PW_PLAIN || scheme == PW_SCRAM256)
+	else if (scheme == PW_PLAIN)
 		*why = "wrong password";
 	else
 		*why = "account locked or password scheme not usable";
@@ -293,7 +354,8 @@ static enum auth_result apop_check(const struct config *cfg, const char *user,
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	hex[32] = '\0';
 	if (found != 1 || scheme != PW_PLAIN) {
-		*why = found == 1 ? "APOP needs a {PLAIN} secret" : "unknown user";
+		*why = found == 1 ? "no {PLAIN} secret for APOP (APOP needs a {PLAIN} entry)" :
+			"unknown user";
 		return AUTH_FAIL;
 	}
 	if (!ct_equal(hex, 32, digest, strlen(digest))) {

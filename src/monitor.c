@@ -8,7 +8,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "ratelog.h"
-#include "sasl.h"
+#include "scram.h"
 #include "session.h"
 #include "tls.h"
 #include "util.h"
@@ -90,6 +90,7 @@ struct monitor {
 	unsigned failures;
 	struct auth_user u;
 	struct scram_server *scram;
+	int scram_method;        /* enum auth_method of the exchange */
 	struct tls_server *tls;
 	uint64_t started;        /* now_ms() when the connection came */
 };
@@ -99,16 +100,30 @@ struct monitor {
  * process (mail_main keeps a pointer to the session). */
 static struct monitor the_monitor;
 
-static void reply(struct monitor *mo, int ok, const char *what)
+/* ok: AUTH_OK for mo->u (server_final: SCRAM's, or NULL); otherwise
+ * AUTH_FAIL, temporary or not. */
+static void reply(struct monitor *mo, int ok, int temp, const char *server_final, size_t sflen)
 {
-	const char *f[1] = { what };
-	size_t fl[1] = { strlen(what) };
-	if (ipc_send(mo->sock, ok ? IPC_AUTH_OK : IPC_AUTH_FAIL, 1, f, fl, 0, NULL) < 0)
+	int r;
+	if (ok) {
+		struct ipc_auth_ok a;
+		memset(&a, 0, sizeof(a));
+		snprintf(a.user, sizeof(a.user), "%s", mo->u.user);
+		if (server_final && sflen < sizeof(a.server_final)) {
+			memcpy(a.server_final, server_final, sflen);
+			a.sflen = sflen;
+		}
+		r = ipc_send_auth_ok(mo->sock, &a);
+	} else {
+		struct ipc_auth_fail f = { temp };
+		r = ipc_send_auth_fail(mo->sock, &f);
+	}
+	if (r < 0)
 		pfatal("cannot answer the pre-auth process: %s", strerror(errno));
 }
 
 /* A login passed the password check: may this account have a session? */
-static int accept_login(struct monitor *mo, const char *method)
+static int accept_login(struct monitor *mo, int method)
 {
 	const char *why;
 	if (auth_ids_ok(mo->s.cfg, &mo->u, &why) < 0 ||
@@ -119,7 +134,7 @@ static int accept_login(struct monitor *mo, const char *method)
 		return 0;
 	}
 	snprintf(mo->s.user, sizeof(mo->s.user), "%s", mo->u.user);
-	snprintf(mo->s.method, sizeof(mo->s.method), "%s", method);
+	snprintf(mo->s.method, sizeof(mo->s.method), "%s", auth_method_name(method));
 	mo->s.uid = mo->u.uid;
 	mo->s.gid = mo->u.gid;
 	mo->authed = 1;
@@ -130,22 +145,17 @@ static int accept_login(struct monitor *mo, const char *method)
 }
 
 static void log_failure(struct monitor *mo, const char *user, size_t ulen,
-			const char *method, const char *why)
+			int method, const char *why)
 {
 	char safe[80];
 	mo->failures++;
 	plog(LOG_NOTICE, "auth failed: user=<%s> rip=%s method=%s failures=%u reason=%s",
-	     log_safe(safe, sizeof(safe), user, ulen), mo->s.conn.rip, method, mo->failures, why);
+	     log_safe(safe, sizeof(safe), user, ulen), mo->s.conn.rip, auth_method_name(method),
+	     mo->failures, why);
 }
 
 static void become_mail(struct monitor *mo, struct ipc_msg *m);
-
-static void close_fds(struct ipc_msg *m)
-{
-	for (int i = 0; i < m->nfds; i++)
-		close(m->fds[i]);
-	m->nfds = 0;
-}
+#define close_fds ipc_close_fds
 
 /* A credential check; h is the hand-over the pre-auth process sent right
  * behind it.  A good login becomes the mail process here and does not
@@ -153,84 +163,124 @@ static void close_fds(struct ipc_msg *m)
 static void handle_auth(struct monitor *mo, struct ipc_msg *m, struct ipc_msg *h)
 {
 	enum auth_result r;
-	const char *why = "malformed request", *method;
-	if (mo->authed || m->nfields < 3 || m->flen[1] > 255 || m->flen[2] > 1024 ||
-	    memchr(m->field[1], '\0', m->flen[1])) {
+	const char *why = "malformed request";
+	struct ipc_auth *a = xmalloc(sizeof(*a));
+
+	if (mo->authed || ipc_decode_auth(m, a) < 0 || memchr(a->user, '\0', a->userlen)) {
 		close_fds(h);
-		log_failure(mo, "", 0, "?", why);
-		reply(mo, 0, "fail");
+		log_failure(mo, "", 0, 0, why);
+		reply(mo, 0, 0, NULL, 0);
+		explicit_bzero(m->buf, sizeof(m->buf));
+		free(a);
 		return;
 	}
-	method = m->field[0];
-	if (strcmp(method, "APOP") == 0 && m->nfields == 4 && mo->s.cfg->apop) {
-		/* The monitor's own timestamp, not the one the pre-auth process
-		 * sends: a subverted pre-auth process must not be able to replay
-		 * a digest it saw for an older timestamp. */
-		r = auth_apop(mo->s.cfg, m->field[1], mo->s.conn.apop_stamp, m->field[2], &mo->u, &why);
-	} else if (m->nfields == 3 && (strcmp(method, "USER") == 0 ||
-				       strcmp(method, "PLAIN") == 0 ||
-				       strcmp(method, "LOGIN") == 0)) {
-		r = auth_password(mo->s.cfg, m->field[1], m->field[2], m->flen[2], &mo->u, &why);
+	explicit_bzero(m->buf, sizeof(m->buf));
+	if (a->method == AUTH_M_APOP && mo->s.cfg->apop) {
+		/* The monitor's own timestamp, not one from the pre-auth
+		 * process: a subverted pre-auth process must not be able to
+		 * replay a digest it saw for an older timestamp. */
+		r = auth_apop(mo->s.cfg, a->user, mo->s.conn.apop_stamp, a->secret, &mo->u, &why);
+	} else if (a->method != AUTH_M_APOP) {
+		r = auth_password(mo->s.cfg, a->user, a->secret, a->secretlen, &mo->u, &why);
 	} else {
 		r = AUTH_FAIL;
 	}
 	/* The secret is no longer needed; user and method still are. */
-	explicit_bzero((char *)m->field[2], m->flen[2]);
-	if (r == AUTH_OK && accept_login(mo, method)) {
+	explicit_bzero(a->secret, sizeof(a->secret));
+	if (r == AUTH_OK && accept_login(mo, a->method)) {
+		free(a);
 		/* Plain: the pre-auth process exits on this answer; TLS: the
 		 * relay socket become_mail sends is the answer. */
 		if (h->nfds > 0)
-			reply(mo, 1, mo->u.user);
+			reply(mo, 1, 0, NULL, 0);
 		become_mail(mo, h);
 		pfatal("login hand-over failed; ending the session");
 	}
 	close_fds(h);
 	if (r == AUTH_TEMPFAIL) {
 		plog(LOG_ERR, "auth unavailable: rip=%s reason=%s", mo->s.conn.rip, why);
-		reply(mo, 0, "temp");
-		return;
+		reply(mo, 0, 1, NULL, 0);
+	} else {
+		log_failure(mo, a->user, a->userlen, a->method,
+			    r == AUTH_OK ? "account refused" : why);
+		reply(mo, 0, 0, NULL, 0);
 	}
-	log_failure(mo, m->field[1], m->flen[1], method, r == AUTH_OK ? "account refused" : why);
-	reply(mo, 0, "fail");
+	free(a);
 }
 
-static void handle_sasl(struct monitor *mo, struct ipc_msg *m)
+/* The end of a SCRAM exchange that did not log in. */
+static void scram_failed(struct monitor *mo, int method, enum scram_result r, const char *why)
 {
-	char out[1024];
-	const char *f[1] = { out };
-	size_t fl[1];
-	const char *why = "malformed request";
-	int r;
-	if (mo->authed || m->nfields < 2) {
-		reply(mo, 0, "fail");
-		return;
-	}
-	if (!mo->scram)
-		mo->scram = scram_server_new(m->field[0], m->field[2], m->nfields > 2 ? m->flen[2] : 0);
-	r = scram_server_step(mo->scram, mo->s.cfg, m->field[1], m->flen[1], out, sizeof(out),
-			      &fl[0], &mo->u, &why);
-	if (r == SCRAM_CONTINUE) {
-		if (ipc_send(mo->sock, IPC_SASL_STEP, 1, f, fl, 0, NULL) < 0)
-			pfatal("cannot answer the pre-auth process");
-		return;
-	}
-	if (r == SCRAM_DONE && accept_login(mo, strcmp(m->field[0], "SCRAM-SHA-256-PLUS") == 0 ?
-					     "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256")) {
-		/* The server signature goes back with the OK. */
-		const char *ff[2] = { mo->u.user, out };
-		size_t ffl[2] = { strlen(mo->u.user), fl[0] };
-		scram_server_free(mo->scram);
-		mo->scram = NULL;
-		if (ipc_send(mo->sock, IPC_AUTH_OK, 2, ff, ffl, 0, NULL) < 0)
-			pfatal("cannot answer the pre-auth process");
-		return;
-	}
-	log_failure(mo, scram_server_user(mo->scram), strlen(scram_server_user(mo->scram)),
-		    strcmp(m->field[0], "SCRAM-SHA-256-PLUS") == 0 ? "SCRAM-SHA-256-PLUS" :
-		    "SCRAM-SHA-256", r == SCRAM_DONE ? "account refused" : why);
+	const char *user = scram_server_user(mo->scram);
+	if (r == SCRAM_TEMPFAIL)
+		plog(LOG_ERR, "auth unavailable: rip=%s reason=%s", mo->s.conn.rip, why);
+	else
+		log_failure(mo, user, strlen(user), method, r == SCRAM_DONE ? "account refused" : why);
 	scram_server_free(mo->scram);
 	mo->scram = NULL;
-	reply(mo, 0, r == SCRAM_TEMPFAIL ? "temp" : "fail");
+	reply(mo, 0, r == SCRAM_TEMPFAIL, NULL, 0);
+}
+
+/* The client-first message, already split into fields by the pre-auth
+ * process: look the user up and answer with the server-first message. */
+static void handle_scram_first(struct monitor *mo, struct ipc_msg *m)
+{
+	struct ipc_scram_first *f = xmalloc(sizeof(*f));
+	struct ipc_scram_challenge ch;
+	unsigned char key[32];
+	char snonce[SCRAM_SNONCE_SIZE];
+	const char *secret = NULL, *why = "malformed request";
+	enum scram_result r = SCRAM_FAIL;
+	int found;
+
+	scram_server_free(mo->scram);
+	mo->scram = scram_server_new();
+	if (mo->authed || ipc_decode_scram_first(m, f) < 0) {
+		scram_failed(mo, 0, SCRAM_FAIL, why);
+		free(f);
+		return;
+	}
+	mo->scram_method = f->method;
+	found = auth_scram_lookup(mo->s.cfg, f->user, &mo->u, &secret, key);
+	if (found < 0) {
+		why = "passwd file unreadable";
+		r = SCRAM_TEMPFAIL;
+	} else if (scram_server_nonce(snonce) < 0) {
+		why = "no random bytes";
+		r = SCRAM_TEMPFAIL;
+	} else {
+		r = scram_server_first(mo->scram, f, secret, key, snonce, &ch, &why);
+	}
+	explicit_bzero(key, sizeof(key));
+	free(f);
+	if (r != SCRAM_CONTINUE) {
+		scram_failed(mo, mo->scram_method, r, why);
+		return;
+	}
+	if (ipc_send_scram_challenge(mo->sock, &ch) < 0)
+		pfatal("cannot answer the pre-auth process");
+}
+
+static void handle_scram_final(struct monitor *mo, struct ipc_msg *m)
+{
+	struct ipc_scram_final *f = xmalloc(sizeof(*f));
+	struct ipc_auth_ok ok;
+	const char *why = "malformed request";
+	enum scram_result r;
+
+	if (mo->authed || !mo->scram || ipc_decode_scram_final(m, f) < 0)
+		r = SCRAM_FAIL;
+	else
+		r = scram_server_final(mo->scram, f, &ok, &why);
+	free(f);
+	if (r == SCRAM_DONE && accept_login(mo, mo->scram_method)) {
+		/* The server signature goes back with the OK. */
+		scram_server_free(mo->scram);
+		mo->scram = NULL;
+		reply(mo, 1, 0, ok.server_final, ok.sflen);
+		return;
+	}
+	scram_failed(mo, mo->scram_method, r, why);
 }
 
 /* A good login handed over: the monitor itself becomes the mail process
@@ -241,23 +291,22 @@ static void handle_sasl(struct monitor *mo, struct ipc_msg *m)
 static void become_mail(struct monitor *mo, struct ipc_msg *m)
 {
 	int rfd, wfd, relay[2] = { -1, -1 };
+	struct ipc_handoff h;
 
-	if (m->nfields != 4 || m->flen[0] > IN_CAP || m->flen[1] >= sizeof(mo->s.tls_info) ||
-	    m->flen[3] >= sizeof(mo->s.auth_capa) ||
-	    strspn(m->field[3], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789- \r\n") != m->flen[3])
+	if (ipc_decode_handoff(m, &h) < 0)
 		return;
 	/* Both come from the pre-auth process: the description goes into
 	 * the log line, so only its plain characters are kept. */
-	snprintf(mo->s.tls_info, sizeof(mo->s.tls_info), "%s", m->field[1]);
+	snprintf(mo->s.tls_info, sizeof(mo->s.tls_info), "%s", h.tls_info);
 	for (char *c = mo->s.tls_info; *c; c++)
 		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-", *c))
 			*c = '?';
-	memcpy(mo->s.auth_capa, m->field[3], m->flen[3] + 1);
-	if (m->nfds == 0) {
+	snprintf(mo->s.auth_capa, sizeof(mo->s.auth_capa), "%s", h.capa);
+	if (h.nfds == 0) {
 		/* TLS: the pre-auth process relays between the client and a
 		 * socketpair whose other end the mail process gets. */
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, relay) < 0 ||
-		    ipc_send(mo->sock, IPC_RELAY, 0, NULL, NULL, 1, &relay[0]) < 0) {
+		    ipc_send_relay(mo->sock, relay[0]) < 0) {
 			plog(LOG_ERR, "cannot set up the TLS relay: %s", strerror(errno));
 			return;
 		}
@@ -266,10 +315,8 @@ static void become_mail(struct monitor *mo, struct ipc_msg *m)
 		/* The relay outlives the mail process (it sends close_notify). */
 		mo->s.preauth_pid = 0;
 	} else {
-		rfd = m->fds[0];
-		wfd = m->nfds > 1 ? m->fds[1] : m->fds[0];
-		for (int i = 2; i < m->nfds; i++)
-			close(m->fds[i]);
+		rfd = h.fds[0];
+		wfd = h.nfds > 1 ? h.fds[1] : h.fds[0];
 	}
 	close(mo->sock);
 	explicit_bzero(&mo->u, sizeof(mo->u));
@@ -278,7 +325,7 @@ static void become_mail(struct monitor *mo, struct ipc_msg *m)
 	drop_to_mail_user(mo->s.cfg, mo->s.uid, mo->s.gid);
 	/* The message buffer is the mail process's now; only the pipelined
 	 * input in field 0 is still needed, and mail_main copies it first. */
-	mail_main(&mo->s, rfd, wfd, m->field[0], m->flen[0]);
+	mail_main(&mo->s, rfd, wfd, h.pending, h.npending);
 }
 
 static void monitor_init(const struct config *cfg, uid_t unpriv_uid, gid_t unpriv_gid,
@@ -335,10 +382,7 @@ static int start_preauth(int other)
 static int send_conn(int rfd, int wfd)
 {
 	struct monitor *mo = &the_monitor;
-	const char *f[1] = { (const char *)&mo->s.conn };
-	size_t fl[1] = { sizeof(mo->s.conn) };
-	int fds[2] = { rfd, wfd };
-	return ipc_send(mo->sock, IPC_CONN, 1, f, fl, rfd == wfd ? 1 : 2, fds);
+	return ipc_send_conn(mo->sock, &mo->s.conn, sizeof(mo->s.conn), rfd, wfd);
 }
 
 /* The pre-auth process's next message.  The monitor does not rely on it
@@ -346,7 +390,7 @@ static int send_conn(int rfd, int wfd)
  * TLS handshake it also bounds) or after max_login_failures failed
  * attempts it gets no more answers, and descriptors may only come with a
  * hand-over.  -1 ends the session. */
-static int next_request(struct monitor *mo, struct ipc_msg *m)
+static int receive(struct monitor *mo, struct ipc_msg *m)
 {
 	const struct config *cfg = mo->s.cfg;
 	/* The pre-auth process's own deadline covers the TLS handshake and
@@ -370,11 +414,20 @@ static int next_request(struct monitor *mo, struct ipc_msg *m)
 		if (r < 0 && errno != EINTR)
 			return -1;
 	}
-	if (ipc_recv(mo->sock, m) < 0)
+	return ipc_recv(mo->sock, m);
+}
+
+/* The next request: every message from the pre-auth process, the
+ * hand-over behind a credential check included, comes under the same
+ * deadline (receive()). */
+static int next_request(struct monitor *mo, struct ipc_msg *m)
+{
+	const struct config *cfg = mo->s.cfg;
+	if (receive(mo, m) < 0)
 		return -1;
 	if (m->type != IPC_HANDOFF)
 		close_fds(m);
-	if ((m->type == IPC_AUTH || (m->type == IPC_SASL_STEP && !mo->scram)) &&
+	if ((m->type == IPC_AUTH || m->type == IPC_SCRAM_FIRST) &&
 	    mo->failures >= cfg->max_login_failures) {
 		plog(LOG_ERR, "pre-auth process tried again after %u failed logins: rip=%s; "
 		     "ending the session", mo->failures, mo->s.conn.rip);
@@ -392,6 +445,7 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 	int status;
 	pid_t pre;
 	struct ipc_msg *m = xmalloc(sizeof(*m)), *h = xmalloc(sizeof(*h));
+	struct ipc_tls_fail *tf = xmalloc(sizeof(*tf));
 
 	mo->s.conn.tls_listener = tls_listener;
 	mo->started = now_ms();
@@ -442,7 +496,7 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 
 	while (next_request(mo, m) == 0) {
 		if (m->type == IPC_AUTH) {
-			if (ipc_recv(mo->sock, h) < 0 || h->type != IPC_HANDOFF) {
+			if (receive(mo, h) < 0 || h->type != IPC_HANDOFF) {
 				plog(LOG_ERR, "pre-auth process sent no hand-over with its "
 				     "credentials; ending the session");
 				close_fds(h);
@@ -450,9 +504,11 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 				break;
 			}
 			handle_auth(mo, m, h);
-		} else if (m->type == IPC_SASL_STEP) {
-			handle_sasl(mo, m);
-		} else if (m->type == IPC_TLS_FAIL && m->nfields == 1) {
+		} else if (m->type == IPC_SCRAM_FIRST) {
+			handle_scram_first(mo, m);
+		} else if (m->type == IPC_SCRAM_FINAL) {
+			handle_scram_final(mo, m);
+		} else if (m->type == IPC_TLS_FAIL && ipc_decode_tls_fail(m, tf) == 0) {
 			unsigned suppressed;
 			char why[200];
 			char more[32] = "";
@@ -460,7 +516,7 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 				if (suppressed)
 					snprintf(more, sizeof(more), " (%u more not logged)", suppressed);
 				plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s%s", mo->s.conn.rip,
-				     log_text(why, sizeof(why), m->field[0], m->flen[0]), more);
+				     log_text(why, sizeof(why), tf->why, strlen(tf->why)), more);
 			}
 		} else if (m->type == IPC_HANDOFF && mo->authed) {
 			become_mail(mo, m);
@@ -478,6 +534,7 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 	explicit_bzero(&mo->u, sizeof(mo->u));
 	free(m);
 	free(h);
+	free(tf);
 	/* The session ended in AUTHORIZATION (or its hand-over failed): wait
 	 * for the pre-auth process, then end with it. */
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
@@ -502,8 +559,8 @@ int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t un
 {
 	struct monitor *mo = &the_monitor;
 	struct ipc_msg *m;
+	struct ipc_accept a;
 	struct pollfd p[2];
-	int fd, tls_listener, greeted;
 
 	/* "postern-spare" in ps(1) until a client comes (the master set it
 	 * right after the fork); the pre-auth process is "postern" at once. */
@@ -527,16 +584,13 @@ int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t un
 		return p[1].revents ? 1 : 0;
 	}
 	close(chan);
-	if (m->type != IPC_ACCEPT || m->nfds != 1 || m->nfields != 1 || m->flen[0] != 2) {
+	if (ipc_decode_accept(m, &a) < 0) {
 		plog(LOG_ERR, "spare: malformed hand-over from the master");
 		close_fds(m);
 		free(m);
 		return 1;
 	}
-	fd = m->fds[0];
-	tls_listener = m->field[0][0] == '1';
-	greeted = m->field[0][1] == '1';
 	free(m);
 	prctl(PR_SET_NAME, program_name(), 0, 0, 0);
-	return monitor_serve(fd, fd, tls_listener, greeted);
+	return monitor_serve(a.fd, a.fd, a.tls, a.greeted);
 }

@@ -3,18 +3,11 @@
  * unprivileged 'postern' user, opens no files, and asks the monitor to check
  * credentials over a socketpair.  After a login it hands the client socket to
  * the monitor (plain) or stays as the TLS relay (TLS). */
+#include "preauth.h"
 #include "capa.h"
-#include "ipc.h"
 #include "log.h"
-#include "netio.h"
-#include "passwd_line.h"
-#include "pop3.h"
-#include "sasl.h"
-#include "serve.h"
-#include "session.h"
 #include "tls.h"
 #include "util.h"
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,20 +15,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-
-struct preauth {
-	struct session *s;
-	const struct config *cfg;
-	struct conn c;
-	int mon;
-	struct tls_server *tls_srv;
-	struct tls_conn *tls;
-	char user[PW_USER_MAX + 1];
-	int have_user;
-	unsigned failures;
-	struct serve sv;
-	char timestamp[160];
-};
 
 static void pa_exit(struct preauth *p, int code) __attribute__((noreturn));
 static void pa_exit(struct preauth *p, int code)
@@ -133,36 +112,61 @@ static void refuse_plaintext(struct preauth *p)
 	err(p, text);
 }
 
+/* For preauth_sasl.c. */
+void preauth_err(struct preauth *p, const char *text)
+{
+	err(p, text);
+}
+
+void preauth_exit(struct preauth *p, int code)
+{
+	pa_exit(p, code);
+}
+
+int preauth_plaintext_ok(const struct preauth *p)
+{
+	return plaintext_ok(p);
+}
+
+int preauth_login_ok(const struct preauth *p)
+{
+	return login_ok(p);
+}
+
+const char *preauth_mechanisms(const struct preauth *p, char *buf, size_t cap)
+{
+	return mechanisms(p, buf, cap);
+}
+
+void preauth_refuse_plaintext(struct preauth *p)
+{
+	refuse_plaintext(p);
+}
+
 /* The hand-over of the client to the monitor, which becomes the mail
  * process on a good login: plain, the socket and any pipelined input; TLS,
  * nothing but the session's description (this process stays as the relay). */
-static void send_handoff(struct preauth *p, const char *method)
+static void send_handoff(struct preauth *p, int method)
 {
-	char info[128], lines[200];
-	const char *f[4];
-	size_t fl[4];
-	int fds[2], nfds = 0;
+	struct ipc_handoff h;
 
+	memset(&h, 0, sizeof(h));
 	if (p->tls)
-		tls_describe(p->tls, info, sizeof(info));
+		tls_describe(p->tls, h.tls_info, sizeof(h.tls_info));
 	else
-		snprintf(info, sizeof(info), "plaintext");
-	f[0] = p->tls ? "" : p->c.in + p->c.in_start;
-	fl[0] = p->tls ? 0 : conn_buffered(&p->c);
-	f[1] = info;
-	fl[1] = strlen(info);
-	f[2] = method;
-	fl[2] = strlen(method);
-	f[3] = auth_capa(p, lines, sizeof(lines));
-	fl[3] = strlen(lines);
+		snprintf(h.tls_info, sizeof(h.tls_info), "plaintext");
+	h.pending = p->tls ? "" : p->c.in + p->c.in_start;
+	h.npending = p->tls ? 0 : conn_buffered(&p->c);
+	h.method = method;
+	auth_capa(p, h.capa, sizeof(h.capa));
 	if (conn_flush(&p->c) < 0)
 		pa_exit(p, 1);
 	if (!p->tls) {
-		fds[nfds++] = p->c.rfd;
+		h.fds[h.nfds++] = p->c.rfd;
 		if (p->c.wfd != p->c.rfd)
-			fds[nfds++] = p->c.wfd;
+			h.fds[h.nfds++] = p->c.wfd;
 	}
-	if (ipc_send(p->mon, IPC_HANDOFF, 4, f, fl, nfds, fds) < 0)
+	if (ipc_send_handoff(p->mon, &h) < 0)
 		pfatal("handoff to monitor failed: %s", strerror(errno));
 }
 
@@ -171,19 +175,18 @@ static void send_handoff(struct preauth *p, const char *method)
 static void become_relay(struct preauth *p, struct ipc_msg *m) __attribute__((noreturn));
 static void become_relay(struct preauth *p, struct ipc_msg *m)
 {
-	if (m->type != IPC_RELAY || m->nfds != 1)
+	int fd;
+	if (ipc_decode_relay(m, &fd) < 0)
 		pfatal("monitor sent no relay socket");
 	close(p->mon);
-	tls_relay(p->tls, m->fds[0], p->c.in + p->c.in_start, conn_buffered(&p->c),
+	tls_relay(p->tls, fd, p->c.in + p->c.in_start, conn_buffered(&p->c),
 		  p->cfg->timeout_ms);
 	tls_close(p->tls);
 	conn_linger(&p->c, LINGER_MS);
 	_exit(0);
 }
 
-/* After a login the monitor accepted (SCRAM): hand over and leave. */
-static void handoff(struct preauth *p, const char *method) __attribute__((noreturn));
-static void handoff(struct preauth *p, const char *method)
+void preauth_handoff(struct preauth *p, int method)
 {
 	struct ipc_msg *m;
 	send_handoff(p, method);
@@ -195,7 +198,7 @@ static void handoff(struct preauth *p, const char *method)
 	become_relay(p, m);
 }
 
-static void auth_failed(struct preauth *p, int temp)
+void preauth_auth_failed(struct preauth *p, int temp)
 {
 	p->have_user = 0;
 	if (temp) {
@@ -220,24 +223,24 @@ static void auth_failed(struct preauth *p, int temp)
  * relay socket (TLS), and on a failure drops its copies and answers
  * AUTH_FAIL.  Nothing is read from the client meanwhile, so the pipelined
  * input sent along is all there is. */
-static void check_with_monitor(struct preauth *p, const char *method, int nf,
-			       const char *const *f, const size_t *fl)
+void preauth_check(struct preauth *p, const struct ipc_auth *a)
 {
 	struct ipc_msg *m = xmalloc(sizeof(*m));
-	if (ipc_send(p->mon, IPC_AUTH, nf, f, fl, 0, NULL) < 0)
+	struct ipc_auth_fail f;
+	if (ipc_send_auth(p->mon, a) < 0)
 		pfatal("lost the monitor");
-	send_handoff(p, method);
+	send_handoff(p, a->method);
 	if (ipc_recv(p->mon, m) < 0)
 		pfatal("lost the monitor");
 	if (m->type == IPC_AUTH_OK && !p->tls)
 		_exit(0);
 	if (m->type == IPC_RELAY && p->tls)
 		become_relay(p, m);
-	if (m->type != IPC_AUTH_FAIL)
+	if (ipc_decode_auth_fail(m, &f) < 0)
 		pfatal("unexpected answer from the monitor (type %u)", m->type);
-	int temp = m->nfields == 1 && strcmp(m->field[0], "temp") == 0;
+	ipc_close_fds(m);
 	free(m);
-	auth_failed(p, temp);
+	preauth_auth_failed(p, f.temp);
 }
 
 static void cmd_user(void *ctx, const struct pop3_req *r)
@@ -259,8 +262,7 @@ static void cmd_user(void *ctx, const struct pop3_req *r)
 static void cmd_pass(void *ctx, const struct pop3_req *r)
 {
 	struct preauth *p = ctx;
-	const char *f[3];
-	size_t fl[3];
+	struct ipc_auth a;
 	if (!plaintext_ok(p)) {
 		refuse_plaintext(p);
 		return;
@@ -269,21 +271,26 @@ static void cmd_pass(void *ctx, const struct pop3_req *r)
 		err(p, "USER first");
 		return;
 	}
-	f[0] = "USER";
-	fl[0] = 4;
-	f[1] = p->user;
-	fl[1] = strlen(p->user);
-	f[2] = r->argv[0];
-	fl[2] = r->arglen[0];
-	check_with_monitor(p, "USER", 3, f, fl);
+	if (r->arglen[0] > IPC_SECRET_MAX) {
+		/* The monitor would refuse it; a failed login all the same. */
+		preauth_auth_failed(p, 0);
+		return;
+	}
+	a.method = AUTH_M_USER;
+	a.userlen = strlen(p->user);
+	memcpy(a.user, p->user, a.userlen + 1);
+	a.secretlen = r->arglen[0];
+	memcpy(a.secret, r->argv[0], a.secretlen);
+	a.secret[a.secretlen] = '\0';
+	preauth_check(p, &a);
+	explicit_bzero(&a, sizeof(a));
 	explicit_bzero(r->argv[0], r->arglen[0]);
 }
 
 static void cmd_apop(void *ctx, const struct pop3_req *r)
 {
 	struct preauth *p = ctx;
-	const char *f[4];
-	size_t fl[4];
+	struct ipc_auth a;
 	if (!p->cfg->apop) {
 		err(p, "APOP is not enabled on this server");
 		return;
@@ -292,256 +299,22 @@ static void cmd_apop(void *ctx, const struct pop3_req *r)
 		err(p, "syntax error in arguments");
 		return;
 	}
-	f[0] = "APOP"; fl[0] = 4;
-	f[1] = r->argv[0]; fl[1] = r->arglen[0];
-	f[2] = r->argv[1]; fl[2] = r->arglen[1];
-	f[3] = p->timestamp; fl[3] = strlen(p->timestamp);
-	check_with_monitor(p, "APOP", 4, f, fl);
-}
-
-/* Read one SASL continuation line: base64, or "*" to cancel.  Returns the
- * decoded length, -1 for cancel/bad input (already answered), -2 on EOF. */
-static long sasl_read(struct preauth *p, unsigned char *out, size_t cap)
-{
-	char *line;
-	size_t len;
-	enum line_status ls;
-	long n;
-	p->c.line_max = LINE_MAX_SASL;
-	ls = conn_read_line(&p->c, &line, &len);
-	p->c.line_max = 0;
-	if (ls == LINE_TOOLONG) {
-		err(p, "SASL response too long");
-		return -1;
-	}
-	if (ls != LINE_OK)
-		return -2;
-	if (len == 1 && line[0] == '*') {
-		err(p, "authentication cancelled");
-		return -1;
-	}
-	n = b64_decode(line, len, out, cap);
-	if (n < 0)
-		err(p, "invalid base64");
-	return n;
-}
-
-static long initial_or_read(struct preauth *p, const struct pop3_req *r,
-			    unsigned char *out, size_t cap)
-{
-	long n;
-	if (r->argc < 2) {
-		conn_put(&p->c, "+ \r\n", 4);
-		return sasl_read(p, out, cap);
-	}
-	if (r->arglen[1] == 1 && r->argv[1][0] == '=')
-		return 0; /* RFC 5034: "=" is an empty initial response */
-	n = b64_decode(r->argv[1], r->arglen[1], out, cap);
-	if (n < 0)
-		err(p, "invalid base64");
-	return n;
-}
-
-static void auth_plain(struct preauth *p, const struct pop3_req *r)
-{
-	unsigned char buf[LINE_MAX_SASL];
-	const char *authz, *authc, *pass, *f[3];
-	size_t passlen, fl[3];
-	long n = initial_or_read(p, r, buf, sizeof(buf) - 1);
-	if (n == -2)
-		pa_exit(p, 0);
-	if (n < 0)
-		return;
-	buf[n] = '\0';
-	if (sasl_plain_split(buf, (size_t)n, &authz, &authc, &pass, &passlen) < 0) {
-		err(p, "malformed PLAIN response");
-		return;
-	}
-	if (authz[0] && strcmp(authz, authc) != 0) {
-		err(p, "[AUTH] authorization identity differs from the authentication identity");
-		return;
-	}
-	f[0] = "PLAIN"; fl[0] = 5;
-	f[1] = authc; fl[1] = strlen(authc);
-	f[2] = pass; fl[2] = passlen;
-	check_with_monitor(p, "PLAIN", 3, f, fl);
-	explicit_bzero(buf, sizeof(buf));
-}
-
-static void auth_login(struct preauth *p, const struct pop3_req *r)
-{
-	unsigned char user[LINE_MAX_SASL], pass[LINE_MAX_SASL];
-	const char *f[3];
-	size_t fl[3];
-	long un, pn;
-	if (r->argc == 2) {
-		un = initial_or_read(p, r, user, sizeof(user) - 1);
-	} else {
-		conn_put(&p->c, "+ VXNlcm5hbWU6\r\n", 16); /* "Username:" */
-		un = sasl_read(p, user, sizeof(user) - 1);
-	}
-	if (un == -2)
-		pa_exit(p, 0);
-	if (un < 0)
-		return;
-	conn_put(&p->c, "+ UGFzc3dvcmQ6\r\n", 16); /* "Password:" */
-	pn = sasl_read(p, pass, sizeof(pass) - 1);
-	if (pn == -2)
-		pa_exit(p, 0);
-	if (pn < 0)
-		return;
-	user[un] = '\0';
-	if (memchr(user, '\0', (size_t)un)) {
-		err(p, "[AUTH] malformed user name");
-		return;
-	}
-	f[0] = "LOGIN"; fl[0] = 5;
-	f[1] = (const char *)user; fl[1] = (size_t)un;
-	f[2] = (const char *)pass; fl[2] = (size_t)pn;
-	check_with_monitor(p, "LOGIN", 3, f, fl);
-	explicit_bzero(pass, sizeof(pass));
-}
-
-/* One SCRAM message to the monitor; its answer in *m (caller frees). */
-static struct ipc_msg *scram_exchange(struct preauth *p, const char *mech,
-				      const unsigned char *in, size_t len,
-				      const char *cb, size_t cblen)
-{
-	struct ipc_msg *m = xmalloc(sizeof(*m));
-	const char *f[3] = { mech, (const char *)in, cb };
-	size_t fl[3] = { strlen(mech), len, cblen };
-	if (ipc_send(p->mon, IPC_SASL_STEP, cb ? 3 : 2, f, fl, 0, NULL) < 0 ||
-	    ipc_recv(p->mon, m) < 0)
-		pfatal("lost the monitor");
-	return m;
-}
-
-static int scram_fail(struct preauth *p, struct ipc_msg *m, int want)
-{
-	if (m->type == (uint32_t)want)
-		return 0;
-	int temp = m->type == IPC_AUTH_FAIL && m->nfields == 1 && strcmp(m->field[0], "temp") == 0;
-	free(m);
-	auth_failed(p, temp);
-	return -1;
-}
-
-static void send_challenge(struct preauth *p, const char *raw, size_t len)
-{
-	char b64[1400];
-	if (len > 1024)
-		len = 1024;
-	b64_encode((const unsigned char *)raw, len, b64);
-	conn_printf(&p->c, "+ %s\r\n", b64);
-}
-
-static void preauth_scram(struct preauth *p, const struct pop3_req *r, int plus)
-{
-	const char *mech = plus ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256";
-	unsigned char in[LINE_MAX_POP3];
-	char cb[160];
-	size_t cblen = 0;
-	struct ipc_msg *m;
-	long n;
-
-	if (p->tls) {
-		const char *type;
-		unsigned char data[128];
-		int dl = tls_channel_binding(p->tls, &type, data, sizeof(data));
-		if (dl > 0 && strlen(type) + 1 + (size_t)dl <= sizeof(cb)) {
-			cblen = strlen(type) + 1;
-			memcpy(cb, type, cblen);
-			memcpy(cb + cblen, data, (size_t)dl);
-			cblen += (size_t)dl;
-		}
-	}
-	n = initial_or_read(p, r, in, sizeof(in));
-	if (n == -2)
-		pa_exit(p, 0);
-	if (n < 0)
-		return;
-	m = scram_exchange(p, mech, in, (size_t)n, cb, cblen);
-	if (scram_fail(p, m, IPC_SASL_STEP) < 0)
-		return;
-	if (m->nfields != 1) {
-		free(m);
-		pfatal("bad SCRAM answer from the monitor");
-	}
-	send_challenge(p, m->field[0], m->flen[0]);
-	free(m);
-	n = sasl_read(p, in, sizeof(in));
-	if (n == -2)
-		pa_exit(p, 0);
-	if (n < 0) {
-		/* Cancelled or garbage: the monitor forgets the exchange. */
-		m = scram_exchange(p, mech, (const unsigned char *)"", 0, NULL, 0);
-		free(m);
-		return;
-	}
-	m = scram_exchange(p, mech, in, (size_t)n, NULL, 0);
-	if (scram_fail(p, m, IPC_AUTH_OK) < 0)
-		return;
-	if (m->nfields != 2) {
-		free(m);
-		pfatal("bad SCRAM answer from the monitor");
-	}
-	/* Success data goes in a last challenge (RFC 5034 has no room for it
-	 * in +OK); the client answers with an empty line. */
-	send_challenge(p, m->field[1], m->flen[1]);
-	free(m);
-	{
-		char *line;
-		size_t len;
-		if (conn_read_line(&p->c, &line, &len) != LINE_OK || len != 0) {
-			err(p, "authentication aborted");
-			pa_exit(p, 0);
-		}
-	}
-	handoff(p, mech);
-}
-
-static void cmd_auth(void *ctx, const struct pop3_req *r)
-{
-	struct preauth *p = ctx;
-	char mech[128];
-	if (r->argc == 0) {
-		/* Pre-RFC 5034 clients (Outlook) list mechanisms this way. */
-		char *s, *save = NULL;
-		conn_put(&p->c, "+OK\r\n", 5);
-		mechanisms(p, mech, sizeof(mech));
-		for (s = strtok_r(mech, " ", &save); s; s = strtok_r(NULL, " ", &save))
-			conn_printf(&p->c, "%s\r\n", s);
-		conn_put(&p->c, ".\r\n", 3);
-		return;
-	}
-	if (strcasecmp(r->argv[0], "PLAIN") == 0 || strcasecmp(r->argv[0], "LOGIN") == 0) {
-		if (!plaintext_ok(p)) {
-			refuse_plaintext(p);
-			return;
-		}
-		if (toupper((unsigned char)r->argv[0][0]) == 'P')
-			auth_plain(p, r);
-		else
-			auth_login(p, r);
-	} else if (!login_ok(p)) {
-		refuse_plaintext(p);
-	} else if (strcasecmp(r->argv[0], "SCRAM-SHA-256") == 0) {
-		preauth_scram(p, r, 0);
-	} else if (strcasecmp(r->argv[0], "SCRAM-SHA-256-PLUS") == 0 && p->tls &&
-		   tls_can_bind(p->tls)) {
-		preauth_scram(p, r, 1);
-	} else {
-		err(p, "unsupported authentication mechanism");
-	}
+	/* The monitor uses its own timestamp, not one from here. */
+	a.method = AUTH_M_APOP;
+	a.userlen = r->arglen[0];
+	memcpy(a.user, r->argv[0], a.userlen + 1);
+	a.secretlen = r->arglen[1];
+	memcpy(a.secret, r->argv[1], a.secretlen + 1);
+	preauth_check(p, &a);
 }
 
 /* A failed handshake is for the monitor to log: it rate-limits per source,
  * since anyone can cause one at will. */
 static void __attribute__((noreturn)) tls_failed(struct preauth *p, const char *why)
 {
-	const char *f[1] = { why };
-	size_t fl[1] = { strlen(why) };
-	if (ipc_send(p->mon, IPC_TLS_FAIL, 1, f, fl, 0, NULL) < 0)
+	struct ipc_tls_fail t;
+	snprintf(t.why, sizeof(t.why), "%s", why);
+	if (ipc_send_tls_fail(p->mon, &t) < 0)
 		plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s", p->s->conn.rip, why);
 	_exit(0);
 }
@@ -598,10 +371,8 @@ void preauth_wait(struct session *s, int mon, struct tls_server *tls)
 	/* EOF: the spare was retired before a client came. */
 	if (ipc_recv(mon, m) < 0)
 		_exit(0);
-	if (m->type != IPC_CONN || m->nfields != 1 || m->flen[0] != sizeof(*ci) ||
-	    m->nfds < 1)
+	if (ipc_decode_conn(m, ci, sizeof(*ci)) < 0)
 		pfatal("malformed connection hand-over from the monitor");
-	memcpy(ci, m->field[0], sizeof(*ci));
 	ci->rip[sizeof(ci->rip) - 1] = '\0';
 	ci->greeting[sizeof(ci->greeting) - 1] = '\0';
 	ci->apop_stamp[sizeof(ci->apop_stamp) - 1] = '\0';

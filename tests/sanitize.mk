@@ -54,18 +54,18 @@ $(SAN_DIR)/test_%: tests/unit/test_%.c $(SAN_CORE) $(wildcard tests/unit/*.h inc
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
 	    $(SAN_CORE) -lcmocka $(SSL_LIBS)
 
-$(SAN_DIR)/test_authcheck: tests/unit/test_authcheck.c src/authcheck.c src/sha512crypt.c src/sasl.c \
+$(SAN_DIR)/test_authcheck: tests/unit/test_authcheck.c src/authcheck.c src/scram.c \
 		$(SAN_CORE) $(wildcard tests/unit/*.h include/*.h)
 	@mkdir -p $(SAN_DIR)
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -Wl,--wrap=crypt_rn \
-	    -Wl,--wrap=sha512crypt -o $@ $< src/authcheck.c src/sha512crypt.c src/sasl.c $(SAN_CORE) \
+	    -o $@ $< src/authcheck.c src/scram.c $(SAN_CORE) \
 	    -lcmocka $(SSL_LIBS) $(CRYPT_LIBS)
 
-$(SAN_DIR)/test_sha512crypt: tests/unit/test_sha512crypt.c src/sha512crypt.c \
+$(SAN_DIR)/test_scram: tests/unit/test_scram.c src/sasl.c src/scram.c $(SAN_CORE) \
 		$(wildcard tests/unit/*.h include/*.h)
 	@mkdir -p $(SAN_DIR)
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
-	    src/sha512crypt.c -lcmocka $(SSL_LIBS) $(CRYPT_LIBS)
+	    src/sasl.c src/scram.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
 
 $(SAN_DIR)/test_maildir_fallback: tests/unit/test_maildir_fallback.c src/maildir.c $(SAN_CORE) \
 		$(wildcard tests/unit/*.h include/*.h)

@@ -27,8 +27,8 @@ FUZZP_OPTS    = -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 # Objects each target links (besides the core ones).
 FUZZP_SRC_pop3cmd = pop3cmd netio
-FUZZP_SRC_sasl    = sasl authcheck sha512crypt
-FUZZP_SRC_ipc     = ipc
+FUZZP_SRC_sasl    = sasl scram
+FUZZP_SRC_ipc     =
 FUZZP_SRC_session = mailproc maildir netio pop3cmd serve capa
 # The session target runs mail_main() in process: its _exit(), the logging
 # calls and the allocations are redirected into the harness (see

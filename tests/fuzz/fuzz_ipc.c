@@ -9,7 +9,10 @@
  * Checks: an accepted message has at most IPC_MAX_FIELDS fields, each inside
  * m->buf, NUL-terminated, of the length the header says, with the bytes the
  * sender sent; at most IPC_MAX_FDS descriptors; a message sent back with
- * ipc_send is received identically; no descriptor leaks, accepted or not. */
+ * ipc_send is received identically; no descriptor leaks, accepted or not.
+ * Typed: every decoder runs on every accepted message; only the one of the
+ * message's type may accept it, and what it accepts, sent again with the
+ * type's own sender, decodes to the same struct. */
 #include "ipc.h"
 #include <fcntl.h>
 #include <stdint.h>
@@ -63,6 +66,111 @@ static int send_raw(int sock, const uint8_t *d, size_t n, int nfds, const int *f
 
 static struct ipc_msg m, m2;
 
+union typed {
+	struct ipc_auth a;
+	struct ipc_auth_ok ok;
+	struct ipc_auth_fail fail;
+	struct ipc_handoff h;
+	struct ipc_scram_first sf;
+	struct ipc_scram_challenge sc;
+	struct ipc_scram_final fin;
+	struct ipc_tls_fail tf;
+	struct ipc_accept ac;
+	int fd;
+	char conn[64];
+};
+static union typed t1, t2;
+
+static int decode(uint32_t type, const struct ipc_msg *msg, union typed *t)
+{
+	memset(t, 0, sizeof(*t));
+	switch (type) {
+	case IPC_AUTH: return ipc_decode_auth(msg, &t->a);
+	case IPC_AUTH_OK: return ipc_decode_auth_ok(msg, &t->ok);
+	case IPC_AUTH_FAIL: return ipc_decode_auth_fail(msg, &t->fail);
+	case IPC_HANDOFF: return ipc_decode_handoff(msg, &t->h);
+	case IPC_RELAY: return ipc_decode_relay(msg, &t->fd);
+	case IPC_SCRAM_FIRST: return ipc_decode_scram_first(msg, &t->sf);
+	case IPC_SCRAM_CHALLENGE: return ipc_decode_scram_challenge(msg, &t->sc);
+	case IPC_SCRAM_FINAL: return ipc_decode_scram_final(msg, &t->fin);
+	case IPC_TLS_FAIL: return ipc_decode_tls_fail(msg, &t->tf);
+	case IPC_CONN: return ipc_decode_conn(msg, t->conn, 16);
+	case IPC_ACCEPT: return ipc_decode_accept(msg, &t->ac);
+	}
+	return -1;
+}
+
+static int resend(int sock, uint32_t type, const union typed *t)
+{
+	switch (type) {
+	case IPC_AUTH: return ipc_send_auth(sock, &t->a);
+	case IPC_AUTH_OK: return ipc_send_auth_ok(sock, &t->ok);
+	case IPC_AUTH_FAIL: return ipc_send_auth_fail(sock, &t->fail);
+	case IPC_HANDOFF: return ipc_send_handoff(sock, &t->h);
+	case IPC_RELAY: return ipc_send_relay(sock, t->fd);
+	case IPC_SCRAM_FIRST: return ipc_send_scram_first(sock, &t->sf);
+	case IPC_SCRAM_CHALLENGE: return ipc_send_scram_challenge(sock, &t->sc);
+	case IPC_SCRAM_FINAL: return ipc_send_scram_final(sock, &t->fin);
+	case IPC_TLS_FAIL: return ipc_send_tls_fail(sock, &t->tf);
+	case IPC_CONN: return ipc_send_conn(sock, t->conn, 16, m.fds[0],
+					   m.nfds > 1 ? m.fds[1] : m.fds[0]);
+	case IPC_ACCEPT: return ipc_send_accept(sock, &t->ac);
+	}
+	return -1;
+}
+
+/* The typed layer on an accepted frame. */
+static void typed(int sock, int back)
+{
+	uint32_t type;
+	int ok = -1;
+	for (type = 0; type <= IPC_TYPE_END; type++) {
+		int r = decode(type, &m, &t1);
+		check(r == -1 || type == m.type, "decoded as another type");
+		if (type == m.type)
+			ok = r;
+	}
+	if (ok != 0)
+		return;
+	ok = decode(m.type, &m, &t1);
+	check(ok == 0, "decode not repeatable");
+	/* Fixed-size fields and their lengths agree. */
+	if (m.type == IPC_AUTH)
+		check(t1.a.userlen <= IPC_USER_MAX && t1.a.secretlen <= IPC_SECRET_MAX, "auth lengths");
+	if (m.type == IPC_HANDOFF)
+		check(t1.h.npending <= m.flen[0] && t1.h.nfds == m.nfds, "handoff");
+	check(resend(sock, m.type, &t1) == 0, "typed resend refused");
+	check(ipc_recv(back, &m2) == 0, "typed resend not received");
+	check(m2.type == m.type && m2.nfields == m.nfields, "typed resend header");
+	check(decode(m2.type, &m2, &t2) == 0, "typed resend not decoded");
+	switch (m.type) {
+	case IPC_AUTH:
+		check(t2.a.method == t1.a.method && t2.a.userlen == t1.a.userlen &&
+		      !memcmp(t2.a.user, t1.a.user, t1.a.userlen) &&
+		      t2.a.secretlen == t1.a.secretlen &&
+		      !memcmp(t2.a.secret, t1.a.secret, t1.a.secretlen), "auth round trip");
+		break;
+	case IPC_SCRAM_FIRST:
+		check(!strcmp(t2.sf.user, t1.sf.user) && !strcmp(t2.sf.bare, t1.sf.bare) &&
+		      !strcmp(t2.sf.gs2, t1.sf.gs2) && t2.sf.cblen == t1.sf.cblen &&
+		      t2.sf.cbflag == t1.sf.cbflag && t2.sf.error == t1.sf.error,
+		      "scram first round trip");
+		break;
+	case IPC_SCRAM_FINAL:
+		check(!strcmp(t2.fin.noproof, t1.fin.noproof) &&
+		      !memcmp(t2.fin.proof, t1.fin.proof, sizeof(t1.fin.proof)),
+		      "scram final round trip");
+		break;
+	case IPC_HANDOFF:
+		check(t2.h.npending == t1.h.npending && t2.h.method == t1.h.method &&
+		      !strcmp(t2.h.capa, t1.h.capa), "handoff round trip");
+		break;
+	}
+	for (int i = 0; i < m2.nfds; i++)
+		close(m2.fds[i]);
+	m2.nfds = 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int sv[2], fds[8], nfds, i, before, rc;
@@ -115,6 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (i = 0; i < m.nfds; i++)
 		check(fcntl(m.fds[i], F_GETFD) & FD_CLOEXEC, "received fd without CLOEXEC");
+	typed(sv[1], sv[0]);
 	/* Back the other way: what was accepted goes through unchanged. */
 	if (ipc_send(sv[1], m.type, m.nfields, m.field, m.flen, m.nfds, m.fds) == 0) {
 		check(ipc_recv(sv[0], &m2) == 0, "round trip refused");

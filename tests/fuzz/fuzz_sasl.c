@@ -1,6 +1,8 @@
-/* fuzz_sasl.c - libFuzzer target for src/sasl.c: strict base64, PLAIN
- * splitting, the {SCRAM-SHA-256} secret parser and the SCRAM-SHA-256 server
- * state machine (the code the root monitor runs on the client's messages).
+/* fuzz_sasl.c - libFuzzer target for the SASL code: strict base64
+ * (src/base64.c), PLAIN splitting and the splitting of SCRAM client messages
+ * in the pre-auth process (src/sasl.c), and the {SCRAM-SHA-256} secret
+ * parser and the SCRAM-SHA-256 server the root monitor runs on the split
+ * fields (src/scram.c).
  *
  * Input: byte 0 picks the part, the rest is its input.
  *   0  b64_decode; whatever decodes must encode back to the same text (the
@@ -8,18 +10,19 @@
  *   1  b64_encode; must decode back to the same bytes
  *   2  sasl_plain_split; the three parts must lie in the buffer, the
  *      password must have no NUL and its length must add up
- *   3  scram_parse_secret
- *   4  SCRAM server: byte 1 = flags (1: -PLUS, 2: give channel-binding data,
+ *   3  scram_secret_parse
+ *   4  SCRAM: byte 1 = flags (1: -PLUS, 2: the connection has binding data,
  *      4: the harness answers the server-first message with a correct proof
  *      for the password of user "fz"), then client-first NUL client-final
- *      (or, with flag 4, NUL an extension to put before the proof).
- *      With flag 4 and an accepted client-first for "fz", the exchange must
- *      end in SCRAM_DONE with the right server signature.
- * The passwd file is a temporary file holding user "fz" with a SCRAM secret
- * of 16 iterations (fast), plus a crypt user. */
-#include "authcheck.h"
-#include "config.h"
+ *      (or, with flag 4, NUL an extension to put before the proof).  The
+ *      client-first goes through sasl_scram_first (its fields must be the
+ *      message's), then the server with fz's secret for "fz" and none for
+ *      anyone else.  With flag 4 and an accepted client-first for "fz",
+ *      the exchange must end in SCRAM_DONE with the right server signature.
+ * fz's secret has 16 iterations (fast). */
+#include "base64.h"
 #include "sasl.h"
+#include "scram.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -40,9 +43,10 @@ static void check(int ok, const char *what)
 	}
 }
 
-static struct config cfg;
 static unsigned char salted[32], stored_key[32], server_key[32];
 static const unsigned char salt[12] = "NaCl-fuzzing";
+static const unsigned char fake_key[32] = "fuzz fake salt key, 32 bytes...";
+static char fz_secret[256];
 
 static void hmac(const unsigned char *key, size_t klen, const void *msg, size_t mlen,
 		 unsigned char out[32])
@@ -54,10 +58,7 @@ static void hmac(const unsigned char *key, size_t klen, const void *msg, size_t 
 static void setup(void)
 {
 	static int done;
-	char path[] = "/tmp/fuzz_sasl_passwd.XXXXXX", b[3][64];
 	unsigned char ckey[32];
-	FILE *f;
-	int fd;
 	if (done)
 		return;
 	done = 1;
@@ -65,25 +66,9 @@ static void setup(void)
 	hmac(salted, 32, "Client Key", 10, ckey);
 	SHA256(ckey, 32, stored_key);
 	hmac(salted, 32, "Server Key", 10, server_key);
-	b64_encode(salt, sizeof(salt), b[0]);
-	b64_encode(stored_key, 32, b[1]);
-	b64_encode(server_key, 32, b[2]);
-	fd = mkstemp(path);
-	check(fd >= 0, "mkstemp");
-	f = fdopen(fd, "w");
-	fprintf(f, "# fuzz\nother:$6$abc$def:1000:1000::/home/other::\n"
-		"fz:{SCRAM-SHA-256}%d,%s,%s,%s:1000:1000::/home/fz::\n", ITER, b[0], b[1], b[2]);
-	fclose(f);
-	config_defaults(&cfg);
-	snprintf(cfg.passwd_file, sizeof(cfg.passwd_file), "%s", path);
-	/* The file stays for the run; removed at exit. */
-	{
-		struct auth_user u;
-		int scheme;
-		char hash[512];
-		check(auth_lookup(&cfg, "fz", &u, &scheme, hash, sizeof(hash)) == 1,
-		      "test user not found");
-	}
+	check(scram_secret_make(PASSWORD, 6, ITER, salt, sizeof(salt), fz_secret,
+				sizeof(fz_secret)) == 0, "secret");
+	check(scram_password_ok(PASSWORD, 6, fz_secret), "secret does not match");
 }
 
 static unsigned long n_done;   /* exchanges that reached SCRAM_DONE */
@@ -92,8 +77,6 @@ __attribute__((destructor)) static void cleanup(void)
 {
 	if (getenv("FUZZ_VERBOSE"))
 		fprintf(stderr, "fuzz_sasl: %lu successful SCRAM exchanges\n", n_done);
-	if (cfg.passwd_file[0])
-		unlink(cfg.passwd_file);
 }
 
 static void fuzz_b64(const uint8_t *d, size_t n)
@@ -148,13 +131,12 @@ static void fuzz_plain(const uint8_t *d, size_t n)
 static void fuzz_secret(const uint8_t *d, size_t n)
 {
 	char *s = malloc(n + 1);
-	unsigned iter;
-	unsigned char sl[64], st[32], sv[32];
-	size_t sll = 0;
+	struct scram_secret sec;
 	memcpy(s, d, n);
 	s[n] = '\0';
-	if (scram_parse_secret(s, &iter, sl, &sll, st, sv) == 0)
-		check(iter >= 1 && iter <= 10000000 && sll >= 1 && sll <= 64, "secret fields");
+	if (scram_secret_parse(s, &sec) == 0)
+		check(sec.iter >= 1 && sec.iter <= SCRAM_ITER_MAX && sec.saltlen >= 1 &&
+		      sec.saltlen <= SCRAM_SALT_MAX, "secret fields");
 	free(s);
 }
 
@@ -178,16 +160,18 @@ static void fuzz_scram(const uint8_t *d, size_t n)
 {
 	int flags, plus, give_cb, prove;
 	const char *first, *second, *nul;
-	size_t flen, slen, outlen = 0;
-	char out[1024], cbind[64];
-	size_t cblen = 0;
+	size_t flen, slen;
 	struct scram_server *s;
-	struct auth_user u;
+	struct ipc_scram_first *f = calloc(1, sizeof(*f));
+	struct ipc_scram_final *fin = calloc(1, sizeof(*fin));
+	struct ipc_scram_challenge ch;
+	struct ipc_auth_ok ok;
 	const char *why = NULL;
+	char snonce[SCRAM_SNONCE_SIZE];
 	enum scram_result r;
 
 	if (n < 1)
-		return;
+		goto out;
 	flags = d[0];
 	plus = flags & 1;
 	give_cb = flags & 2;
@@ -199,46 +183,55 @@ static void fuzz_scram(const uint8_t *d, size_t n)
 	flen = nul ? (size_t)(nul - first) : n;
 	second = nul ? nul + 1 : "";
 	slen = nul ? n - flen - 1 : 0;
+	f->method = plus ? AUTH_M_SCRAM_PLUS : AUTH_M_SCRAM;
 	if (give_cb) {
-		/* "type\0bytes", as preauth.c builds it. */
-		memcpy(cbind, "tls-exporter", 13);
-		memset(cbind + 13, 0xA5, 32);
-		cblen = 13 + 32;
+		/* The connection's binding data, as preauth_sasl.c sets it. */
+		strcpy(f->cbtype, "tls-exporter");
+		memset(f->cbdata, 0xA5, 32);
+		f->cblen = 32;
 	}
-	s = scram_server_new(plus ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256",
-			     give_cb ? cbind : NULL, cblen);
-	r = scram_server_step(s, &cfg, first, flen, out, sizeof(out), &outlen, &u, &why);
+	/* The pre-auth split: what it accepts lies inside the message. */
+	f->error = sasl_scram_first(first, flen, f);
+	check(f->error >= 0 && f->error < SCRAM_ERR_END, "split error code");
+	if (f->error == SCRAM_OK) {
+		size_t gl = strlen(f->gs2), bl = strlen(f->bare);
+		check(gl + bl == flen && memcmp(f->gs2, first, gl) == 0 &&
+		      memcmp(f->bare, first + gl, bl) == 0, "gs2 and bare are not the message");
+		check(strchr("nyp", f->cbflag) && f->cbflag, "cbind flag");
+		check(f->nonce[0] && strlen(f->nonce) <= SCRAM_NONCE_MAX && !strchr(f->nonce, ','),
+		      "nonce");
+		check(strlen(f->user) <= IPC_USER_MAX, "user");
+	}
+	check(scram_server_nonce(snonce) == 0, "server nonce");
+	s = scram_server_new();
+	r = scram_server_first(s, f, strcmp(f->user, "fz") == 0 ? fz_secret : NULL, fake_key,
+			       snonce, &ch, &why);
 	check(r != SCRAM_DONE, "done after one message");
 	check(r == SCRAM_CONTINUE || why != NULL, "failure without a reason");
+	check(r != SCRAM_CONTINUE || f->error == SCRAM_OK, "a refused split went on");
 	if (r == SCRAM_CONTINUE) {
-		check(outlen > 0 && outlen < sizeof(out) && strlen(out) == outlen,
+		check(ch.len > 0 && ch.len <= SCRAM_SERVER_MAX && strlen(ch.msg) == ch.len,
 		      "server-first length");
-		check(strncmp(out, "r=", 2) == 0 && strstr(out, ",s=") && strstr(out, ",i="),
+		check(strncmp(ch.msg, "r=", 2) == 0 && strstr(ch.msg, ",s=") && strstr(ch.msg, ",i="),
 		      "server-first form");
 	}
 	if (r == SCRAM_CONTINUE && prove) {
 		/* A correct client-final for this exchange. */
-		char sf[1024], gs2[320], cbb64[512], fin[1400], am[4096], proofb64[64];
+		char sf[1100], cbb64[600], fm[1600], am[4096], proofb64[64];
 		unsigned char cbraw[400], sig[32], proof[32], ssig[32];
-		const char *nonce, *c2;
+		const char *nonce;
 		size_t nlen, gl, cbl, i;
 		int amlen, finlen;
 		const char *ext = second;
 		size_t extlen = slen;
-		memcpy(sf, out, outlen + 1);
+		memcpy(sf, ch.msg, ch.len + 1);
 		nonce = attr(sf, 'r', &nlen);
 		check(nonce != NULL, "no nonce");
-		c2 = memchr(first, ',', flen);
-		c2 = c2 ? memchr(c2 + 1, ',', flen - (size_t)(c2 + 1 - first)) : NULL;
-		check(c2 != NULL, "accepted without a gs2 header");
-		gl = (size_t)(c2 + 1 - first);
-		check(gl < sizeof(gs2), "gs2 header too long");
-		memcpy(gs2, first, gl);
-		gs2[gl] = '\0';
-		memcpy(cbraw, gs2, gl);
+		gl = strlen(f->gs2);
+		memcpy(cbraw, f->gs2, gl);
 		cbl = gl;
-		if (gs2[0] == 'p') {
-			memcpy(cbraw + cbl, cbind + 13, 32);
+		if (f->gs2[0] == 'p') {
+			memset(cbraw + cbl, 0xA5, 32);
 			cbl += 32;
 		}
 		b64_encode(cbraw, cbl, cbb64);
@@ -248,10 +241,9 @@ static void fuzz_scram(const uint8_t *d, size_t n)
 				break;
 		if (i < extlen || extlen > 200 || (extlen && memmem(ext, extlen, "p=", 2)))
 			extlen = 0;
-		finlen = snprintf(fin, sizeof(fin), "c=%s,r=%.*s%s%.*s", cbb64, (int)nlen, nonce,
+		finlen = snprintf(fm, sizeof(fm), "c=%s,r=%.*s%s%.*s", cbb64, (int)nlen, nonce,
 				  extlen ? "," : "", (int)extlen, ext);
-		amlen = snprintf(am, sizeof(am), "%.*s,%s,%s", (int)(flen - gl), first + gl,
-				 sf, fin);
+		amlen = snprintf(am, sizeof(am), "%s,%s,%s", f->bare, sf, fm);
 		hmac(stored_key, 32, am, (size_t)amlen, sig);
 		{
 			unsigned char ckey[32];
@@ -261,32 +253,41 @@ static void fuzz_scram(const uint8_t *d, size_t n)
 		}
 		hmac(server_key, 32, am, (size_t)amlen, ssig);
 		b64_encode(proof, 32, proofb64);
-		finlen += snprintf(fin + finlen, sizeof(fin) - (size_t)finlen, ",p=%s", proofb64);
-		r = scram_server_step(s, &cfg, fin, (size_t)finlen, out, sizeof(out), &outlen,
-				      &u, &why);
-		if (strcmp(scram_server_user(s), "fz") == 0 && (!plus || give_cb)) {
+		finlen += snprintf(fm + finlen, sizeof(fm) - (size_t)finlen, ",p=%s", proofb64);
+		fin->error = sasl_scram_final(fm, (size_t)finlen, fin);
+		r = scram_server_final(s, fin, &ok, &why);
+		if (strcmp(scram_server_user(s), "fz") == 0 && (!plus || give_cb) &&
+		    fin->error == SCRAM_OK) {
 			char want[64] = "v=";
 			b64_encode(ssig, 32, want + 2);
 			if (r != SCRAM_DONE)
-				fprintf(stderr, "why: %s\nfinal: %s\n", why, fin);
+				fprintf(stderr, "why: %s\nfinal: %s\n", why, fm);
 			check(r == SCRAM_DONE, "a correct proof was refused");
-			check(outlen == strlen(want) && strcmp(out, want) == 0,
+			check(ok.sflen == strlen(want) && strcmp(ok.server_final, want) == 0,
 			      "wrong server signature");
-			check(strcmp(u.user, "fz") == 0, "wrong account");
 			n_done++;
 		} else {
 			check(r != SCRAM_DONE, "a proof for another user or no secret was accepted");
 		}
 	} else if (r == SCRAM_CONTINUE) {
-		r = scram_server_step(s, &cfg, second, slen, out, sizeof(out), &outlen, &u, &why);
+		fin->error = sasl_scram_final(second, slen, fin);
+		check(fin->error >= 0 && fin->error < SCRAM_ERR_END, "split error code");
+		if (fin->error == SCRAM_OK)
+			check(strncmp(fin->noproof, "c=", 2) == 0 &&
+			      memcmp(fin->noproof, second, strlen(fin->noproof)) == 0,
+			      "without-proof is not the message's start");
+		r = scram_server_final(s, fin, &ok, &why);
 		/* Without the password nobody gets in (2^-256 aside). */
 		check(r != SCRAM_DONE, "a guessed proof was accepted");
 		check(r != SCRAM_CONTINUE, "a third step was asked for");
 	}
 	/* Any further message is refused. */
-	r = scram_server_step(s, &cfg, "x", 1, out, sizeof(out), &outlen, &u, &why);
+	r = scram_server_final(s, fin, &ok, &why);
 	check(r == SCRAM_FAIL, "a late step was not refused");
 	scram_server_free(s);
+out:
+	free(f);
+	free(fin);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

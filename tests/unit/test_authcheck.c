@@ -1,7 +1,9 @@
 /* test_authcheck.c - unit tests for src/authcheck.c: passwd-file entries
  * whose fields do not fit are locked, never checked against another
  * user's hash; no state of an earlier lookup or line reaches the result;
- * every failure pays the same dummy crypt.
+ * every failure pays the same dummy crypt, of libxcrypt's default scheme
+ * and cost whatever the file holds, and a SCRAM account's failure pays its
+ * PBKDF2 and no crypt on top; APOP's {PLAIN} check for postern -t.
  * Linked with -Wl,--wrap=crypt_rn (tests/unit/unit.mk) so a test can see
  * which hashes were computed. */
 #include "unit.h"
@@ -25,22 +27,12 @@ char *__wrap_crypt_rn(const char *phrase, const char *setting, void *data, int s
 	return __real_crypt_rn(phrase, setting, data, size);
 }
 
-/* The "$6$" hashes authcheck.c computes itself count as crypt calls too. */
-const char *__real_sha512crypt(const char *key, const char *setting, char *out, size_t cap);
-const char *__wrap_sha512crypt(const char *key, const char *setting, char *out, size_t cap);
-const char *__wrap_sha512crypt(const char *key, const char *setting, char *out, size_t cap)
-{
-	const char *r = __real_sha512crypt(key, setting, out, cap);
-	if (r) {
-		crypt_calls++;
-		snprintf(crypt_setting, sizeof(crypt_setting), "%s", setting);
-	}
-	return r;
-}
-
 static struct config cfg;
-static char alice_hash[CRYPT_OUTPUT_SIZE];   /* sha256-crypt: crypt(3) */
-static char alice6_hash[CRYPT_OUTPUT_SIZE];  /* sha512-crypt: sha512crypt.c */
+static char alice_hash[CRYPT_OUTPUT_SIZE];   /* sha256-crypt */
+static char alice6_hash[CRYPT_OUTPUT_SIZE];  /* sha512-crypt, by libxcrypt too */
+/* What the dummy looks like: libxcrypt's default scheme and cost, up to
+ * the salt ("$y$j9T$" today). */
+static char dummy_prefix[CRYPT_GENSALT_OUTPUT_SIZE];
 #define ALICE_PW "alice's password"
 /* {SCRAM-SHA-256} secret of "pw1" (postern-passwd hash -s scram-sha-256). */
 #define SCRAM_PW1 "{SCRAM-SHA-256}4096,6Z5I+61j04AfmM7Yj9RQXQ==,fzPIL0YZqDUCsU69BWRSdEI" \
@@ -120,6 +112,10 @@ static int setup(void **state)
 	h = crypt_rn(ALICE_PW, salt, &cd, sizeof(cd));
 	assert_true(h && strncmp(h, "$6$rounds=1000$", 15) == 0);
 	snprintf(alice6_hash, sizeof(alice6_hash), "%s", h);
+	assert_non_null(crypt_gensalt_rn(NULL, 0, NULL, 0, salt, sizeof(salt)));
+	assert_non_null(strrchr(salt, '$'));
+	*(strrchr(salt, '$') + 1) = '\0';
+	snprintf(dummy_prefix, sizeof(dummy_prefix), "%s", salt);
 	log_open("test_authcheck", 1);
 	return 0;
 }
@@ -281,16 +277,18 @@ static void test_lookup_resets_state(void **state)
 	assert_string_equal(u.plain, "");
 	assert_string_equal(u.user, "");
 	assert_int_not_equal(scheme, PW_PLAIN);
-	assert_string_equal(hash, alice_hash);
+	assert_true(strncmp(hash, dummy_prefix, strlen(dummy_prefix)) == 0);
 	assert_int_equal(auth_lookup(&cfg, "alice", &u, &scheme, hash, sizeof(hash)), 1);
 	assert_int_equal(scheme, PW_CRYPT);
 	assert_string_equal(hash, alice_hash);
 }
 
 /* M2: each failure runs exactly one crypt, against the dummy that an
- * unknown user pays for (the first crypt hash in the file) unless it was
- * the user's own hash; a {PLAIN} or SCRAM success runs none.  The figures
- * of the fix are in its commit message; no timing is asserted here. */
+ * unknown user pays for unless it was the user's own hash; a {PLAIN} or
+ * SCRAM success runs none, and a SCRAM failure none either (its PBKDF2 is
+ * its cost).  Issue 13 finding 6: the dummy is of libxcrypt's default
+ * scheme and cost (setting NULL = the dummy), never the file's first hash.
+ * The timing figures are in the commit message; none is asserted here. */
 static void expect_crypts(const char *user, const char *pass, enum auth_result want,
 			  int calls, const char *setting)
 {
@@ -301,8 +299,11 @@ static void expect_crypts(const char *user, const char *pass, enum auth_result w
 		fail_msg("%s/%s: wrong result (%s)", user, pass, why);
 	if (crypt_calls != calls)
 		fail_msg("%s/%s: %d crypt calls, want %d", user, pass, crypt_calls, calls);
+	if (calls && !setting && strncmp(crypt_setting, dummy_prefix, strlen(dummy_prefix)) != 0)
+		fail_msg("%s/%s: crypt against '%.20s...', want the default-scheme dummy '%s'",
+			 user, pass, crypt_setting, dummy_prefix);
 	if (setting && strcmp(crypt_setting, setting) != 0)
-		fail_msg("%s/%s: crypt against '%.20s...', want the dummy", user, pass,
+		fail_msg("%s/%s: crypt against '%.20s...', want the user's own", user, pass,
 			 crypt_setting);
 }
 
@@ -317,15 +318,17 @@ static void every_failure_pays_the_dummy_crypt(const char *alice)
 		"carol2", "{PLAIN}secret", "frank2", SCRAM_PW1,
 	};
 	static const char *const users[] = {
-		"nosuchuser", "../bad name", "carol", "frank", "dave", "bob", "erin",
-		"carol2", "frank2",
+		"nosuchuser", "../bad name", "carol", "dave", "bob", "erin", "carol2",
 	};
 	size_t i;
 	write_passwd(entries, sizeof(entries) / sizeof(entries[0]));
 	for (i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
-		expect_crypts(users[i], "wrong", AUTH_FAIL, 1, alice);
-		expect_crypts(users[i], ALICE_PW, AUTH_FAIL, 1, alice);
+		expect_crypts(users[i], "wrong", AUTH_FAIL, 1, NULL);
+		expect_crypts(users[i], ALICE_PW, AUTH_FAIL, 1, NULL);
 	}
+	/* SCRAM accounts pay PBKDF2, success or failure, and no crypt. */
+	expect_crypts("frank", "wrong", AUTH_FAIL, 0, NULL);
+	expect_crypts("frank2", ALICE_PW, AUTH_FAIL, 0, NULL);
 	/* A NUL in the password also costs one crypt. */
 	{
 		struct auth_user u;
@@ -349,7 +352,7 @@ static void test_every_failure_pays_the_dummy_crypt(void **state)
 	every_failure_pays_the_dummy_crypt(alice_hash);
 }
 
-/* The same with a "$6$" hash, which sha512crypt.c computes. */
+/* The same with a "$6$" hash, which libxcrypt computes like any other. */
 static void test_every_failure_pays_the_dummy_sha512crypt(void **state)
 {
 	every_failure_pays_the_dummy_crypt(alice6_hash);
@@ -364,10 +367,70 @@ static void test_dummy_without_crypt_users(void **state)
 	int scheme;
 	write_passwd(entries, 4);
 	assert_int_equal(auth_lookup(&cfg, "nosuchuser", &u, &scheme, hash, sizeof(hash)), 0);
-	expect_crypts("nosuchuser", "wrong", AUTH_FAIL, 1, hash);
-	expect_crypts("carol", "wrong", AUTH_FAIL, 1, hash);
-	expect_crypts("dave", "wrong", AUTH_FAIL, 1, hash);
+	expect_crypts("nosuchuser", "wrong", AUTH_FAIL, 1, NULL);
+	expect_crypts("carol", "wrong", AUTH_FAIL, 1, NULL);
+	expect_crypts("dave", "wrong", AUTH_FAIL, 1, NULL);
 	expect_crypts("carol", "secret", AUTH_OK, 0, NULL);
+}
+
+/* Issue 13 finding 10: APOP needs a {PLAIN} entry. */
+static void test_apop_usable(void **state)
+{
+	const char *with[] = { "alice", alice_hash, "carol", "{PLAIN}secret" };
+	const char *without[] = { "alice", alice_hash, "frank", SCRAM_PW1, "dave", "*" };
+	char saved[sizeof(cfg.passwd_file)];
+	write_passwd(with, 4);
+	assert_int_equal(auth_apop_usable(&cfg), 1);
+	write_passwd(without, 6);
+	assert_int_equal(auth_apop_usable(&cfg), 0);
+	memcpy(saved, cfg.passwd_file, sizeof(saved));
+	snprintf(cfg.passwd_file, sizeof(cfg.passwd_file), "/nonexistent/passwd");
+	assert_int_equal(auth_apop_usable(&cfg), -1);
+	memcpy(cfg.passwd_file, saved, sizeof(saved));
+}
+
+/* RFC 1939's example: digest of "<1896.697170952@dbc.mtview.ca.us>tanstaaf". */
+static void test_apop_failure_says_why(void **state)
+{
+	const char *entries[] = { "alice", alice_hash, "mrose", "{PLAIN}tanstaaf",
+				  "frank", SCRAM_PW1 };
+	const char *stamp = "<1896.697170952@dbc.mtview.ca.us>";
+	const char *digest = "c4c9334bac560ecc979e58001b3e22fb";
+	struct auth_user u;
+	const char *why = "";
+	write_passwd(entries, 6);
+	assert_int_equal(auth_apop(&cfg, "mrose", stamp, digest, &u, &why), AUTH_OK);
+	assert_int_equal(auth_apop(&cfg, "mrose", stamp, "c4c9334bac560ecc979e58001b3e22fc",
+				   &u, &why), AUTH_FAIL);
+	assert_string_equal(why, "wrong APOP digest");
+	assert_int_equal(auth_apop(&cfg, "alice", stamp, digest, &u, &why), AUTH_FAIL);
+	assert_non_null(strstr(why, "no {PLAIN} secret for APOP"));
+	assert_int_equal(auth_apop(&cfg, "frank", stamp, digest, &u, &why), AUTH_FAIL);
+	assert_non_null(strstr(why, "no {PLAIN} secret for APOP"));
+	assert_int_equal(auth_apop(&cfg, "nosuchuser", stamp, digest, &u, &why), AUTH_FAIL);
+	assert_string_equal(why, "unknown user");
+}
+
+/* The SCRAM lookup: a SCRAM user's secret; none for others, with a fake
+ * salt key that stays the same from one lookup to the next. */
+static void test_scram_lookup(void **state)
+{
+	const char *entries[] = { "alice", alice_hash, "frank", SCRAM_PW1 };
+	unsigned char k1[32], k2[32], k3[32];
+	const char *secret = "x";
+	struct auth_user u;
+	write_passwd(entries, 4);
+	assert_int_equal(auth_scram_lookup(&cfg, "frank", &u, &secret, k1), 1);
+	assert_non_null(secret);
+	assert_string_equal(secret, SCRAM_PW1 + strlen("{SCRAM-SHA-256}"));
+	assert_int_equal(auth_scram_lookup(&cfg, "alice", &u, &secret, k2), 1);
+	assert_null(secret);
+	assert_int_equal(auth_scram_lookup(&cfg, "nosuchuser", &u, &secret, k3), 0);
+	assert_null(secret);
+	assert_memory_equal(k1, k2, 32);
+	assert_memory_equal(k1, k3, 32);
+	assert_int_equal(auth_scram_lookup(&cfg, "../bad", &u, &secret, k3), 0);
+	assert_null(secret);
 }
 
 int main(void)
@@ -383,6 +446,9 @@ int main(void)
 		cmocka_unit_test(test_every_failure_pays_the_dummy_crypt),
 		cmocka_unit_test(test_every_failure_pays_the_dummy_sha512crypt),
 		cmocka_unit_test(test_dummy_without_crypt_users),
+		cmocka_unit_test(test_apop_usable),
+		cmocka_unit_test(test_apop_failure_says_why),
+		cmocka_unit_test(test_scram_lookup),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
