@@ -62,3 +62,43 @@ def test_monitor_ends_a_preauth_process_that_overruns_the_login_timeout(server_f
         assert wait_until(lambda: not os.path.exists(f"/proc/{pre}"), 5)
     finally:
         c.close()
+
+
+def test_monitor_ends_a_preauth_process_that_withholds_the_handover(server_factory):
+    """Issue 13 finding 5: a pre-auth process that sends its credentials
+    and then no hand-over (stopped here by gdb right at the second sendmsg,
+    the hand-over behind IPC_AUTH) must not hold the root monitor and its
+    session slot for ever: the same deadline and SIGKILL as every other
+    request."""
+    s = server_factory(extra_conf="login_timeout = 2s\nlogin_fail_delay = 0\n").start()
+    c = Pop3(s.port)
+    g = None
+    try:
+        pre = preauth_of(s)
+        g = subprocess.Popen(["gdb", "-p", str(pre), "-batch", "-nx",
+                              "-ex", "break sendmsg", "-ex", "ignore 1 1",
+                              "-ex", "echo READY\\n", "-ex", "continue",
+                              "-ex", f"shell kill -STOP {pre}", "-ex", "detach"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out = ""
+        for line in g.stdout:
+            out += line
+            if "READY" in line:
+                break
+        assert "READY" in out, out
+        assert c.cmd("USER ptalice").startswith("+OK")
+        c.send("PASS wrong\r\n")
+        rest, _ = g.communicate(timeout=60)
+        assert g.returncode == 0, out + rest
+        assert "Breakpoint 1" in rest, out + rest
+        # The pre-auth process is stopped with the hand-over unsent.
+        assert wait_until(lambda: open(f"/proc/{pre}/stat").read().split()[2] == "T", 5)
+        assert wait_until(lambda: "outlived the login timeout" in s.logtext(), 30), \
+            s.logtext()
+        assert wait_until(lambda: not os.path.exists(f"/proc/{pre}"), 5)
+        assert wait_until(lambda: s.children() == [], 5)
+    finally:
+        if g and g.poll() is None:
+            g.kill()
+            g.wait()
+        c.close()
