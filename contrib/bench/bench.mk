@@ -3,6 +3,7 @@
 #   make bench        full run (about 30-40 min on 2 cores; BENCH_RUNS=3 BENCH_BIG=0 to shrink)
 #   make bench-smoke  tiny sizes, one run each, < 2 min; fails on any validation failure
 #   make bench-deps   install Dovecot (pop3d) and gnuplot-nox from Debian
+#   make bench-auth   what a failed login costs, known vs unknown user (authtime.c)
 # Must run as root.  Results in contrib/bench/results/ (gitignored).
 
 # Keep the including Makefile's default goal (an empty .DEFAULT_GOAL makes
@@ -33,9 +34,17 @@ bench-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    dovecot-core dovecot-pop3d gnuplot-nox openssl libssl-dev
 
-bench-clean:
-	rm -rf $(BENCH_DIR)/results $(BENCH_LOADGEN)
+# The cost of failed logins per kind of account (issue 13 finding 6).
+BENCH_AUTH_RUNS ?= 15
+$(BENCH_DIR)/authtime: $(BENCH_DIR)/authtime.c $(LIB)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(SSL_LIBS) $(CRYPT_LIBS)
 
-.PHONY: bench bench-smoke bench-build bench-deps bench-clean
+bench-auth: $(BENCH_DIR)/authtime
+	$(BENCH_DIR)/authtime $(BENCH_AUTH_RUNS)
+
+bench-clean:
+	rm -rf $(BENCH_DIR)/results $(BENCH_LOADGEN) $(BENCH_DIR)/authtime
+
+.PHONY: bench bench-smoke bench-build bench-deps bench-clean bench-auth
 
 .DEFAULT_GOAL := $(BENCH_SAVED_GOAL)
