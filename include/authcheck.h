@@ -33,9 +33,6 @@ int auth_lookup(const struct config *cfg, const char *user, struct auth_user *u,
  * auth_lookup's value. */
 int auth_scram_lookup(const struct config *cfg, const char *user, struct auth_user *u,
 		      const char **secret, unsigned char fake_key[32]);
-/* APOP works only for {PLAIN} entries: 1 if the passwd file holds at least
- * one, 0 if none, -1 if it cannot be read.  For postern -t with apop = yes. */
-int auth_apop_usable(const struct config *cfg);
 
 enum auth_result auth_password(const struct config *cfg, const char *user,
 			       const char *pass, size_t passlen, struct auth_user *u,

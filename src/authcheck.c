@@ -211,31 +211,6 @@ int auth_scram_lookup(const struct config *cfg, const char *user, struct auth_us
 	return found;
 }
 
-int auth_apop_usable(const struct config *cfg)
-{
-	FILE *f = fopen(cfg->passwd_file, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int plain = 0;
-
-	if (!f)
-		return -1;
-	while (!plain && (len = getline(&line, &cap, f)) > 0) {
-		struct pwline pw;
-		if (line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (len > 0 && line[len - 1] == '\r')
-			line[--len] = '\0';
-		plain = pw_parse_line(line, &pw) == 1 && pw.scheme == PW_PLAIN;
-	}
-	if (line)
-		explicit_bzero(line, cap);
-	free(line);
-	fclose(f);
-	return plain;
-}
-
 static int crypt_check(const char *pass, const char *hash)
 {
 	struct crypt_data *cd;

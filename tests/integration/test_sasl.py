@@ -240,6 +240,9 @@ def test_apop_enabled(server_factory, test_ca, mode):
     # wrong digest, and a crypt-hash user (APOP needs a {PLAIN} secret)
     assert p.cmd(f"APOP {name} {apop_digest(p.greeting, 'wrong')}") == AUTH_FAILED
     assert p.cmd(f"APOP ptalice {apop_digest(p.greeting, PASSWORD)}") == AUTH_FAILED
+    # the log says why (issue 13 finding 10)
+    wait_log(s, r"auth failed: user=<ptalice> .* method=APOP .*"
+                r"reason=no \{PLAIN\} secret for APOP")
     r = p.cmd(f"APOP {name} {apop_digest(p.greeting, secret)}")
     assert r.startswith("+OK"), r
     assert p.cmd("STAT").startswith("+OK 1 ")

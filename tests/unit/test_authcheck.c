@@ -373,22 +373,6 @@ static void test_dummy_without_crypt_users(void **state)
 	expect_crypts("carol", "secret", AUTH_OK, 0, NULL);
 }
 
-/* Issue 13 finding 10: APOP needs a {PLAIN} entry. */
-static void test_apop_usable(void **state)
-{
-	const char *with[] = { "alice", alice_hash, "carol", "{PLAIN}secret" };
-	const char *without[] = { "alice", alice_hash, "frank", SCRAM_PW1, "dave", "*" };
-	char saved[sizeof(cfg.passwd_file)];
-	write_passwd(with, 4);
-	assert_int_equal(auth_apop_usable(&cfg), 1);
-	write_passwd(without, 6);
-	assert_int_equal(auth_apop_usable(&cfg), 0);
-	memcpy(saved, cfg.passwd_file, sizeof(saved));
-	snprintf(cfg.passwd_file, sizeof(cfg.passwd_file), "/nonexistent/passwd");
-	assert_int_equal(auth_apop_usable(&cfg), -1);
-	memcpy(cfg.passwd_file, saved, sizeof(saved));
-}
-
 /* RFC 1939's example: digest of "<1896.697170952@dbc.mtview.ca.us>tanstaaf". */
 static void test_apop_failure_says_why(void **state)
 {
@@ -446,7 +430,6 @@ int main(void)
 		cmocka_unit_test(test_every_failure_pays_the_dummy_crypt),
 		cmocka_unit_test(test_every_failure_pays_the_dummy_sha512crypt),
 		cmocka_unit_test(test_dummy_without_crypt_users),
-		cmocka_unit_test(test_apop_usable),
 		cmocka_unit_test(test_apop_failure_says_why),
 		cmocka_unit_test(test_scram_lookup),
 	};
