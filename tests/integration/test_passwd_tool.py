@@ -136,15 +136,15 @@ def test_add_list_passwd_delete_round_trip(pwfile):
 
 
 def test_options_after_and_before_user_and_long_forms(pwfile):
-    run("-f", str(pwfile), "add", "-u", "7", "--gid=8", "--home", "/m/c",
+    run("-f", str(pwfile), "add", "-u", "1007", "--gid=8", "--home", "/m/c",
         "carol", "--gecos=C", "--scheme=sha256-crypt", "--stdin",
         stdin="pw\n", check_rc=0)
-    run("add", "dave", "--file", str(pwfile), "-u7", "-g", "8", "-d", "/m/d",
+    run("add", "dave", "--file", str(pwfile), "-u1007", "-g", "8", "-d", "/m/d",
         "--stdin", stdin="pw\n", check_rc=0)
     e = entries(pwfile)
-    assert e["carol"][2:6] == ["7", "8", "C", "/m/c"]
+    assert e["carol"][2:6] == ["1007", "8", "C", "/m/c"]
     assert e["carol"][1].startswith("$5$")
-    assert e["dave"][2:6] == ["7", "8", "", "/m/d"]
+    assert e["dave"][2:6] == ["1007", "8", "", "/m/d"]
 
 
 @pytest.mark.parametrize("scheme,prefix", [
@@ -442,12 +442,55 @@ def needs_root(fn):
 
 
 @needs_root
+def daemon_conf(tmp_path, text):
+    conf = tmp_path / "postern.conf"
+    conf.write_text(text)
+    return str(conf)
+
+
+@pytest.mark.parametrize("ids,limits,bad", [
+    (("999", "1000"), "first_valid_uid = 1000\n", "uid 999 is below first_valid_uid 1000"),
+    (("1000", "99"), "first_valid_uid = 1000\nfirst_valid_gid = 100\n",
+     "gid 99 is below first_valid_gid 100"),
+    (("499", "100"), "", "uid 499 is below first_valid_uid 500"),   # the daemon's default
+])
+def test_ids_below_the_daemons_limits_need_force(pwfile, tmp_path, ids, limits, bad):
+    """Issue 14: an entry whose uid (gid) is below first_valid_uid
+    (first_valid_gid) would be refused by the daemon at every login: add
+    refuses it, with the reason, unless --force."""
+    conf = daemon_conf(tmp_path, limits)
+    uid, gid = ids
+    p = add(pwfile, "low", uid=uid, gid=gid, extra=("--config", conf), rc=1)
+    assert bad in p.err and "--force" in p.err, p.err
+    assert not pwfile.exists()
+    p = add(pwfile, "low", uid=uid, gid=gid, extra=("--config", conf, "--force"))
+    assert "warning" in p.err and bad.split(" is")[0] in p.err, p.err
+    assert entries(pwfile)["low"][2:4] == [uid, gid]
+    # at the limits: no question asked
+    add(pwfile, "ok", uid="1000", gid="100", extra=("--config", conf))
+    assert "ok" in entries(pwfile)
+
+
+def test_config_option(pwfile, tmp_path):
+    """--config names the daemon's configuration; one that does not load
+    stops add; --force and --config are add's only."""
+    p = add(pwfile, "x", extra=("--config", str(tmp_path / "missing.conf")), rc=1)
+    assert "missing.conf" in p.err
+    p = add(pwfile, "x", extra=("--config", daemon_conf(tmp_path, "first_valid_uid = x\n")),
+            rc=1)
+    assert "first_valid_uid" in p.err
+    assert not pwfile.exists()
+    add(pwfile, "x", extra=("--config", daemon_conf(tmp_path, "first_valid_uid = 10\n")))
+    p = run("-f", str(pwfile), "passwd", "x", "--force", "--stdin", stdin="pw\n", check_rc=1)
+    assert "does not apply" in p.err
+
+
 def test_owner_and_mode_preserved(pwfile):
     add(pwfile, "alice")
     os.chown(pwfile, 4321, 8765)
     os.chmod(pwfile, 0o600)
     ino = pwfile.stat().st_ino
-    for args, stdin in ((("add", "bob", "-u", "1", "-g", "1", "-d", "/b",
+    for args, stdin in ((("add", "bob", "-u", "1001", "-g", "1", "-d", "/b",
                           "--stdin"), "pw\n"),
                         (("passwd", "alice", "--stdin"), "pw2\n"),
                         (("delete", "bob"), None)):
@@ -578,7 +621,7 @@ def run_on_pty(args, answers, timeout=30):
 
 
 def test_terminal_add_and_passwd(pwfile):
-    rc, shown = run_on_pty(["-f", str(pwfile), "add", "tty", "-u", "5",
+    rc, shown = run_on_pty(["-f", str(pwfile), "add", "tty", "-u", "1005",
                             "-g", "5", "-d", "/t"],
                            ["Tty-Pass w0rd\n", "Tty-Pass w0rd\n"])
     assert rc == 0, shown
