@@ -353,7 +353,7 @@ static void test_every_failure_pays_the_dummy_crypt(void **state)
 }
 
 /* The same with a "$6$" hash, which libxcrypt computes like any other. */
-static void test_every_failure_pays_the_dummy_sha512crypt(void **state)
+static void test_every_failure_pays_the_dummy_sha512_crypt(void **state)
 {
 	every_failure_pays_the_dummy_crypt(alice6_hash);
 }
@@ -428,7 +428,7 @@ int main(void)
 		cmocka_unit_test(test_home_at_the_limit),
 		cmocka_unit_test(test_lookup_resets_state),
 		cmocka_unit_test(test_every_failure_pays_the_dummy_crypt),
-		cmocka_unit_test(test_every_failure_pays_the_dummy_sha512crypt),
+		cmocka_unit_test(test_every_failure_pays_the_dummy_sha512_crypt),
 		cmocka_unit_test(test_dummy_without_crypt_users),
 		cmocka_unit_test(test_apop_failure_says_why),
 		cmocka_unit_test(test_scram_lookup),
