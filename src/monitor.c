@@ -268,6 +268,7 @@ static void handle_scram_final(struct monitor *mo, struct ipc_msg *m)
 	const char *why = "malformed request";
 	enum scram_result r;
 
+	memset(&ok, 0, sizeof(ok));
 	if (mo->authed || !mo->scram || ipc_decode_scram_final(m, f) < 0)
 		r = SCRAM_FAIL;
 	else
