@@ -406,7 +406,7 @@ static void test_scram_lookup(void **state)
 	write_passwd(entries, 4);
 	assert_int_equal(auth_scram_lookup(&cfg, "frank", &u, &secret, k1), 1);
 	assert_non_null(secret);
-	assert_string_equal(secret, SCRAM_PW1 + strlen("{SCRAM-SHA-256}"));
+	assert_string_equal(secret, &SCRAM_PW1[strlen("{SCRAM-SHA-256}")]);
 	assert_int_equal(auth_scram_lookup(&cfg, "alice", &u, &secret, k2), 1);
 	assert_null(secret);
 	assert_int_equal(auth_scram_lookup(&cfg, "nosuchuser", &u, &secret, k3), 0);
