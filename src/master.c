@@ -385,10 +385,8 @@ static pid_t spare_take(int fd, int tls, int greeted)
 {
 	while (M.nspares > 0) {
 		struct spare sp = M.spares[--M.nspares];
-		char flags[2] = { tls ? '1' : '0', greeted ? '1' : '0' };
-		const char *f[1] = { flags };
-		size_t fl[1] = { sizeof(flags) };
-		int rc = ipc_send(sp.chan, IPC_ACCEPT, 1, f, fl, 1, &fd);
+		struct ipc_accept a = { tls, greeted, fd };
+		int rc = ipc_send_accept(sp.chan, &a);
 		close(sp.chan);
 		if (rc == 0)
 			return sp.pid;
