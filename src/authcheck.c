@@ -25,17 +25,20 @@ static const char fallback_hash[] =
 	"$y$j9T$n7JfdwBU7N9zYekJ0pq5d.$UIfFqn.6JwLVH0BPFuImqU1G7ia7pxCuE8bqv2kyRd1";
 
 /* What a failure that has no crypt hash of its own (an unknown user, a
- * locked entry, a wrong {PLAIN} password) pays: a crypt of the default
- * scheme at its default cost (crypt_gensalt with no prefix and count 0), as
- * postern-passwd makes for a new user.  Not the file's first hash: that may
- * be another scheme or cost, and an unknown name would time differently
- * from a known one.  Made once per process; a setting is all crypt needs. */
+ * locked entry, a wrong {PLAIN} password) pays: a crypt of the scheme and
+ * cost postern-passwd writes for a new user, yescrypt at crypt_gensalt's
+ * default cost (libxcrypt's own default scheme if it has no yescrypt).
+ * Not the file's first hash: that may be another scheme or cost, and an
+ * unknown name would time differently from a known one.  Made once per
+ * process; a setting is all crypt needs. */
 static const char *dummy_hash(void)
 {
 	static char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-	if (!setting[0] && !crypt_gensalt_rn(NULL, 0, NULL, 0, setting, sizeof(setting)))
-		snprintf(setting, sizeof(setting), "%s", fallback_hash);
-	if (setting[0] == '*')
+	if (setting[0])
+		return setting;
+	if ((!crypt_gensalt_rn("$y$", 0, NULL, 0, setting, sizeof(setting)) ||
+	     setting[0] == '*') &&
+	    (!crypt_gensalt_rn(NULL, 0, NULL, 0, setting, sizeof(setting)) || setting[0] == '*'))
 		snprintf(setting, sizeof(setting), "%s", fallback_hash);
 	return setting;
 }
