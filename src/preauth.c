@@ -1,5 +1,5 @@
 /* preauth.c - the pre-auth process: AUTHORIZATION state, STLS and implicit
- * TLS, SASL framing.  Runs chrooted in an empty directory as the
+ * TLS, USER/PASS and APOP (AUTH is preauth_sasl.c).  Runs chrooted in an empty directory as the
  * unprivileged 'postern' user, opens no files, and asks the monitor to check
  * credentials over a socketpair.  After a login it hands the client socket to
  * the monitor (plain) or stays as the TLS relay (TLS). */
