@@ -400,6 +400,21 @@ def test_auth_overlong_response(srv, size):
     logged_in(p)
 
 
+def test_overlong_sasl_names_are_failed_logins(srv):
+    """A name longer than any account's (255) fits in a SASL line but not
+    in the monitor's message: a failed login like any other (counted,
+    logged with the reason), and the session goes on."""
+    p = Pop(srv.port)
+    long_name = "a" * 300
+    assert p.cmd("AUTH PLAIN " + plain_ir(user=long_name)) == AUTH_FAILED
+    assert p.cmd("AUTH LOGIN " + b64(long_name.encode())) == "+ UGFzc3dvcmQ6"
+    assert p.cmd(b64(PASSWORD.encode())) == AUTH_FAILED
+    wait_log(srv, r"auth failed: user=<a+.*> rip=127\.0\.0\.1 method=LOGIN "
+                  r"reason=user name too long")
+    assert p.cmd("AUTH PLAIN " + plain_ir()).startswith("+OK")
+    logged_in(p)
+
+
 def test_auth_login_flows(srv):
     p = Pop(srv.port)
     # cancel at the user name, then at the password
