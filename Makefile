@@ -3,7 +3,16 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 MANDIR     ?= $(PREFIX)/share/man
+# systemd units, sysusers.d and tmpfiles.d snippets: systemd reads all
+# three below /usr/local/lib as well as /usr/lib (and /lib for units).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+EXAMPLEDIR ?= $(PREFIX)/share/doc/postern/examples
 DESTDIR    ?=
+
+# The one place of the version: the top entry of the Debian changelog.
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' contrib/debian/changelog)
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
@@ -69,15 +78,10 @@ src/%.o: src/%.c
 
 -include $(wildcard src/*.d tests/unit/*.d)
 
-install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/postern
-	install -m 0755 postern postern-passwd postern-deliver $(DESTDIR)$(SBINDIR)/
-	install -m 0644 man/postern.8 man/postern-passwd.8 man/postern-deliver.8 \
-	    $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 man/postern.conf.5 $(DESTDIR)$(MANDIR)/man5/
-	test -e $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf || \
-	    install -m 0644 etc/postern.conf $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf
+src/main.o: ALL_CPPFLAGS += -DPOSTERN_VERSION='"$(VERSION)"'
+src/main.o: contrib/debian/changelog
+
+include contrib/install.mk
 
 # The demo: build, make ./demo, run in the foreground on 127.0.0.1:1110.
 run: deps all
@@ -100,6 +104,7 @@ check:
 	$(MAKE) valgrind
 	$(MAKE) asan
 	$(MAKE) bench-smoke
+	$(MAKE) package-test
 
 -include tests/unit/unit.mk
 -include tests/integration/integration.mk
@@ -107,9 +112,10 @@ check:
 -include tests/fuzz/fuzz-proto.mk
 -include tests/sanitize.mk
 -include contrib/bench/bench.mk
+-include tests/package/package.mk
 
 clean:
 	rm -f src/*.o src/*.d $(LIB) $(BINS) tests/unit/*.o tests/unit/*.d $(UNIT_BINS)
-	rm -rf demo
+	rm -rf demo build-deb build-rpm
 
-.PHONY: all install run deps check clean unit integration
+.PHONY: all install uninstall deb rpm package-test run deps check clean unit integration

@@ -6,15 +6,33 @@
 #include "master.h"
 #include "session.h"
 #include "tls.h"
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define VERSION "0.1.0"
+/* The Makefile passes the version from contrib/debian/changelog. */
+#ifndef POSTERN_VERSION
+#define POSTERN_VERSION "unknown"
+#endif
+
+/* -V: the version and what it was built with (the seccomp filter is
+ * compiled in always; postern.conf's "seccomp = no" turns it off). */
+static void print_version(void)
+{
+	const struct scmp_version *sv = seccomp_version();
+	printf("postern %s\n%s (built with %s)\nlibxcrypt %s\n"
+	       "seccomp on (libseccomp %u.%u.%u)\n", POSTERN_VERSION,
+	       OpenSSL_version(OPENSSL_VERSION), OPENSSL_VERSION_TEXT,
+	       XCRYPT_VERSION_STR, sv ? sv->major : 0, sv ? sv->minor : 0,
+	       sv ? sv->micro : 0);
+}
 
 static void usage(FILE *f)
 {
@@ -49,7 +67,7 @@ int main(int argc, char **argv)
 		case 'd': to_stderr = 1; break;
 		case 't': check = 1; break;
 		case 'T': print = 1; break;
-		case 'V': printf("postern %s\n", VERSION); return 0;
+		case 'V': print_version(); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
