@@ -94,6 +94,6 @@ rpm:
 	fi | tar -C $(RPM_DIR)/postern-$(VERSION) -xf -
 	tar -C $(RPM_DIR) -czf $(RPM_DIR)/SOURCES/postern-$(VERSION).tar.gz postern-$(VERSION)
 	rm -rf $(RPM_DIR)/postern-$(VERSION)
-	rpmbuild -bb --define "_topdir $(CURDIR)/$(RPM_DIR)" \
+	rpmbuild -bb --nodeps --define "_topdir $(CURDIR)/$(RPM_DIR)" \
 	    contrib/rpm/postern.spec
 	find $(RPM_DIR)/RPMS -name '*.rpm'
