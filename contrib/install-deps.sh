@@ -6,7 +6,9 @@ build="gcc make pkg-config libssl-dev libcrypt-dev libseccomp-dev"
 test="$build libcmocka-dev python3 python3-pytest fetchmail getmail6 mpop curl
       openssl libio-socket-ssl-perl perl mandoc cppcheck clang libclang-rt-14-dev
       valgrind procps iproute2 testssl.sh libnet-ssleay-perl dovecot-core
-      dovecot-pop3d gnuplot-nox postfix gdb haproxy systemd groff-base"
+      dovecot-pop3d gnuplot-nox postfix gdb haproxy systemd groff-base
+      build-essential dpkg-dev debhelper lintian rpm fail2ban python3-systemd
+      man-db"
 case "$1" in
 build) want=$build ;;
 test) want=$test ;;
@@ -31,6 +33,8 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	chmod 755 /usr/sbin/policy-rc.d
 	made_policy=1
 fi
+# fail2ban is for tests/package (fail2ban-regex, fail2ban-client -t): its
+# service stays down too (policy-rc.d above).
 # Postfix is for tests/integration/test_mta.py, which runs a private
 # instance: no system configuration, no system service.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
