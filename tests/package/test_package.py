@@ -46,7 +46,12 @@ VOLATILE = re.compile(r"^(/var/lib/dpkg/|/var/log/|/var/cache/|/var/lib/apt/|"
                       # Made by every postern that starts (privdrop.c), from
                       # a checkout too: judged on its own after the purge.
                       r"/run/postern/)")
-SNAP_DIRS = ["/etc", "/usr", "/lib", "/var", "/run", "/opt", "/srv"]
+# Where a package or its maintainer scripts (sysusers, tmpfiles,
+# deb-systemd-helper) can leave files; /run and the rest of /var are left
+# out because other programs change them all the time (/run/postern is
+# checked on its own).
+SNAP_DIRS = ["/etc", "/usr", "/lib", "/opt", "/srv", "/var/spool", "/var/lib/systemd",
+             "/var/mail", "/var/empty"]
 
 
 def run(cmd, **kw):
