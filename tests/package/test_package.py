@@ -116,6 +116,19 @@ def wait_port(port, proc, timeout=20.0):
     raise AssertionError(f"nothing listening on 127.0.0.1:{port}")
 
 
+def other_posterns():
+    """Processes of postern running now (this test has stopped its own)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().startswith("postern"):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
 def unit_lines(unit, key):
     with open(os.path.join(UNITDIR, unit)) as f:
         return [l.split("=", 1)[1].strip() for l in f if l.startswith(key + "=")]
@@ -419,9 +432,11 @@ def test_purge_leaves_nothing_and_mail_untouched(pkg):
     assert not gone, "removed by the package:\n" + "\n".join(gone)
     assert tree_digest(pkg.home) == maildir
     assert not os.path.exists("/etc/postern")
-    # The runtime directory goes too.  (On a machine where other postern
-    # daemons start meanwhile, one of them may have made it again.)
-    assert not os.path.exists("/run/postern")
+    # The runtime directory goes too.  Every postern that starts makes it
+    # again: where other postern processes run (a developer's machine with
+    # tests running beside; never in CI), it may be theirs.
+    if os.path.exists("/run/postern"):
+        assert other_posterns(), "/run/postern left behind by the purge"
 
 
 def test_rpm_builds():
