@@ -85,3 +85,21 @@ def test_uninstall_keeps_changed_configuration(dest):
     out = make("uninstall", f"DESTDIR={dest}")
     assert files(dest) == ["etc/postern/postern.conf"]
     assert "kept" in out
+
+
+def test_readme_sysusers_and_tmpfiles_steps_after_install(dest):
+    """README's quick setup after make install: systemd-sysusers postern.conf
+    and systemd-tmpfiles --create postern.conf find the snippets below
+    /usr/local/lib (here in a --root) and make the accounts and directories."""
+    make("install", f"DESTDIR={dest}")
+    for cmd in (["systemd-sysusers", f"--root={dest}", "postern.conf"],
+                ["systemd-tmpfiles", f"--root={dest}", "--create", "postern.conf"]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    with open(os.path.join(dest, "etc/passwd")) as f:
+        assert re.search(r"^postern:x:\d+:\d+:.*:/nonexistent:/usr/sbin/nologin$", f.read(), re.M)
+    with open(os.path.join(dest, "etc/group")) as f:
+        assert re.search(r"^postern-drop:x:\d+:", f.read(), re.M)
+    st = os.stat(os.path.join(dest, "run/postern/empty"))
+    assert (st.st_uid, st.st_mode & 0o7777) == (0, 0o555)
+    assert os.stat(os.path.join(dest, "var/spool/postern/drop")).st_mode & 0o7777 == 0o730
