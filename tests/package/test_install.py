@@ -102,4 +102,4 @@ def test_readme_sysusers_and_tmpfiles_steps_after_install(dest):
         assert re.search(r"^postern-drop:x:\d+:", f.read(), re.M)
     st = os.stat(os.path.join(dest, "run/postern/empty"))
     assert (st.st_uid, st.st_mode & 0o7777) == (0, 0o555)
-    assert os.stat(os.path.join(dest, "var/spool/postern/drop")).st_mode & 0o7777 == 0o730
+    assert os.stat(os.path.join(dest, "var/spool/postern/drop")).st_mode & 0o7777 == 0o1730

@@ -200,9 +200,12 @@ def test_installed_files_and_accounts(pkg):
     assert run(["getent", "group", "postern-drop"]).returncode == 0
     st = os.stat("/run/postern/empty")
     assert (st.st_uid, st.st_mode & 0o7777) == (0, 0o555)
+    st = os.stat("/var/spool/postern/drop")
+    assert st.st_mode & 0o7777 == 0o1730
+    assert st.st_gid == int(run(["getent", "group", "postern-drop"]).stdout.split(":")[2])
     # The standalone service is enabled, the alternatives are not.
     assert os.path.islink("/etc/systemd/system/multi-user.target.wants/postern.service")
-    assert not glob.glob("/etc/systemd/system/sockets.target.wants/postern*")
+    assert not glob.glob("/etc/systemd/system/*.wants/postern[!.]*")
     # The shipped configuration listens on loopback only.
     r = run(["/usr/sbin/postern", "-T"])
     assert r.returncode == 0, r.stderr
