@@ -42,9 +42,12 @@ SHARED_OBJS = src/authcheck.o src/scram.o
 # links (the linker takes only the members a program needs).
 LIB      = libpostern.a
 LIB_OBJS = $(CORE_OBJS) $(SHARED_OBJS)
+# The Maildir provider of the mail store (the mail process).
+MAILDIR_OBJS = src/maildir.o src/maildir_index.o src/maildir_dups.o \
+               src/msgstream.o
 # The daemon's processes.
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o src/preauth_sasl.o \
-              src/mailproc.o src/maildir.o src/netio.o \
+              src/mailproc.o $(MAILDIR_OBJS) src/netio.o \
               src/privdrop.o src/pop3cmd.o src/serve.o src/capa.o src/tls.o \
               src/sasl.o src/sandbox_linux.o src/ratelog.o src/confcheck.o
 PASSWD_OBJS = src/postern-passwd.o src/passwd_hash.o src/passwd_file.o

@@ -1,12 +1,16 @@
 /* mailstore.h - what the mail process needs from a mail store: open and
- * lock, a snapshot of messages with sizes and unique ids, open one message,
- * and commit deletions and flags.  Maildir (maildir.c) is the provider;
- * another store (mbox) would fill in the same table. */
+ * lock, a snapshot of messages with sizes and unique ids, send one message
+ * (or its top) to the client, and commit deletions and flags.  Maildir
+ * (maildir.c) is the provider.  Nothing here names a file or a descriptor
+ * of a message: an mbox-style store (a message is a byte range of one file)
+ * fills in the same table, streaming its ranges with msgstream_send(). */
 #ifndef POSTERN_MAILSTORE_H
 #define POSTERN_MAILSTORE_H
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+struct conn;
 
 enum ms_status {
 	MS_OK,
@@ -14,6 +18,16 @@ enum ms_status {
 	MS_TEMP,      /* temporary failure: [SYS/TEMP] */
 	MS_PERM,      /* permanent failure: [SYS/PERM] */
 	MS_TOOBIG,    /* over max_messages / max_mailbox_size: [SYS/PERM] */
+};
+
+/* What a stream call did. */
+enum ms_stream {
+	MS_SENT,       /* head, message and terminating "." queued or written
+	                * (a failed write shows in the conn's write_failed) */
+	MS_NOT_SENT,   /* could not be opened, errno set (ENOENT: gone for
+	                * good); nothing was written */
+	MS_BROKEN,     /* read error after the head went out, errno set: the
+	                * reply cannot be completed, the session must end */
 };
 
 struct mailstore_opts {
@@ -37,9 +51,15 @@ struct mailstore_ops {
 	size_t (*count)(const struct mailstore *s);
 	uint64_t (*size)(const struct mailstore *s, size_t i);
 	const char *(*uidl)(const struct mailstore *s, size_t i);
-	/* Open message i for reading: a descriptor, or -1 (errno set);
-	 * *file_size is the size of the file as opened. */
-	int (*open_msg)(struct mailstore *s, size_t i, uint64_t *file_size);
+	/* Send message i to c: once it is open, the head bytes (the reply
+	 * line), then the message in POP3 form (msgencode: CRLF line ends,
+	 * dot-stuffing, the final CRLF and "."), whole when top_lines < 0,
+	 * else its header and top_lines body lines.  Memory stays bounded
+	 * whatever the message's size.  *stored = the message's bytes in the
+	 * store (set unless MS_NOT_SENT). */
+	enum ms_stream (*stream)(struct mailstore *s, size_t i, int64_t top_lines,
+				 struct conn *c, const char *head, size_t headlen,
+				 uint64_t *stored);
 	/* deleted[i] / seen[i]: 1 to remove / to mark retrieved. */
 	enum ms_status (*commit)(struct mailstore *s, const unsigned char *deleted,
 				 const unsigned char *seen, struct commit_result *r);

@@ -1,11 +1,11 @@
 /* mailproc.c - the mail process: TRANSACTION and UPDATE states of RFC 1939.
- * Runs as the mailbox owner (never root), with the Maildir as working
- * directory, talking to a plain descriptor: the client socket itself, or a
- * socketpair to the TLS relay in the pre-auth process. */
+ * Runs as the mailbox owner (never root), talking to a plain descriptor:
+ * the client socket itself, or a socketpair to the TLS relay in the
+ * pre-auth process.  The mail store (mailstore.h) does the file work,
+ * RETR and TOP streaming included. */
 #include "capa.h"
 #include "log.h"
 #include "mailstore.h"
-#include "msgencode.h"
 #include "netio.h"
 #include "parse.h"
 #include "pop3.h"
@@ -14,9 +14,6 @@
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -27,8 +24,6 @@
 #include <sys/wait.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#define READ_CHUNK (256 * 1024)
 
 struct mailsess {
 	struct session *s;
@@ -41,7 +36,6 @@ struct mailsess {
 	uint64_t del_bytes;
 	unsigned retr, top;
 	uint64_t retr_bytes, top_bytes;
-	char *rbuf, *ebuf;
 	struct serve sv;
 };
 
@@ -152,64 +146,20 @@ static void cmd_uidl(void *ctx, const struct pop3_req *r)
 	list_uidl(ctx, r, 1);
 }
 
-/* Large messages are encoded straight from the page cache through a small
- * mapped window (one copy less than read(); memory stays flat whatever the
- * size).  Returns how far it got (fsize when done) and leaves the file
- * offset there, so the read() loop after it finishes the job if mapping is
- * refused. */
-#define MAP_MIN (1024 * 1024)
-#define MAP_WINDOW (1024 * 1024)
-
-static void on_sigbus(int sig)
-{
-	/* The file shrank under a mapping: end the session, nothing deleted. */
-	static const char msg[] = "postern: message file truncated during RETR\n";
-	ssize_t w = write(2, msg, sizeof(msg) - 1);
-	(void)w;
-	(void)sig;
-	_exit(1);
-}
-
-static off_t stream_mapped(struct mailsess *m, int fd, off_t fsize, struct msgenc *e)
-{
-	off_t off = 0;
-	if (fsize < MAP_MIN)
-		return 0;
-	signal(SIGBUS, on_sigbus);
-	while (!e->done && off < fsize) {
-		size_t len = (size_t)(fsize - off < MAP_WINDOW ? fsize - off : MAP_WINDOW);
-		const char *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, off);
-		size_t q;
-		if (p == MAP_FAILED)
-			break;
-		for (q = 0; q < len && !e->done; q += READ_CHUNK) {
-			size_t chunk = len - q < READ_CHUNK ? len - q : READ_CHUNK;
-			size_t n = msgenc_chunk(e, p + q, chunk, m->ebuf);
-			if (conn_write_big(&m->c, m->ebuf, n) < 0)
-				break;
-		}
-		munmap((void *)p, len);
-		if (m->c.write_failed)
-			break;
-		off += (off_t)len;
-	}
-	if (e->done || m->c.write_failed)
-		return fsize;
-	if (off < fsize && lseek(fd, off, SEEK_SET) < 0)
-		pfatal("lseek: %s", strerror(errno));
-	return off;
-}
-
-/* Stream message idx: "+OK", the encoded body, the terminating dot.  A read
- * error after "+OK" cannot be reported in-band, so the session ends. */
+/* "+OK", the message (or its top) and the terminating dot, streamed by the
+ * store (for Maildir: msgstream.c).  A read error after "+OK" cannot be
+ * reported in-band, so the session ends. */
 static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 {
-	struct msgenc e;
-	char fin[8];
-	uint64_t before, fsize = 0, got, listed;
-	ssize_t r;
-	int fd = m->ops->open_msg(m->store, idx, &fsize);
-	if (fd < 0) {
+	char head[48];
+	uint64_t before, stored = 0;
+	uint64_t listed = m->ops->size(m->store, idx);
+	int hl = snprintf(head, sizeof(head), "+OK %llu octets\r\n", (unsigned long long)listed);
+	enum ms_stream st;
+
+	before = m->c.bytes_out + m->c.out_len + (uint64_t)hl;
+	st = m->ops->stream(m->store, idx, top_lines, &m->c, head, (size_t)hl, &stored);
+	if (st == MS_NOT_SENT) {
 		plog(LOG_ERR, "user=<%s> rip=%s cannot open message %zu: %s",
 		     m->s->user, m->s->conn.rip, idx + 1, strerror(errno));
 		/* Gone for good (another program removed it): no code, so a
@@ -218,40 +168,22 @@ static void send_message(struct mailsess *m, size_t idx, int64_t top_lines)
 					     : "[SYS/TEMP] cannot read message");
 		return;
 	}
-	listed = m->ops->size(m->store, idx);
+	if (st == MS_BROKEN) {
+		plog(LOG_ERR, "user=<%s> rip=%s read error in message %zu: %s",
+		     m->s->user, m->s->conn.rip, idx + 1, strerror(errno));
+		conn_flush(&m->c);
+		_exit(1);
+	}
 	/* The size said in LIST comes from the name (,W=) or the size cache
 	 * without reading the file.  With CRLF line ends it is at least the
-	 * file's size and at most twice it plus a final CRLF; outside that
+	 * stored size and at most twice it plus a final CRLF; outside that
 	 * the name lies or the file was changed in place (Maildir forbids
 	 * both).  Too late to take back, but the administrator hears of it. */
-	if (listed < fsize || listed > 2 * fsize + 2)
+	if (listed < stored || listed > 2 * stored + 2)
 		plog(LOG_WARNING, "user=<%s> rip=%s message %zu: listed as %llu octets but its "
 		     "file has %llu bytes: a wrong ,W= in its name, or a file changed in place",
 		     m->s->user, m->s->conn.rip, idx + 1, (unsigned long long)listed,
-		     (unsigned long long)fsize);
-	conn_printf(&m->c, "+OK %llu octets\r\n", (unsigned long long)listed);
-	before = m->c.bytes_out + m->c.out_len;
-	msgenc_init(&e, top_lines);
-	got = (uint64_t)stream_mapped(m, fd, (off_t)fsize, &e);
-	/* Maildir messages do not change: once the size seen at open is read,
-	 * the read that would only report the end is skipped. */
-	while (!e.done && got < fsize && (r = read(fd, m->rbuf, READ_CHUNK)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			plog(LOG_ERR, "user=<%s> rip=%s read error in message %zu: %s",
-			     m->s->user, m->s->conn.rip, idx + 1, strerror(errno));
-			close(fd);
-			conn_flush(&m->c);
-			_exit(1);
-		}
-		size_t n = msgenc_chunk(&e, m->rbuf, (size_t)r, m->ebuf);
-		got += (uint64_t)r;
-		if (conn_write_big(&m->c, m->ebuf, n) < 0)
-			break;
-	}
-	close(fd);
-	conn_put(&m->c, fin, msgenc_finish(&e, fin));
+		     (unsigned long long)stored);
 	if (top_lines < 0) {
 		m->retr++;
 		m->retr_bytes += m->c.bytes_out + m->c.out_len - before;
@@ -490,8 +422,6 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 	/* The scan's directory buffers are free again: give those pages back
 	 * (an idle session should cost little memory). */
 	malloc_trim(0);
-	m.rbuf = xmalloc(READ_CHUNK);
-	m.ebuf = xmalloc(2 * READ_CHUNK);
 	{
 		size_t count;
 		uint64_t octets;

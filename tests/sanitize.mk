@@ -67,11 +67,18 @@ $(SAN_DIR)/test_scram: tests/unit/test_scram.c src/sasl.c src/scram.c $(SAN_CORE
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
 	    src/sasl.c src/scram.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
 
-$(SAN_DIR)/test_maildir_fallback: tests/unit/test_maildir_fallback.c src/maildir.c $(SAN_CORE) \
-		$(wildcard tests/unit/*.h include/*.h)
+$(SAN_DIR)/test_maildir_fallback: tests/unit/test_maildir_fallback.c $(MAILDIR_OBJS:.o=.c) \
+		src/netio.c $(SAN_CORE) $(wildcard tests/unit/*.h include/*.h)
 	@mkdir -p $(SAN_DIR)
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -Wl,--wrap=renameat2 \
-	    -Wl,--wrap=unlink -o $@ $< src/maildir.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
+	    -Wl,--wrap=unlink -Wl,--wrap=unlinkat -o $@ $< $(MAILDIR_OBJS:.o=.c) src/netio.c \
+	    $(SAN_CORE) -lcmocka $(SSL_LIBS)
+
+$(SAN_DIR)/test_msgstream: tests/unit/test_msgstream.c src/msgstream.c src/netio.c $(SAN_CORE) \
+		$(wildcard tests/unit/*.h include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
+	    src/msgstream.c src/netio.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
 
 # The protocol tests link their daemon sources (UNIT_PROTO_OBJS_* in
 # tests/unit/unit.mk) and the loop's test wraps plog.

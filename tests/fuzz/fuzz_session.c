@@ -1,5 +1,5 @@
 /* fuzz_session.c - libFuzzer target for the mail process: mail_main()
- * (src/mailproc.c) with the real Maildir provider (src/maildir.c) and its
+ * (src/mailproc.c) with the real Maildir provider (src/maildir*.c) and its
  * index file, TRANSACTION commands from the fuzzer, then UPDATE on QUIT.
  *
  * No change to src/ was needed.  mail_main() never returns (it ends in
@@ -8,8 +8,9 @@
  * (their arguments checked by ASan) but not written, and with
  * --wrap=xmalloc etc. and --wrap=free so that what the process would have
  * left to the kernel at exit is freed here.  Descriptors it leaves open are
- * closed, and the working directory (mail_main chdirs into the Maildir) is
- * put back.
+ * closed, and the working directory is put back (the store works through a
+ * descriptor of the Maildir and leaves it alone, but a regression must not
+ * leak into the next run).
  *
  * A fresh Maildir under /dev/shm is laid out before every run: seven
  * messages (dot lines, CRLF, no final LF, empty, a 20 KB one), plus planted

@@ -1,8 +1,10 @@
-/* test_maildir_fallback.c - src/maildir.c on a file system without
- * renameat2(RENAME_NOREPLACE): every move is link() + unlink().  renameat2
- * and unlink are wrapped (-Wl,--wrap) so a test can make them fail the way
- * such a file system, or a failing disk, does.  No move may replace a
- * file, and no failure may lose a message or leave it under two names. */
+/* test_maildir_fallback.c - the Maildir provider (src/maildir*.c) where
+ * things go wrong.  On a file system without renameat2(RENAME_NOREPLACE)
+ * every move is link() + unlink().  renameat2 and unlinkat (and unlink, for
+ * older builds that called it) are wrapped (-Wl,--wrap) so a test can make
+ * them fail the way such a file system, or a failing disk, does.  No move
+ * may replace a file, and no failure may lose a message or leave it under
+ * two names. */
 #include "unit.h"
 #include "mailstore.h"
 #include <dirent.h>
@@ -13,6 +15,7 @@
 
 int __real_renameat2(int, const char *, int, const char *, unsigned int);
 int __real_unlink(const char *);
+int __real_unlinkat(int, const char *, int);
 
 static int rename_errno;             /* renameat2 fails with it; 0 = real */
 static const char *unlink_fails_for; /* unlink of this (relative) name: EIO */
@@ -28,14 +31,28 @@ int __wrap_renameat2(int ofd, const char *from, int nfd, const char *to, unsigne
 	return __real_renameat2(ofd, from, nfd, to, flags);
 }
 
-int __wrap_unlink(const char *path)
+static int unlink_hook(const char *path)
 {
 	unlinks++;
 	if (unlink_fails_for && strcmp(path, unlink_fails_for) == 0) {
 		errno = EIO;
 		return -1;
 	}
+	return 0;
+}
+
+int __wrap_unlink(const char *path)
+{
+	if (unlink_hook(path) < 0)
+		return -1;
 	return __real_unlink(path);
+}
+
+int __wrap_unlinkat(int dfd, const char *path, int flags)
+{
+	if (unlink_hook(path) < 0)
+		return -1;
+	return __real_unlinkat(dfd, path, flags);
 }
 
 static char top[64], here[4096];

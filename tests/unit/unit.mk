@@ -17,7 +17,8 @@ UNIT_PROTO_OBJS_serve   = src/serve.o src/pop3cmd.o src/netio.o
 UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
 UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve
 UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_scram \
-             tests/unit/test_maildir_fallback tests/unit/test_deliver_fallback $(UNIT_PROTO) tests/unit/test_sandbox
+             tests/unit/test_maildir_fallback tests/unit/test_deliver_fallback \
+             tests/unit/test_msgstream $(UNIT_PROTO) tests/unit/test_sandbox
 # Each test links the code under test from libpostern.a (the linker takes
 # the members it needs) or names its object; headers are tracked by
 # -MMD (DEPFLAGS), the .d files included by the top Makefile.
@@ -40,10 +41,14 @@ tests/unit/test_scram: tests/unit/test_scram.c $(UNIT_SCRAM_OBJS) $(LIB)
 	$(UNIT_CC) -o $@ $< $(UNIT_SCRAM_OBJS) $(LIB) -lcmocka $(SSL_LIBS)
 
 # Maildir moves where renameat2(RENAME_NOREPLACE) is missing (link +
-# unlink), with renameat2 and unlink wrapped to fail on demand.
-tests/unit/test_maildir_fallback: tests/unit/test_maildir_fallback.c src/maildir.o $(LIB)
-	$(UNIT_CC) -Wl,--wrap=renameat2 -Wl,--wrap=unlink -o $@ $< \
-	    src/maildir.o $(LIB) -lcmocka $(SSL_LIBS)
+# unlink), with renameat2 and unlinkat wrapped to fail on demand.
+tests/unit/test_maildir_fallback: tests/unit/test_maildir_fallback.c $(MAILDIR_OBJS) src/netio.o $(LIB)
+	$(UNIT_CC) -Wl,--wrap=renameat2 -Wl,--wrap=unlink -Wl,--wrap=unlinkat -o $@ $< \
+	    $(MAILDIR_OBJS) src/netio.o $(LIB) -lcmocka $(SSL_LIBS)
+
+# A byte range of a file streamed in POP3 form (the mail store's RETR/TOP).
+tests/unit/test_msgstream: tests/unit/test_msgstream.c src/msgstream.o src/netio.o $(LIB)
+	$(UNIT_CC) -o $@ $< src/msgstream.o src/netio.o $(LIB) -lcmocka $(SSL_LIBS)
 
 # The real pre-auth seccomp filter, loaded in forked children.
 tests/unit/test_sandbox: tests/unit/test_sandbox.c src/sandbox_linux.o $(LIB)
