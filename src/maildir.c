@@ -13,9 +13,11 @@
  * No rename here replaces a file (md_rename_noreplace): a message is never
  * lost to a name clash.  Two files with the same unique part (a restore,
  * another MDA) would share a UIDL: all but one are renamed to a unique part
- * of their own at login (maildir_dups.c), so UIDLs stay unique and stable. */
+ * of their own at login (maildir_dups.c), so UIDLs stay unique and stable.
+ * UPDATE appends a maildirsize line per removed message (maildirsize.c). */
 #include "maildir_impl.h"
 #include "log.h"
+#include "maildirsize.h"
 #include "mdname.h"
 #include "msgencode.h"
 #include "netio.h"
@@ -482,26 +484,28 @@ static char *with_seen_flag(const struct mdmsg *m)
 	return out;
 }
 
-static void update_maildirsize(int dfd, uint64_t bytes, unsigned count)
+/* What a removed message counted for in maildirsize: its ,S= size, as the
+ * recalculation counts it, else the file's. */
+static uint64_t quota_size(const struct mdmsg *m, const struct stat *st)
 {
-	char line[64];
-	int fd = openat(dfd, "maildirsize", O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	int n = snprintf(line, sizeof(line), "-%llu -%u\n", (unsigned long long)bytes, count);
-	if (write_all(fd, line, (size_t)n) < 0)
-		plog(LOG_WARNING, "maildirsize: cannot update: %s", strerror(errno));
-	close(fd);
+	struct mdname mn;
+	if (mdname_parse(m->path + 4, &mn) == 0 && mn.has_s)
+		return mn.s_size;
+	return (uint64_t)st->st_size;
 }
 
 static enum ms_status md_commit(struct mailstore *s, const unsigned char *deleted,
 				const unsigned char *seen, struct commit_result *r)
 {
 	size_t i;
-	uint64_t disk_bytes = 0;
-	int quota = faccessat(s->dfd, "maildirsize", F_OK, 0) == 0;
+	struct maildirsize quota = { -1, 0 };
 
 	memset(r, 0, sizeof(*r));
+	for (i = 0; i < s->n; i++)
+		if (deleted[i]) {
+			maildirsize_open(s->dfd, &quota);
+			break;
+		}
 	for (i = 0; i < s->n; i++) {
 		struct mdmsg *m = &s->msg[i];
 		if (deleted[i]) {
@@ -513,10 +517,15 @@ static enum ms_status md_commit(struct mailstore *s, const unsigned char *delete
 				r->deleted++; /* already gone: not an error */
 				continue;
 			}
-			if (unlinkat(s->dfd, m->path, 0) == 0 || errno == ENOENT) {
+			/* Only what this unlink removed leaves the quota: a
+			 * message someone else removed was theirs to count. */
+			if (unlinkat(s->dfd, m->path, 0) == 0) {
 				r->deleted++;
 				r->deleted_bytes += m->size;
-				disk_bytes += (uint64_t)st.st_size;
+				maildirsize_removed(&quota, quota_size(m, &st));
+			} else if (errno == ENOENT) {
+				r->deleted++;
+				r->deleted_bytes += m->size;
 			} else {
 				plog(LOG_ERR, "maildir: cannot delete %s: %s", m->path, strerror(errno));
 				r->failed++;
@@ -537,8 +546,7 @@ static enum ms_status md_commit(struct mailstore *s, const unsigned char *delete
 			free(to);
 		}
 	}
-	if (quota && r->deleted)
-		update_maildirsize(s->dfd, disk_bytes, r->deleted);
+	maildirsize_close(&quota);
 	return r->failed ? MS_TEMP : MS_OK;
 }
 

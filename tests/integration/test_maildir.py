@@ -391,13 +391,36 @@ def test_maildirsize_updated_after_deletions(any_server):
         assert c.cmd("DELE 3").startswith("+OK")
         assert c.cmd("QUIT") == "+OK postern signing off (2 messages deleted)"
     lines = open(ms).read().splitlines()
-    # Maildir++ counts bytes on disk (not the CRLF wire size).
+    # Maildir++ counts bytes on disk (not the CRLF wire size); a line per
+    # removed message, written as it goes.
     assert lines == ["1000000S,1000C", "%d %d" % (sum(map(len, datas)), 3),
-                     "-%d -2" % (len(datas[0]) + len(datas[2]))]
+                     "-%d -1" % len(datas[0]), "-%d -1" % len(datas[2])]
     # A session that deletes nothing leaves it alone.
     with logged_in(any_server.port) as c:
         c.quit()
     assert open(ms).read().splitlines() == lines
+
+
+def test_maildirsize_not_charged_for_a_message_already_gone(server):
+    """A message that another program removed during the session was not
+    removed by this UPDATE: maildirsize is not charged for it (it was,
+    with its count, before)."""
+    md = server.maildirs["ptalice"]
+    datas = [b"first\n", b"second message\n"]
+    for d in datas:
+        md.add(d, where="cur")
+    ms = os.path.join(md.path, "maildirsize")
+    with open(ms, "w") as f:
+        f.write("1000000S,1000C\n%d 2\n" % sum(map(len, datas)))
+    os.chown(ms, md.uid, md.gid)
+    with logged_in(server.port) as c:
+        os.unlink(os.path.join(md.path, md.files()[0]))   # another reader took it
+        assert c.cmd("DELE 1").startswith("+OK")
+        assert c.cmd("DELE 2").startswith("+OK")
+        assert c.cmd("QUIT") == "+OK postern signing off (2 messages deleted)"
+    assert open(ms).read().splitlines() == [
+        "1000000S,1000C", "%d 2" % sum(map(len, datas)), "-%d -1" % len(datas[1])]
+    assert md.files() == []
 
 
 def test_no_maildirsize_is_not_created(server):

@@ -2,15 +2,18 @@
  * things go wrong.  On a file system without renameat2(RENAME_NOREPLACE)
  * every move is link() + unlink().  renameat2 and unlinkat (and unlink, for
  * older builds that called it) are wrapped (-Wl,--wrap) so a test can make
- * them fail the way such a file system, or a failing disk, does.  No move
- * may replace a file, and no failure may lose a message or leave it under
- * two names. */
+ * them fail the way such a file system, or a failing disk, does, or kill
+ * the process half-way through UPDATE.  No move may replace a file, no
+ * failure may lose a message or leave it under two names, and maildirsize
+ * counts exactly what was removed. */
 #include "unit.h"
 #include "mailstore.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int __real_renameat2(int, const char *, int, const char *, unsigned int);
@@ -20,6 +23,7 @@ int __real_unlinkat(int, const char *, int);
 static int rename_errno;             /* renameat2 fails with it; 0 = real */
 static const char *unlink_fails_for; /* unlink of this (relative) name: EIO */
 static unsigned renames, unlinks;
+static unsigned kill_at_unlink;      /* the Nth unlink: SIGKILL instead */
 
 int __wrap_renameat2(int ofd, const char *from, int nfd, const char *to, unsigned int flags)
 {
@@ -34,6 +38,8 @@ int __wrap_renameat2(int ofd, const char *from, int nfd, const char *to, unsigne
 static int unlink_hook(const char *path)
 {
 	unlinks++;
+	if (kill_at_unlink && unlinks == kill_at_unlink)
+		raise(SIGKILL);
 	if (unlink_fails_for && strcmp(path, unlink_fails_for) == 0) {
 		errno = EIO;
 		return -1;
@@ -62,7 +68,7 @@ static int setup(void **state)
 	(void)state;
 	rename_errno = EINVAL;
 	unlink_fails_for = NULL;
-	renames = unlinks = 0;
+	renames = unlinks = kill_at_unlink = 0;
 	snprintf(top, sizeof(top), "/tmp/postern-mdfb-XXXXXX");
 	if (!mkdtemp(top) || !getcwd(here, sizeof(here)))
 		return -1;
@@ -267,6 +273,108 @@ static void test_delete_and_failed_delete(void **state)
 	check("cur", "1700000001.M1P1Q2.host:2,=two;");
 }
 
+/* A file's whole content, NUL-terminated, in out. */
+static void slurp(const char *rel, char *out, size_t cap)
+{
+	char p[256];
+	int fd;
+	ssize_t r;
+	snprintf(p, sizeof(p), "%s/Maildir/%s", top, rel);
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	r = read(fd, out, cap - 1);
+	assert_true(r >= 0);
+	out[r] = '\0';
+	close(fd);
+}
+
+/* maildirsize loses what UPDATE removed, and only that: a message another
+ * program removed first is not subtracted again, and a message counts
+ * with its ,S= size as the Maildir++ recalculation counts it. */
+static void test_maildirsize_counts_only_what_was_removed(void **state)
+{
+	struct mailstore *s;
+	unsigned char del[3] = { 1, 1, 0 }, seen[3] = { 0, 0, 0 };
+	struct commit_result r;
+	char got[256], p[256];
+	(void)state;
+	rename_errno = 0;
+	make_maildir();
+	put("cur/1700000000.M1P1Q1.host,S=100:2,", "one");
+	put("cur/1700000001.M1P1Q2.host:2,", "second");
+	put("cur/1700000002.M1P1Q3.host:2,", "third!!");
+	put("maildirsize", "1000S,10C\n116 3\n");
+	s = open_store();
+	assert_int_equal(maildir_ops.count(s), 3);
+	snprintf(p, sizeof(p), "%s/Maildir/cur/1700000001.M1P1Q2.host:2,", top);
+	assert_int_equal(__real_unlink(p), 0);   /* another reader took it */
+	assert_int_equal(maildir_ops.commit(s, del, seen, &r), MS_OK);
+	maildir_ops.close(s);
+	assert_int_equal(r.deleted, 2);
+	assert_int_equal(r.failed, 0);
+	slurp("maildirsize", got, sizeof(got));
+	assert_string_equal(got, "1000S,10C\n116 3\n-100 -1\n");
+	check("cur", "1700000002.M1P1Q3.host:2,=third!!;");
+}
+
+/* A session killed during UPDATE (SIGKILL at the third unlink) leaves a
+ * maildirsize that has every removal done before it. */
+static void test_maildirsize_right_after_a_kill_during_update(void **state)
+{
+	struct mailstore *s;
+	unsigned char del[3] = { 1, 1, 1 }, seen[3] = { 0, 0, 0 };
+	struct commit_result r;
+	char got[256];
+	pid_t pid;
+	int status;
+	(void)state;
+	rename_errno = 0;
+	make_maildir();
+	put("cur/1700000000.M1P1Q1.host:2,", "one");
+	put("cur/1700000001.M1P1Q2.host:2,", "second");
+	put("cur/1700000002.M1P1Q3.host:2,", "third!!");
+	put("maildirsize", "1000S,10C\n16 3\n");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		s = open_store();
+		unlinks = 0;
+		kill_at_unlink = 3;
+		maildir_ops.commit(s, del, seen, &r);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	check("cur", "1700000002.M1P1Q3.host:2,=third!!;");
+	slurp("maildirsize", got, sizeof(got));
+	assert_string_equal(got, "1000S,10C\n16 3\n-3 -1\n-6 -1\n");
+}
+
+/* A maildirsize over the specification's 5120 bytes is recalculated by
+ * its next reader: no line is added to it. */
+static void test_maildirsize_over_the_bound_is_left_to_recalculation(void **state)
+{
+	struct mailstore *s;
+	unsigned char del[1] = { 1 }, seen[1] = { 0 };
+	struct commit_result r;
+	static char big[6000], got[7000];
+	(void)state;
+	rename_errno = 0;
+	make_maildir();
+	put("cur/1700000000.M1P1Q1.host:2,", "one");
+	memset(big, '\n', 5200);
+	memcpy(big, "1000S\n", 6);
+	put("maildirsize", big);
+	s = open_store();
+	assert_int_equal(maildir_ops.commit(s, del, seen, &r), MS_OK);
+	maildir_ops.close(s);
+	assert_int_equal(r.deleted, 1);
+	slurp("maildirsize", got, sizeof(got));
+	assert_string_equal(got, big);
+	check("cur", "");
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +383,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_unlink_takes_the_new_name_back, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_delete_and_failed_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_maildirsize_counts_only_what_was_removed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_maildirsize_right_after_a_kill_during_update,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_maildirsize_over_the_bound_is_left_to_recalculation,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

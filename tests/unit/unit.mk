@@ -41,7 +41,8 @@ tests/unit/test_scram: tests/unit/test_scram.c $(UNIT_SCRAM_OBJS) $(LIB)
 	$(UNIT_CC) -o $@ $< $(UNIT_SCRAM_OBJS) $(LIB) -lcmocka $(SSL_LIBS)
 
 # Maildir moves where renameat2(RENAME_NOREPLACE) is missing (link +
-# unlink), with renameat2 and unlinkat wrapped to fail on demand.
+# unlink), with renameat2 and unlinkat wrapped to fail on demand; the
+# maildirsize lines of UPDATE.
 tests/unit/test_maildir_fallback: tests/unit/test_maildir_fallback.c $(MAILDIR_OBJS) src/netio.o $(LIB)
 	$(UNIT_CC) -Wl,--wrap=renameat2 -Wl,--wrap=unlink -Wl,--wrap=unlinkat -o $@ $< \
 	    $(MAILDIR_OBJS) src/netio.o $(LIB) -lcmocka $(SSL_LIBS)
