@@ -423,6 +423,38 @@ def test_maildirsize_not_charged_for_a_message_already_gone(server):
     assert md.files() == []
 
 
+def test_stale_tmp_files_are_swept_at_login(server):
+    """maildir(5): files in tmp/ untouched for 36 hours are what a killed
+    delivery left, and a reader removes them.  Fresh ones (a delivery in
+    progress), files of another owner and non-files stay; the removal is
+    logged with a count."""
+    md = server.maildirs["ptalice"]
+    tmp = os.path.join(md.path, "tmp")
+    names = {"old1": 37, "old2": 100, "fresh": 0, "young": 35, "root-owned": 40}
+    for n, hours in names.items():
+        p = os.path.join(tmp, n)
+        with open(p, "wb") as f:
+            f.write(b"partial delivery\n")
+        if n != "root-owned":
+            os.chown(p, md.uid, md.gid)
+        age(p, hours * 3600)
+    os.mkdir(os.path.join(tmp, "olddir"))
+    os.chown(os.path.join(tmp, "olddir"), md.uid, md.gid)
+    age(os.path.join(tmp, "olddir"), 40 * 3600)
+    os.symlink("/etc/passwd", os.path.join(tmp, "oldlink"))
+    os.utime(os.path.join(tmp, "oldlink"), ns=(0, 0), follow_symlinks=False)
+    md.add(b"a message\n")
+    with logged_in(server.port) as c:
+        assert c.cmd("STAT") == "+OK 1 11"
+        c.quit()
+    assert sorted(os.listdir(tmp)) == ["fresh", "olddir", "oldlink", "root-owned", "young"]
+    assert "maildir: removed 2 files older than 36 hours from tmp/" in server.logtext()
+    # Nothing stale left: the next login removes nothing and says nothing.
+    with logged_in(server.port) as c:
+        c.quit()
+    assert server.logtext().count("older than 36 hours") == 1
+
+
 def test_no_maildirsize_is_not_created(server):
     md = server.maildirs["ptalice"]
     md.add(b"x\n")

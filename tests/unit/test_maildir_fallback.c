@@ -5,7 +5,7 @@
  * them fail the way such a file system, or a failing disk, does, or kill
  * the process half-way through UPDATE.  No move may replace a file, no
  * failure may lose a message or leave it under two names, and maildirsize
- * counts exactly what was removed. */
+ * counts exactly what was removed.  Also the tmp/ sweep at login. */
 #include "unit.h"
 #include "mailstore.h"
 #include <dirent.h>
@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 int __real_renameat2(int, const char *, int, const char *, unsigned int);
@@ -374,6 +375,71 @@ static void test_maildirsize_over_the_bound_is_left_to_recalculation(void **stat
 	check("cur", "");
 }
 
+static void put_aged(const char *rel, time_t age)
+{
+	char p[256];
+	struct timespec ts[2];
+	put(rel, "partial delivery");
+	snprintf(p, sizeof(p), "%s/Maildir/%s", top, rel);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - age;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+/* maildir(5): tmp/ files untouched for 36 hours go at login; fresh ones,
+ * and what is not a regular file, stay. */
+static void test_tmp_sweep_removes_only_stale_files(void **state)
+{
+	struct mailstore *s;
+	char p[256];
+	(void)state;
+	rename_errno = 0;
+	make_maildir();
+	put_aged("tmp/1700000000.M1P1Q1.host", 37 * 3600);
+	put_aged("tmp/1700000001.M1P1Q2.host", 35 * 3600);
+	put("tmp/1700000002.M1P1Q3.host", "fresh");
+	snprintf(p, sizeof(p), "%s/Maildir/tmp/olddir", top);
+	assert_int_equal(mkdir(p, 0700), 0);
+	{
+		struct timespec ts[2] = { { time(NULL) - 40 * 3600, 0 }, { time(NULL) - 40 * 3600, 0 } };
+		assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	}
+	s = open_store();
+	assert_int_equal(maildir_ops.count(s), 0);
+	maildir_ops.close(s);
+	check("tmp", "1700000001.M1P1Q2.host=partial delivery;1700000002.M1P1Q3.host=fresh;"
+	      "olddir=;");
+}
+
+/* A login looks at a bounded number of tmp/ entries: a flooded tmp/ is
+ * cleared over several logins. */
+static void test_tmp_sweep_is_bounded(void **state)
+{
+	struct mailstore *s;
+	char rel[64], dir[256];
+	struct dirent **v;
+	int n, i, left[2];
+	(void)state;
+	rename_errno = 0;
+	make_maildir();
+	for (i = 0; i < 300; i++) {
+		snprintf(rel, sizeof(rel), "tmp/17000%05d.M1P1Q1.host", i);
+		put_aged(rel, 40 * 3600);
+	}
+	snprintf(dir, sizeof(dir), "%s/Maildir/tmp", top);
+	for (i = 0; i < 2; i++) {
+		s = open_store();
+		maildir_ops.close(s);
+		n = scandir(dir, &v, NULL, alphasort);
+		assert_true(n >= 2);
+		left[i] = n - 2;
+		while (n--)
+			free(v[n]);
+		free(v);
+	}
+	assert_true(left[0] > 0 && left[0] < 300);
+	assert_int_equal(left[1], 0);
+}
 
 int main(void)
 {
@@ -389,6 +455,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_maildirsize_over_the_bound_is_left_to_recalculation,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tmp_sweep_removes_only_stale_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tmp_sweep_is_bounded, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

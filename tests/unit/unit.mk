@@ -42,7 +42,7 @@ tests/unit/test_scram: tests/unit/test_scram.c $(UNIT_SCRAM_OBJS) $(LIB)
 
 # Maildir moves where renameat2(RENAME_NOREPLACE) is missing (link +
 # unlink), with renameat2 and unlinkat wrapped to fail on demand; the
-# maildirsize lines of UPDATE.
+# maildirsize lines of UPDATE, and the tmp/ sweep.
 tests/unit/test_maildir_fallback: tests/unit/test_maildir_fallback.c $(MAILDIR_OBJS) src/netio.o $(LIB)
 	$(UNIT_CC) -Wl,--wrap=renameat2 -Wl,--wrap=unlink -Wl,--wrap=unlinkat -o $@ $< \
 	    $(MAILDIR_OBJS) src/netio.o $(LIB) -lcmocka $(SSL_LIBS)
