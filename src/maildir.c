@@ -182,10 +182,10 @@ static int entry_is_regular(DIR *d, const struct dirent *de, const char *dir)
 	return 0;
 }
 
-/* A subdirectory of the Maildir, for reading. */
-static DIR *open_sub(const struct mailstore *s, const char *dir)
+/* A subdirectory of the Maildir, for reading; flags: O_NOFOLLOW or 0. */
+static DIR *open_sub(const struct mailstore *s, const char *dir, int flags)
 {
-	int fd = openat(s->dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(s->dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d && fd >= 0) {
 		int e = errno;
@@ -197,7 +197,7 @@ static DIR *open_sub(const struct mailstore *s, const char *dir)
 
 static int scan_dir(struct mailstore *s, const char *dir, int move_to_cur)
 {
-	DIR *d = open_sub(s, dir);
+	DIR *d = open_sub(s, dir, 0);
 	struct dirent *de;
 	if (!d)
 		return -1;
@@ -273,7 +273,9 @@ static int is_dot_or_dotdot(const char *name)
  * Nothing here can fail a login. */
 static void sweep_tmp(const struct mailstore *s)
 {
-	DIR *d = open_sub(s, "tmp");
+	/* A tmp/ that is a symlink is not swept: its files are not the
+	 * left-overs of deliveries into this Maildir. */
+	DIR *d = open_sub(s, "tmp", O_NOFOLLOW);
 	struct dirent *de;
 	unsigned looked = 0, removed = 0;
 	time_t limit = time(NULL) - TMP_STALE_SECONDS;
@@ -451,7 +453,7 @@ static int held_by_other(const struct mailstore *s, const struct mdmsg *m, const
  * must not remove the other message. */
 static int relocate(struct mailstore *s, struct mdmsg *m)
 {
-	DIR *d = open_sub(s, "cur");
+	DIR *d = open_sub(s, "cur", 0);
 	struct dirent *de;
 	const char *name = m->path + 4;
 	char found[NAME_MAX + 1];

@@ -331,6 +331,54 @@ def test_symlinked_maildir_parts_do_not_leak(server):
     assert open(target).read() == "do not touch\n"
 
 
+def test_tmp_sweep_stays_inside_the_maildir(server):
+    """The login's tmp/ sweep does not follow a tmp/ that is a symlink to
+    another directory, nor remove what is not a regular file."""
+    md = server.maildirs["ptalice"]
+    md.add(b"x\n")
+    elsewhere = os.path.join(server.tmp, "elsewhere")
+    os.mkdir(elsewhere)
+    os.chown(elsewhere, md.uid, md.gid)
+    victim = os.path.join(elsewhere, "old-file")
+    with open(victim, "w") as f:
+        f.write("keep me\n")
+    os.chown(victim, md.uid, md.gid)
+    os.utime(victim, (time.time() - 40 * 3600,) * 2)
+    tmp = os.path.join(md.path, "tmp")
+    os.rmdir(tmp)
+    os.symlink(elsewhere, tmp)
+    with logged_in(server.port) as c:
+        assert c.cmd("STAT") == "+OK 1 3"
+        c.quit()
+    assert open(victim).read() == "keep me\n"
+    assert "cannot read tmp/" in server.logtext()
+
+
+def test_maildirsize_that_is_not_a_file(server):
+    """A maildirsize that is a FIFO (whose open for writing would wait for
+    a reader for ever) or a symlink is not written: QUIT completes, the
+    message goes, and the symlink's target is untouched."""
+    md = server.maildirs["ptalice"]
+    ms = os.path.join(md.path, "maildirsize")
+    target = os.path.join(server.tmp, "quota-target")
+    with open(target, "w") as f:
+        f.write("1000S\n")
+    os.chown(target, md.uid, md.gid)       # the user could write it
+    for kind in ("fifo", "symlink"):
+        md.add(b"x\n")
+        if kind == "fifo":
+            os.mkfifo(ms)
+            os.chown(ms, md.uid, md.gid)
+        else:
+            os.symlink(target, ms)
+        with logged_in(server.port) as c:
+            assert c.cmd("DELE 1").startswith("+OK")
+            assert c.cmd("QUIT") == "+OK postern signing off (1 message deleted)"
+        assert md.files() == []
+        os.unlink(ms)
+    assert open(target).read() == "1000S\n"
+
+
 def test_many_concurrent_connections_then_still_serving(any_server):
     any_server.maildirs["ptalice"].add(b"x\n")
     conns = []
