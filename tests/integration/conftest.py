@@ -15,6 +15,9 @@ import time
 
 import pytest
 
+# Assertions in the shared client runners report their operands too.
+pytest.register_assert_rewrite("realclients")
+
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # The daemon under test: ./postern, or another build (the sanitizer build of
 # `make asan` sets POSTERN_BIN=build-asan/postern).
@@ -427,6 +430,19 @@ def any_server(request, server_factory):
     s = server_factory()
     s.mode = request.param
     return s.start() if request.param == "standalone" else s.start_inetd()
+
+
+@pytest.fixture
+def srv(server_factory, test_ca):
+    """A running server with certificates for mail.test (the default) and
+    other.test, and tlsutil.MESSAGE in ptalice's mailbox: the server of
+    test_tls.py and test_tls_clients.py.  (test_cli.py and test_sasl.py
+    define a `srv` of their own, which pytest prefers there.)"""
+    from tlsutil import MESSAGE, tls_server    # here: tlsutil imports conftest
+    s = tls_server(server_factory, test_ca, names=("mail.test", "other.test"))
+    s.start()
+    s.maildirs["ptalice"].add(MESSAGE)
+    return s
 
 
 @pytest.fixture(scope="session")

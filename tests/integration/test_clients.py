@@ -3,15 +3,14 @@ fetchmail, getmail6, mpop and curl, in standalone and inetd mode.  Each
 must fetch byte-identical messages (after CRLF -> LF; a message without a
 final newline arrives with one) and delete when asked, and only then.
 
-Client specifics are in /work/shared/CLIENTS.md."""
+The clients are run by realclients.py; their specifics are in
+/work/shared/CLIENTS.md."""
 import os
 import poplib
-import pwd
-import shutil
-import subprocess
 
 import pytest
 
+import realclients
 from conftest import PASSWORD
 from pop3util import wait_until, wire_size
 
@@ -31,14 +30,11 @@ MSGS = [
                for i in range(20000)),
 ]
 
-TOOLS = {"fetchmail": "fetchmail", "getmail": "getmail6", "mpop": "mpop", "curl": "curl"}
-
-
 @pytest.fixture(scope="module", autouse=True)
 def clients_installed():
     """make check installs the clients once (contrib/install-deps.sh); a
     fixture never runs apt-get itself."""
-    missing = [pkg for tool, pkg in TOOLS.items() if not shutil.which(tool)]
+    missing = realclients.missing_tools()
     assert not missing, f"POP3 clients missing: apt-get install {' '.join(missing)}"
 
 
@@ -64,22 +60,6 @@ def assert_untouched(server, user="ptalice"):
 def assert_emptied(server, user="ptalice"):
     assert wait_until(lambda: server.maildirs[user].files() == [], 5), \
         server.maildirs[user].files()
-
-
-def workdir(server, name):
-    d = os.path.join(server.tmp, name)
-    os.makedirs(d, mode=0o755)
-    os.chmod(d, 0o755)
-    return d
-
-
-def read_dir(d):
-    out = []
-    for root, _, files in os.walk(d):
-        for n in files:
-            with open(os.path.join(root, n), "rb") as f:
-                out.append(f.read())
-    return out
 
 
 def session_log(server):
@@ -150,37 +130,15 @@ def test_poplib_top_and_long_lines(server):
 
 # ---- fetchmail ----
 
-def run_fetchmail(server, keep):
-    w = workdir(server, "fetchmail-" + ("keep" if keep else "nokeep"))
-    out = workdir(server, os.path.basename(w) + "-out")
-    mda = os.path.join(w, "mda.sh")
-    with open(mda, "w") as f:
-        f.write(f'#!/bin/sh\nexec cat > "$(mktemp "{out}/msg.XXXXXXXX")"\n')
-    os.chmod(mda, 0o755)
-    rc = os.path.join(w, "fetchmailrc")
-    with open(rc, "w") as f:
-        f.write(f'set invisible\nset no bouncemail\n'
-                f'poll 127.0.0.1 service {server.port} protocol pop3 auth password\n'
-                f'  user "ptalice" there with password "{PASSWORD}" is root here\n'
-                f'  sslproto "" fetchall {"keep" if keep else "nokeep"} no rewrite\n'
-                f'  mda "{mda}"\n')
-    os.chmod(rc, 0o600)
-    env = dict(os.environ, HOME=w, FETCHMAILHOME=w)
-    r = subprocess.run(["fetchmail", "-f", rc, "--nodetach", "-v", "--idfile",
-                        os.path.join(w, "ids"), "--pidfile", os.path.join(w, "pid")],
-                       env=env, capture_output=True, timeout=120)
-    trace = (r.stdout + r.stderr).decode("latin-1")
-    assert r.returncode == 0, trace
-    return read_dir(out), trace
-
-
 def test_fetchmail(any_server):
     load(any_server)
-    got, trace = run_fetchmail(any_server, keep=True)
+    rc, trace, got = realclients.fetchmail(any_server.tmp, any_server.port, keep=True)
+    assert rc == 0, trace
     assert sorted(got) == expected()
     assert "POP3> DELE" not in trace
     assert_untouched(any_server)
-    got, trace = run_fetchmail(any_server, keep=False)
+    rc, trace, got = realclients.fetchmail(any_server.tmp, any_server.port, keep=False)
+    assert rc == 0, trace
     assert sorted(got) == expected()
     assert "POP3> DELE 1" in trace
     assert_emptied(any_server)
@@ -188,45 +146,14 @@ def test_fetchmail(any_server):
 
 # ---- getmail6 ----
 
-def run_getmail(server, delete, attempt=1):
-    nobody = pwd.getpwnam("nobody")
-    w = workdir(server, "getmail-" + ("delete" if delete else "keep") + "-%d" % attempt)
-    md = os.path.join(w, "Maildir")
-    for sub in ("", "cur", "new", "tmp"):
-        os.mkdir(os.path.join(md, sub))
-        os.chown(os.path.join(md, sub), nobody.pw_uid, nobody.pw_gid)
-    gd = os.path.join(w, "getmaildir")
-    os.mkdir(gd)
-    rc = os.path.join(w, "getmailrc")
-    with open(rc, "w") as f:
-        f.write(f"[retriever]\ntype = SimplePOP3Retriever\nserver = 127.0.0.1\n"
-                f"port = {server.port}\nusername = ptalice\npassword = {PASSWORD}\n"
-                # also how long getmail waits for its delivery child
-                f"timeout = 20\n\n"
-                f"[destination]\ntype = Maildir\npath = {md}/\nuser = nobody\n\n"
-                f"[options]\nread_all = true\ndelete = {'true' if delete else 'false'}\n"
-                f"delivered_to = false\nreceived = false\nverbose = 2\n")
-    os.chmod(rc, 0o600)
-    r = subprocess.run(["getmail", "--rcfile", rc, "--getmaildir", gd],
-                       capture_output=True, timeout=120)
-    trace = (r.stdout + r.stderr).decode("latin-1")
-    if r.returncode != 0 and attempt == 1 and "waiting child pid" in trace:
-        # getmail 6 installs its SIGCHLD handler after fork() and notifies a
-        # condition nobody waits on yet, so a delivery child that exits at
-        # once is never seen ("waiting child pid N timed out"): getmail's
-        # race, not the server's.  Then, and only then, the run is done
-        # again from the same mailbox as before.
+def run_getmail(server, keep):
+    def restore():
         mailbox = server.maildirs["ptalice"]
         for f in mailbox.files():
             os.remove(os.path.join(mailbox.path, f))
         load(server)
-        return run_getmail(server, delete, attempt=2)
-    assert r.returncode == 0, trace
-    got = read_dir(md)
-    # Files written as nobody, as asked.
-    for sub in ("new", "cur"):
-        for n in os.listdir(os.path.join(md, sub)):
-            assert os.stat(os.path.join(md, sub, n)).st_uid == nobody.pw_uid
+    rc, trace, got = realclients.getmail(server.tmp, server.port, keep=keep, restore=restore)
+    assert rc == 0, trace
     # getmail's Maildir delivery puts a Return-Path line on top.
     prefix = b"Return-Path: <unknown>\n"
     assert all(g.startswith(prefix) for g in got)
@@ -235,11 +162,11 @@ def run_getmail(server, delete, attempt=1):
 
 def test_getmail6(any_server):
     load(any_server)
-    got, trace = run_getmail(any_server, delete=False)
+    got, trace = run_getmail(any_server, keep=True)
     assert sorted(got) == expected()
     assert "deleted" not in trace
     assert_untouched(any_server)
-    got, trace = run_getmail(any_server, delete=True)
+    got, trace = run_getmail(any_server, keep=False)
     assert sorted(got) == expected()
     assert trace.count(", deleted") == len(MSGS)
     assert_emptied(any_server)
@@ -247,32 +174,15 @@ def test_getmail6(any_server):
 
 # ---- mpop ----
 
-def run_mpop(server, keep):
-    w = workdir(server, "mpop-" + ("keep" if keep else "nokeep"))
-    md = os.path.join(w, "Maildir")
-    for sub in ("", "cur", "new", "tmp"):
-        os.mkdir(os.path.join(md, sub))
-    rc = os.path.join(w, "mpoprc")
-    with open(rc, "w") as f:
-        f.write(f"defaults\ntls off\n\naccount test\nhost 127.0.0.1\nport {server.port}\n"
-                f"user ptalice\npassword {PASSWORD}\nauth user\ndelivery maildir {md}\n"
-                f"keep {'on' if keep else 'off'}\nonly_new off\n"
-                f"uidls_file {w}/uidls\nreceived_header off\n")
-    os.chmod(rc, 0o600)
-    r = subprocess.run(["mpop", "-C", rc, "-d", "test"], env=dict(os.environ, HOME=w),
-                       capture_output=True, timeout=120)
-    trace = (r.stdout + r.stderr).decode("latin-1").replace("\r\n", "\n")
-    assert r.returncode == 0, trace[-3000:]
-    return read_dir(md), trace
-
-
 def test_mpop(any_server):
     load(any_server)
-    got, trace = run_mpop(any_server, keep=True)
+    rc, trace, got = realclients.mpop(any_server.tmp, any_server.port, keep=True)
+    assert rc == 0, trace[-3000:]
     assert sorted(got) == expected()
     assert "--> DELE" not in trace
     assert_untouched(any_server)
-    got, trace = run_mpop(any_server, keep=False)
+    rc, trace, got = realclients.mpop(any_server.tmp, any_server.port, keep=False)
+    assert rc == 0, trace[-3000:]
     assert sorted(got) == expected()
     assert "--> DELE 1" in trace
     # mpop pipelines (PIPELINING is advertised): USER and PASS went out
@@ -284,31 +194,30 @@ def test_mpop(any_server):
 
 # ---- curl ----
 
-def curl(server, *args, check=True):
-    r = subprocess.run(["curl", "-s", "-S", "--max-time", "60", "-u", f"ptalice:{PASSWORD}",
-                        *args], capture_output=True, timeout=120)
+def curl(server, path="/", *extra, check=True):
+    """One curl session; its stdout is .messages."""
+    r = realclients.curl(server.port, path, extra=extra)
     if check:
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 0, r.trace
     return r
 
 
 def test_curl(any_server):
     load(any_server)
-    base = f"pop3://127.0.0.1:{any_server.port}/"
-    listing = curl(any_server, base).stdout
+    listing = curl(any_server).messages
     assert listing == b"".join(b"%d %d\r\n" % (i + 1, wire_size(m)) for i, m in enumerate(MSGS))
-    got = [lf(curl(any_server, base + str(i + 1)).stdout) for i in range(len(MSGS))]
+    got = [lf(curl(any_server, f"/{i + 1}").messages) for i in range(len(MSGS))]
     assert sorted(got) == expected()
     assert_untouched(any_server)
     # A message number that does not exist is an error, not an empty body.
-    assert curl(any_server, base + "99", check=False).returncode != 0
+    assert curl(any_server, "/99", check=False).returncode != 0
     # Delete them one session at a time: each DELE 1 takes the oldest.
     for i in range(len(MSGS)):
-        r = curl(any_server, base, "-X", "DELE 1", "-I")
-        assert r.stdout == b""
+        r = curl(any_server, "/", "-X", "DELE 1", "-I")
+        assert r.messages == b""
         assert len(any_server.maildirs["ptalice"].files()) == len(MSGS) - i - 1
     # (curl prints the CRLF of an empty listing's "+OK" line, a curl quirk.)
-    assert curl(any_server, base).stdout in (b"", b"\r\n")
+    assert curl(any_server).messages in (b"", b"\r\n")
     assert_emptied(any_server)
     assert wait_until(lambda: sum("logout:" in l for l in session_log(any_server))
                       == len(MSGS) * 2 + 3, 5)

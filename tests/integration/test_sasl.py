@@ -4,7 +4,6 @@ SCRAM-SHA-256 / SCRAM-SHA-256-PLUS (RFC 5802, 7677, channel binding with
 tls-exporter, RFC 9266: on TLS 1.3, and on TLS 1.2 with the extended master
 secret)."""
 import base64
-import glob
 import hashlib
 import os
 import pwd
@@ -16,6 +15,8 @@ import threading
 import pytest
 
 import conftest
+import realclients
+from realclients import TLS
 from tlsutil import (MESSAGE, PASSWORD, Pop, ScramClient, b64, cert_der, client_ctx, lf,
                      scram_auth, scram_keys, sessions_gone, set_password_field, tls_server,
                      wait_log)
@@ -874,23 +875,9 @@ def test_scram_plus_bad_binding(scram_srv, test_ca, version, case):
 
 @pytest.mark.parametrize("mode", ["stls", "implicit"])
 def test_mpop_scram(scram_srv, test_ca, mode, tmp_path):
-    home = str(tmp_path)
-    md = os.path.join(home, "md")
-    for sub in ("", "/cur", "/new", "/tmp"):
-        os.makedirs(md + sub, exist_ok=True)
-    rc = os.path.join(home, "mpoprc")
     port = scram_srv.tls_port if mode == "implicit" else scram_srv.port
-    with open(rc, "w") as f:
-        f.write(f"account default\nhost 127.0.0.1\nport {port}\nuser ptbob\n"
-                f'password "{PASSWORD}"\nauth scram-sha-256\ntls on\n'
-                f"tls_starttls {'on' if mode == 'stls' else 'off'}\n"
-                f"tls_trust_file {test_ca['ca']}\ntls_host_override mail.test\ntimeout 30\n"
-                f"delivery maildir {md}\nkeep on\nonly_new off\nuidls_file {home}/uidls\n"
-                f"received_header off\n")
-    os.chmod(rc, 0o600)
-    r = subprocess.run(["mpop", "-C", rc, "-q"], env=dict(os.environ, HOME=home),
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
-    got = [open(p, "rb").read() for p in glob.glob(md + "/new/*") + glob.glob(md + "/cur/*")]
-    assert got == [MESSAGE]
+    r = realclients.mpop(str(tmp_path), port, user="ptbob", tls=TLS(mode, test_ca["ca"]),
+                         auth="scram-sha-256")
+    assert r.returncode == 0, r.trace
+    assert r.messages == [MESSAGE]
     wait_log(scram_srv, r"login: user=<ptbob> .* method=SCRAM-SHA-256")

@@ -24,14 +24,6 @@ TLS13 = ssl.TLSVersion.TLSv1_3
 MODES = ["stls", "implicit"]
 
 
-@pytest.fixture
-def srv(server_factory, test_ca):
-    s = tls_server(server_factory, test_ca, names=("mail.test", "other.test"))
-    s.start()
-    s.maildirs["ptalice"].add(MESSAGE)
-    return s
-
-
 def connect(srv, test_ca, mode, name="mail.test", ctx=None, **kw):
     """A Pop in TLS by either route; ctx defaults to a verifying one."""
     ctx = ctx or client_ctx(test_ca["ca"], **kw)
