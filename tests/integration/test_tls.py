@@ -340,26 +340,25 @@ def test_sni(srv, test_ca, mode, maxv):
 
 
 def test_sni_session_resumption(srv, test_ca):
-    """Resumption also works for the SNI certificate's name."""
-    for maxv in (TLS12, TLS13):
-        ctx = client_ctx(test_ca["ca"], maxv=maxv)
-        p = Pop(srv.tls_port, tls_ctx=ctx, server_hostname="other.test")
-        p.capa()
-        sess = p.sock.session
-        p.cmd("QUIT")
-        p.close()
-        s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10)
-        s = ctx.wrap_socket(s, server_hostname="other.test", session=sess)
-        assert s.session_reused, maxv
-        assert s.recv(100).startswith(b"+OK")
-        s.close()
+    """Resumption also works for the SNI certificate's name (TLS 1.3: TLS
+    1.2 gets no tickets, see test_no_tls12_ticket)."""
+    ctx = client_ctx(test_ca["ca"], maxv=TLS13)
+    p = Pop(srv.tls_port, tls_ctx=ctx, server_hostname="other.test")
+    p.capa()
+    sess = p.sock.session
+    p.cmd("QUIT")
+    p.close()
+    s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10)
+    s = ctx.wrap_socket(s, server_hostname="other.test", session=sess)
+    assert s.session_reused
+    assert s.recv(100).startswith(b"+OK")
+    s.close()
 
 
 # ---- session resumption and close_notify ----
 
-@pytest.mark.parametrize("maxv", [TLS12, TLS13])
-def test_session_resumption(srv, test_ca, maxv):
-    ctx = client_ctx(test_ca["ca"], maxv=maxv)
+def test_session_resumption(srv, test_ca):
+    ctx = client_ctx(test_ca["ca"], maxv=TLS13)
     p = Pop(srv.tls_port, tls_ctx=ctx)
     p.capa()                                  # TLS 1.3 tickets arrive after the handshake
     sess = p.sock.session
@@ -370,6 +369,49 @@ def test_session_resumption(srv, test_ca, maxv):
     s = ctx.wrap_socket(s, server_hostname="mail.test", session=sess)
     assert s.session_reused, "the session was not resumed"
     s.close()
+
+
+@pytest.mark.parametrize("name", ["mail.test", "other.test"])
+def test_no_tls12_ticket(srv, test_ca, name):
+    """A TLS 1.2 ticket would carry the session's master secret under a key
+    every pre-auth process holds: none is issued, so a TLS 1.2 session is
+    never resumed (TLS 1.3 resumption stays, test_session_resumption)."""
+    ctx = client_ctx(test_ca["ca"], maxv=TLS12)
+    p = Pop(srv.tls_port, tls_ctx=ctx, server_hostname=name)
+    assert p.sock.version() == "TLSv1.2"
+    p.capa()
+    sess = p.sock.session
+    assert p.cmd("QUIT").startswith("+OK")
+    p.close()
+    assert sess is not None and not sess.has_ticket
+    s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10)
+    s = ctx.wrap_socket(s, server_hostname=name, session=sess)
+    assert not s.session_reused
+    assert s.recv(100).startswith(b"+OK")
+    s.close()
+
+
+def test_ticket_not_accepted_after_reload(server_factory, test_ca):
+    """The ticket key is made anew with each load of the certificates: a
+    reload (SIGHUP) retires the tickets issued under the old key."""
+    s = tls_server(server_factory, test_ca).start()
+    ctx = client_ctx(test_ca["ca"], maxv=TLS13)
+    p = Pop(s.tls_port, tls_ctx=ctx)
+    p.capa()
+    sess = p.sock.session
+    p.cmd("QUIT")
+    p.close()
+    assert sess.has_ticket
+    c = ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.tls_port), timeout=10),
+                        server_hostname="mail.test", session=sess)
+    assert c.session_reused
+    c.close()
+    sighup(s, r"configuration reloaded")
+    c = ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.tls_port), timeout=10),
+                        server_hostname="mail.test", session=sess)
+    assert not c.session_reused
+    assert c.recv(100).startswith(b"+OK")
+    c.close()
 
 
 @pytest.mark.parametrize("login", [False, True])
