@@ -47,6 +47,7 @@ struct config {
 	uint64_t max_mailbox_size;
 	unsigned max_sessions;
 	unsigned spare_sessions;  /* pre-started connection processes (master) */
+	unsigned max_preauth_sessions; /* not yet logged in; 0: max_sessions / 2 */
 	unsigned max_sessions_per_source;
 	unsigned max_conn_rate_per_source;   /* new connections per minute */
 	unsigned listen_backlog;

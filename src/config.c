@@ -47,6 +47,7 @@ static const struct key keys[] = {
 	{ "max_mailbox_size", K_SIZE, O(max_mailbox_size), 0, NULL, 0, 0 },
 	{ "max_sessions", K_UINT, O(max_sessions), 0, NULL, 0, 0 },
 	{ "spare_sessions", K_UINT, O(spare_sessions), 0, NULL, 0, CONF_MAX_SPARES },
+	{ "max_preauth_sessions", K_UINT, O(max_preauth_sessions), 0, NULL, 0, 0 },
 	{ "max_sessions_per_source", K_UINT, O(max_sessions_per_source), 0, NULL, 0, 0 },
 	{ "max_conn_rate_per_source", K_UINT, O(max_conn_rate_per_source), 0, NULL, 0, 0 },
 	{ "listen_backlog", K_UINT, O(listen_backlog), 0, NULL, 0, 0 },

@@ -1,14 +1,19 @@
-/* master.c - the standalone master: runs as root, binds the listeners (or
- * takes systemd's), enforces global and per-source limits, forks one
- * connection monitor per accepted socket, reaps children, reloads on SIGHUP
- * and stops on SIGTERM.  It never parses client input and never dies of a
+/* master.c - the standalone master, root: takes its listeners (listen.c),
+ * admits each client within the global and per-source limits (limits.c),
+ * closing the oldest session that has not logged in when the pre-auth
+ * slots are full, keeps spare connection processes forked ahead and hands
+ * each accepted socket to one (or forks a connection monitor), reaps
+ * children, reloads on SIGHUP, stops on SIGTERM, and tells the service
+ * manager (sdnotify.c).  It never parses client input and never dies of a
  * session's failure. */
 #include "heap.h"
 #include "ipc.h"
 #include "log.h"
 #include "master.h"
-#include "ratelog.h"
+#include "srclimits.h"
+#include "listen.h"
 #include "sandbox.h"
+#include "sdnotify.h"
 #include "session.h"
 #include "tls.h"
 #include "util.h"
@@ -28,24 +33,14 @@
 #include <time.h>
 #include <unistd.h>
 
-struct listener {
-	int fd;
-	int tls;
-};
-
 struct child {
 	pid_t pid;
-	unsigned char key[16];   /* source: IPv4 address or IPv6 /64 */
+	unsigned char key[LIMITS_KEY];  /* source: IPv4 address or IPv6 /64 */
+	char rip[64];
+	uint64_t seq;            /* order of acceptance: the oldest is evicted first */
+	unsigned char authed;    /* its monitor reported a login */
+	unsigned char evicted;   /* killed to make room; no longer counted */
 };
-
-struct rate {
-	unsigned char key[16];
-	time_t window;           /* minute the count belongs to */
-	unsigned count;
-	time_t logged;           /* last minute a limit was logged */
-};
-
-#define RATE_SLOTS 4096
 
 /* A spare connection process: a monitor whose pre-auth process is already
  * started and confined, waiting on chan for a client (spare_sessions). */
@@ -57,11 +52,13 @@ struct spare {
 static struct {
 	struct config cfg;
 	const char *cfgpath;
-	struct listener l[CONF_MAX_LISTEN * 2];
+	struct listener l[LISTEN_MAX];
 	int nl;
 	struct child *kids;
 	unsigned nkids, capkids;
-	struct rate *rates;
+	unsigned nauthed, nevicted;      /* of the kids */
+	unsigned orphans;        /* evicted pre-auth processes not reaped yet */
+	uint64_t seq;
 	struct tls_server *tls;
 	uid_t unpriv_uid;
 	gid_t unpriv_gid;
@@ -70,6 +67,8 @@ static struct {
 	struct spare spares[CONF_MAX_SPARES];
 	unsigned nspares;
 	uint64_t spares_paused_until;   /* ms: a spare died idle; do not fork-loop */
+	uint64_t status_sent;           /* ms: last STATUS= to the service manager */
+	unsigned status_kids, status_authed;
 } M;
 
 static void on_signal(int sig)
@@ -81,206 +80,86 @@ static void on_signal(int sig)
 	errno = e;
 }
 
-static int bind_one(const struct listen_addr *la, struct listener *out, char *err, size_t cap)
+/* Sessions that count against the limits (an evicted one is on its way
+ * out), and those of them not logged in yet. */
+static unsigned live(void)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	char port[8];
-	int fd = -1, one = 1, rc;
-	const char *host = la->host[0] ? la->host : "::";
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", la->port);
-	snprintf(err, cap, "%s:%u: no usable address", host, la->port);
-again:
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, cap, "%s:%u: %s", host, la->port, gai_strerror(rc));
-		if (!la->host[0] && strcmp(host, "::") == 0) {
-			host = "0.0.0.0";
-			goto again;
-		}
-		return -1;
-	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0) {
-			snprintf(err, cap, "%s:%u: %s", host, la->port, strerror(errno));
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (ai->ai_family == AF_INET6) {
-			/* "*:port" is dual-stack; an explicit v6 address is v6 only. */
-			int v6only = la->host[0] ? 1 : 0;
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
-		}
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, (int)M.cfg.listen_backlog) == 0)
-			break;
-		snprintf(err, cap, "%s:%u: %s", host, la->port, strerror(errno));
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0 && !la->host[0] && strcmp(host, "::") == 0) {
-		/* No IPv6 on this host: "*" means IPv4 alone. */
-		host = "0.0.0.0";
-		res = NULL;
-		goto again;
-	}
-	if (fd < 0)
-		return -1;
-	out->fd = fd;
-	out->tls = la->tls;
-	return 0;
+	return M.nkids - M.nevicted;
 }
 
-static int bind_all(const struct config *cfg, struct listener *l, int *nl, char *err, size_t cap)
+static unsigned preauth_count(void)
 {
-	int i;
-	*nl = 0;
-	for (i = 0; i < cfg->nlisten; i++) {
-		if (bind_one(&cfg->listen[i], &l[*nl], err, cap) < 0) {
-			while (*nl > 0)
-				close(l[--*nl].fd);
-			return -1;
-		}
-		(*nl)++;
-	}
-	return 0;
+	return live() - M.nauthed;
 }
 
-/* systemd socket activation (sd_listen_fds(3) without libsystemd): fds
- * from 3; a socket is implicit TLS when its name (FileDescriptorName=) is
- * "pop3s" or its port is one of listen_tls's. */
-static int take_systemd_sockets(void)
+static unsigned preauth_limit(void)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	const char *names = getenv("LISTEN_FDNAMES");
-	char *end;
-	long lpid, n;
-	int i;
-	if (!pid || !fds)
-		return 0;
-	/* Strict numbers, as sd_listen_fds(3) reads them: "12x" is not 12. */
-	errno = 0;
-	lpid = strtol(pid, &end, 10);
-	if (errno || end == pid || *end || lpid != (long)getpid())
-		return 0;
-	n = strtol(fds, &end, 10);
-	if (errno || end == fds || *end || n <= 0 || n > CONF_MAX_LISTEN * 2)
-		return 0;
-	for (i = 0; i < n; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		unsigned port = 0;
-		int fd = 3 + i, j;
-		char name[64] = "";
-		memset(&ss, 0, sizeof(ss));
-		if (names) {
-			const char *p = names;
-			for (j = 0; j < i && p; j++)
-				p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL;
-			if (p)
-				snprintf(name, sizeof(name), "%.*s", (int)strcspn(p, ":"), p);
-		}
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		fcntl(fd, F_SETFL, O_NONBLOCK);
-		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-			port = ntohs(ss.ss_family == AF_INET6 ?
-				     ((struct sockaddr_in6 *)&ss)->sin6_port :
-				     ((struct sockaddr_in *)&ss)->sin_port);
-		M.l[i].fd = fd;
-		M.l[i].tls = strcmp(name, "pop3s") == 0;
-		for (j = 0; j < M.cfg.nlisten; j++)
-			if (M.cfg.listen[j].tls && M.cfg.listen[j].port == port)
-				M.l[i].tls = 1;
+	if (M.cfg.max_preauth_sessions)
+		return M.cfg.max_preauth_sessions;
+	return M.cfg.max_sessions ? (M.cfg.max_sessions + 1) / 2 : 0;
+}
+
+/* Logins the monitors reported: those sessions are never evicted.  Only a
+ * pid the kernel vouches for, and only one of our sessions, is marked. */
+static void note_logins(void)
+{
+	pid_t pid;
+	while ((pid = limits_next_login()) > 0)
+		for (unsigned i = 0; i < M.nkids; i++)
+			if (M.kids[i].pid == pid && !M.kids[i].authed && !M.kids[i].evicted) {
+				M.kids[i].authed = 1;
+				M.nauthed++;
+				break;
+			}
+}
+
+/* Close the oldest session that has not logged in (its monitor and
+ * pre-auth process: the session's process group), to admit a new client.
+ * 0 if there is none. */
+static int evict_oldest(const char *newrip)
+{
+	struct child *old = NULL;
+	for (unsigned i = 0; i < M.nkids; i++) {
+		struct child *k = &M.kids[i];
+		if (!k->authed && !k->evicted && (!old || k->seq < old->seq))
+			old = k;
 	}
-	M.nl = (int)n;
-	M.from_systemd = 1;
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	plog(LOG_INFO, "using %d socket(s) from systemd", M.nl);
+	if (!old)
+		return 0;
+	if (kill(-old->pid, SIGKILL) < 0 && kill(old->pid, SIGKILL) < 0)
+		return 0;
+	old->evicted = 1;
+	M.nevicted++;
+	M.orphans++;   /* its pre-auth process, reaped here as an orphan */
+	if (limits_log_refusal(old->key, time(NULL)))
+		plog(LOG_WARNING, "unauthenticated connection closed to admit another: rip=%s "
+		     "limit=max_preauth_sessions new=%s (logged once a minute per source)",
+		     old->rip, newrip);
 	return 1;
 }
 
-static void source_key(const struct sockaddr_storage *ss, unsigned char key[16], char *txt,
-		       size_t cap)
+/* NULL to accept the connection (after closing the oldest session that
+ * has not logged in when the pre-auth slots are full); otherwise the limit
+ * that refuses it.  The slots above max_preauth_sessions are so kept for
+ * sessions that log in. */
+static const char *admit(const unsigned char key[LIMITS_KEY], const char *txt, int local)
 {
-	memset(key, 0, 16);
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-		memcpy(key, &a->sin_addr, 4);
-		inet_ntop(AF_INET, &a->sin_addr, txt, (socklen_t)cap);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-			memcpy(key, a->sin6_addr.s6_addr + 12, 4);
-			inet_ntop(AF_INET, a->sin6_addr.s6_addr + 12, txt, (socklen_t)cap);
-		} else {
-			key[15] = 6;
-			memcpy(key, a->sin6_addr.s6_addr, 8);  /* the /64 */
-			inet_ntop(AF_INET6, &a->sin6_addr, txt, (socklen_t)cap);
-		}
-	} else {
-		snprintf(txt, cap, "local");
-	}
-}
-
-static struct rate *rate_slot(const unsigned char key[16], time_t minute)
-{
-	uint64_t h = 1469598103934665603ULL;
-	int i;
-	for (i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 1099511628211ULL;
-	for (i = 0; i < 8; i++) {
-		struct rate *r = &M.rates[(h + (uint64_t)i) % RATE_SLOTS];
-		if (memcmp(r->key, key, 16) == 0)
-			return r;
-		if (r->window < minute - 1) {
-			memset(r, 0, sizeof(*r));
-			memcpy(r->key, key, 16);
-			return r;
-		}
-	}
-	/* Table crowded: share the first slot (limits stay conservative). */
-	return &M.rates[h % RATE_SLOTS];
-}
-
-/* 0 to accept; otherwise the connection is refused with a reason.  The
- * per-source limits do not apply to loopback clients (as Postfix exempts
- * $mynetworks): on this host they are a webmail or a TLS proxy speaking
- * for many users, or the administrator. */
-static const char *over_limit(const unsigned char key[16], const char *txt, int local)
-{
-	time_t minute = time(NULL) / 60;
-	struct rate *r = rate_slot(key, minute);
-	unsigned same = 0, i;
-	const char *why = NULL;
-
-	if (r->window != minute) {
-		r->window = minute;
-		r->count = 0;
-	}
-	r->count++;
+	unsigned same = 0, i, lim = preauth_limit();
+	const char *why;
 	for (i = 0; i < M.nkids; i++)
-		if (memcmp(M.kids[i].key, key, 16) == 0)
+		if (!M.kids[i].evicted && memcmp(M.kids[i].key, key, LIMITS_KEY) == 0)
 			same++;
-	if (M.cfg.max_sessions && M.nkids >= M.cfg.max_sessions)
+	why = limits_admit(&M.cfg, key, same, local, time(NULL));
+	if (!why && lim && preauth_count() >= lim) {
+		note_logins();   /* a login in flight must not be taken for idle */
+		if (preauth_count() >= lim && !evict_oldest(txt))
+			why = "max_preauth_sessions";
+	}
+	if (!why && M.cfg.max_sessions && live() >= M.cfg.max_sessions)
 		why = "max_sessions";
-	else if (local)
-		why = NULL;
-	else if (M.cfg.max_sessions_per_source && same >= M.cfg.max_sessions_per_source)
-		why = "max_sessions_per_source";
-	else if (M.cfg.max_conn_rate_per_source && r->count > M.cfg.max_conn_rate_per_source)
-		why = "max_conn_rate_per_source";
-	if (why && r->logged != minute) {
-		r->logged = minute;
+	if (why && limits_log_refusal(key, time(NULL)))
 		plog(LOG_WARNING, "connection refused: rip=%s limit=%s (logged once a minute "
 		     "per source)", txt, why);
-	}
 	return why;
 }
 
@@ -305,12 +184,21 @@ static void reap(void)
 			}
 		if (spare)
 			continue;
+		int known = 0, quiet = 0;
 		for (i = 0; i < M.nkids; i++)
 			if (M.kids[i].pid == pid) {
+				known = 1;
+				quiet = M.kids[i].evicted;   /* killed here: logged already */
+				M.nevicted -= M.kids[i].evicted;
+				M.nauthed -= M.kids[i].authed;
 				M.kids[i] = M.kids[--M.nkids];
 				break;
 			}
-		if (WIFSIGNALED(status))
+		if (!known && M.orphans && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+			M.orphans--;   /* an evicted session's pre-auth process */
+			quiet = 1;
+		}
+		if (WIFSIGNALED(status) && !quiet)
 			plog(LOG_WARNING, "session process %ld killed by signal %d", (long)pid,
 			     WTERMSIG(status));
 	}
@@ -333,6 +221,7 @@ static void child_setup(void)
 		close(M.l[j].fd);
 	close(M.sigpipe[0]);
 	close(M.sigpipe[1]);
+	limits_forked();
 	for (i = 0; i < M.nspares; i++)
 		close(M.spares[i].chan);
 }
@@ -358,12 +247,21 @@ static void spares_fill(void)
 			return;
 		}
 		if (pid == 0) {
+			/* A group of its own: an eviction kills the monitor and its
+			 * pre-auth process together. */
+			if (setpgid(0, 0) < 0)
+				plog(LOG_WARNING, "spare: setpgid: %s", strerror(errno));
 			prctl(PR_SET_NAME, "postern-spare", 0, 0, 0);
 			close(ch[0]);
 			child_setup();
 			_exit(monitor_spare(&M.cfg, ch[1], M.unpriv_uid, M.unpriv_gid, M.tls));
 		}
 		close(ch[1]);
+		/* also here, so the group exists before anyone signals it (the
+		 * child may have done it already: EACCES is not possible
+		 * without exec, ESRCH when it died at once) */
+		if (setpgid(pid, pid) < 0 && errno != ESRCH)
+			plog(LOG_WARNING, "spare: setpgid: %s", strerror(errno));
 		M.spares[M.nspares].pid = pid;
 		M.spares[M.nspares].chan = ch[0];
 		M.nspares++;
@@ -399,7 +297,7 @@ static void serve(const struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	unsigned char key[16];
+	unsigned char key[LIMITS_KEY];
 	char txt[64];
 	int fd;
 	pid_t pid;
@@ -415,8 +313,8 @@ static void serve(const struct listener *l)
 			sleep_ms(100);
 		return;
 	}
-	source_key(&ss, key, txt, sizeof(txt));
-	if (over_limit(key, txt, sockaddr_is_loopback(&ss) && M.cfg.loopback_is_local)) {
+	limits_source(&ss, key, txt, sizeof(txt));
+	if (admit(key, txt, sockaddr_is_loopback(&ss) && M.cfg.loopback_is_local)) {
 		static const char msg[] = "-ERR [SYS/TEMP] too many connections, try again later\r\n";
 		/* On an implicit-TLS port a plaintext line would only be a TLS
 		 * error to the client (and a handshake costs what the limit is
@@ -443,18 +341,25 @@ static void serve(const struct listener *l)
 		return;
 	}
 	if (pid == 0) {
+		if (setpgid(0, 0) < 0)
+			plog(LOG_WARNING, "setpgid: %s", strerror(errno));
 		child_setup();
 		fcntl(fd, F_SETFD, 0);
 		_exit(monitor_run(&M.cfg, fd, fd, l->tls, greeted, M.unpriv_uid, M.unpriv_gid,
 				  l->tls || M.cfg.ssl != CONF_SSL_OFF ? M.tls : NULL));
 	}
 	close(fd);
+	if (setpgid(pid, pid) < 0 && errno != ESRCH)   /* a spare: set already, again */
+		plog(LOG_WARNING, "setpgid: %s", strerror(errno));
 	if (M.nkids == M.capkids) {
 		M.capkids = M.capkids ? M.capkids * 2 : 64;
 		M.kids = xrealloc(M.kids, M.capkids * sizeof(*M.kids));
 	}
+	memset(&M.kids[M.nkids], 0, sizeof(M.kids[0]));
 	M.kids[M.nkids].pid = pid;
-	memcpy(M.kids[M.nkids].key, key, 16);
+	memcpy(M.kids[M.nkids].key, key, LIMITS_KEY);
+	snprintf(M.kids[M.nkids].rip, sizeof(M.kids[0].rip), "%s", txt);
+	M.kids[M.nkids].seq = ++M.seq;
 	M.nkids++;
 }
 
@@ -492,14 +397,15 @@ static void reload_config(void)
 		/* systemd owns the sockets; listen lines do not apply. */
 	} else if (nc.nlisten != M.cfg.nlisten ||
 	    memcmp(nc.listen, M.cfg.listen, sizeof(nc.listen[0]) * (size_t)nc.nlisten) != 0) {
-		struct listener nl[CONF_MAX_LISTEN * 2];
-		int n, i;
-		for (i = 0; i < M.nl; i++)
-			close(M.l[i].fd);
-		if (bind_all(&nc, nl, &n, err, sizeof(err)) < 0) {
+		struct listener nl[LISTEN_MAX];
+		int n;
+		listen_close_all(M.l, &M.nl);
+		if (listen_bind_all(&nc, nl, &n, err, sizeof(err)) < 0) {
 			plog(LOG_ERR, "reload: cannot bind %s; trying the old addresses", err);
-			if (bind_all(&M.cfg, nl, &n, err, sizeof(err)) < 0)
+			if (listen_bind_all(&M.cfg, nl, &n, err, sizeof(err)) < 0)
 				pfatal("cannot bind the old addresses either: %s", err);
+			memcpy(M.l, nl, sizeof(nl[0]) * (size_t)n);
+			M.nl = n;
 			tls_server_free(nt);
 			return;
 		}
@@ -514,12 +420,34 @@ static void reload_config(void)
 }
 
 /* SIGHUP.  The heap's holes are unplugged around it so what the old
- * configuration frees can be reused, then plugged again. */
+ * configuration frees can be reused, then plugged again.  The service
+ * manager hears RELOADING=1 before and READY=1 after. */
 static void reload(void)
 {
+	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration\n",
+		 sdnotify_monotonic_usec());
 	heap_unplug();
 	reload_config();
 	heap_plug();
+	M.status_sent = 0;
+	sdnotify("READY=1\nSTATUS=%u sessions (%u logged in)\n", live(), M.nauthed);
+}
+
+/* STATUS= for systemctl status when the counts changed, at most once a
+ * second.  Returns the poll timeout that brings the next one (-1: none). */
+static int status_update(void)
+{
+	uint64_t now = now_ms();
+	note_logins();
+	if (live() == M.status_kids && M.nauthed == M.status_authed)
+		return -1;
+	if (M.status_sent && now < M.status_sent + 1000)
+		return (int)(M.status_sent + 1000 - now);
+	M.status_kids = live();
+	M.status_authed = M.nauthed;
+	M.status_sent = now;
+	sdnotify("STATUS=%u sessions (%u logged in)\n", M.status_kids, M.status_authed);
+	return -1;
 }
 
 int master_run(const struct config *cfg, const char *cfgpath)
@@ -531,20 +459,22 @@ int master_run(const struct config *cfg, const char *cfgpath)
 	M.cfg = *cfg;
 	M.cfgpath = cfgpath;
 	(void)program_name();   /* cached before any child renames itself */
-	M.rates = xcalloc(RATE_SLOTS, sizeof(*M.rates));
+	sdnotify_init();
 	if (resolve_unpriv(&M.cfg, &M.unpriv_uid, &M.unpriv_gid) < 0)
 		return 1;
 	if (load_tls(&M.cfg, &M.tls) < 0)
 		return 1;
 	if (M.cfg.seccomp)
 		sandbox_prepare();
-	ratelog_init();
-	if (!take_systemd_sockets()) {
+	limits_init();
+	if (listen_systemd(&M.cfg, M.l, &M.nl)) {
+		M.from_systemd = 1;
+	} else {
 		if (M.cfg.nlisten == 0) {
 			plog(LOG_ERR, "no listen addresses configured");
 			return 1;
 		}
-		if (bind_all(&M.cfg, M.l, &M.nl, err, sizeof(err)) < 0) {
+		if (listen_bind_all(&M.cfg, M.l, &M.nl, err, sizeof(err)) < 0) {
 			plog(LOG_ERR, "cannot listen on %s", err);
 			return 1;
 		}
@@ -573,21 +503,25 @@ int master_run(const struct config *cfg, const char *cfgpath)
 	sigaction(SIGPIPE, &sa, NULL);
 	plog(LOG_INFO, "postern started, %d listener(s)", M.nl);
 	heap_plug();
+	sdnotify("READY=1\nSTATUS=%u sessions (%u logged in)\n", 0u, 0u);
 
 	for (;;) {
-		struct pollfd p[CONF_MAX_LISTEN * 2 + 1];
+		struct pollfd p[LISTEN_MAX + 2];
 		unsigned char sig;
-		int wait = -1;
+		int wait = status_update(), np;
 		spares_fill();
-		if (M.nspares < M.cfg.spare_sessions)
+		if (M.nspares < M.cfg.spare_sessions && (wait < 0 || wait > 1000))
 			wait = 1000;   /* paused after a failure: try again then */
 		p[0].fd = M.sigpipe[0];
 		p[0].events = POLLIN;
+		p[1].fd = limits_report_fd();   /* logins: for the STATUS= line */
+		p[1].events = POLLIN;
+		np = 2;
 		for (i = 0; i < M.nl; i++) {
-			p[i + 1].fd = M.l[i].fd;
-			p[i + 1].events = POLLIN;
+			p[np].fd = M.l[i].fd;
+			p[np++].events = POLLIN;
 		}
-		if (poll(p, (nfds_t)M.nl + 1, wait) < 0) {
+		if (poll(p, (nfds_t)np, wait) < 0) {
 			if (errno != EINTR)
 				plog(LOG_ERR, "poll: %s", strerror(errno));
 			continue;
@@ -598,15 +532,17 @@ int master_run(const struct config *cfg, const char *cfgpath)
 			} else if (sig == SIGHUP) {
 				reload();
 			} else if (sig == SIGTERM || sig == SIGINT) {
-				for (i = 0; i < M.nl; i++)
-					close(M.l[i].fd);
+				sdnotify("STOPPING=1\nSTATUS=stopping; %u sessions finish on their own\n",
+					 live());
+				listen_close_all(M.l, &M.nl);
 				plog(LOG_INFO, "postern stopping (sessions in progress finish on their own)");
 				return 0;
 			}
 		}
 		reap();
+		note_logins();
 		for (i = 0; i < M.nl; i++)
-			if (p[i + 1].revents & POLLIN)
+			if (p[i + 2].revents & POLLIN)
 				serve(&M.l[i]);
 	}
 }

@@ -7,8 +7,8 @@
 #include "authcheck.h"
 #include "ipc.h"
 #include "log.h"
-#include "ratelog.h"
 #include "scram.h"
+#include "srclimits.h"
 #include "session.h"
 #include "tls.h"
 #include "util.h"
@@ -138,6 +138,7 @@ static int accept_login(struct monitor *mo, int method)
 	mo->s.uid = mo->u.uid;
 	mo->s.gid = mo->u.gid;
 	mo->authed = 1;
+	limits_report_login();   /* the master no longer counts it as pre-auth */
 	/* The secrets are checked; the mail process need not inherit them. */
 	explicit_bzero(mo->u.scram, sizeof(mo->u.scram));
 	explicit_bzero(mo->u.plain, sizeof(mo->u.plain));
@@ -322,7 +323,7 @@ static void become_mail(struct monitor *mo, struct ipc_msg *m)
 	close(mo->sock);
 	explicit_bzero(&mo->u, sizeof(mo->u));
 	tls_keys_discard(mo->tls);
-	ratelog_detach();
+	limits_detach();
 	drop_to_mail_user(mo->s.cfg, mo->s.uid, mo->s.gid);
 	/* The message buffer is the mail process's now; only the pipelined
 	 * input in field 0 is still needed, and mail_main copies it first. */
@@ -368,7 +369,7 @@ static int start_preauth(int other)
 		prctl(PR_SET_NAME, program_name(), 0, 0, 0);
 		/* The log-rate table is the root processes' (the monitor logs
 		 * failed handshakes for it): not writable from here. */
-		ratelog_detach();
+		limits_detach();
 		drop_to_preauth(mo->s.cfg, mo->s.unpriv_uid, mo->s.unpriv_gid);
 		preauth_wait(&mo->s, sv[1], mo->tls);
 	}
@@ -513,7 +514,7 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 			unsigned suppressed;
 			char why[200];
 			char more[32] = "";
-			if (ratelog_allow(mo->s.conn.rip, &suppressed)) {
+			if (limits_log_allow(mo->s.conn.rip, time(NULL), &suppressed)) {
 				if (suppressed)
 					snprintf(more, sizeof(more), " (%u more not logged)", suppressed);
 				plog(LOG_NOTICE, "TLS handshake failed: rip=%s reason=%s%s", mo->s.conn.rip,

@@ -41,19 +41,23 @@ def spares(s, n):
 
 
 def test_spares_wait_confined(server):
-    """Two spares by default; each is a root monitor holding only its two
-    sockets (the master's channel and its pre-auth process's), and its
+    """Two spares by default; each is a root monitor holding only its three
+    sockets (the master's channel, its pre-auth process's and the login
+    report's), and its
     pre-auth process is already postern in the empty chroot with seccomp."""
     s = server
     for pid in spares(s, 2):
         st = status(pid)
         assert st["Uid"].split()[0] == "0"
-        # The channel to the master and the socketpair to its pre-auth
-        # process: no listener, no client socket.
-        assert socket_fds(pid) == 2, os.listdir(f"/proc/{pid}/fd")
+        # The channel to the master, the socketpair to its pre-auth
+        # process and the channel its login is reported on (srclimits.c):
+        # no listener, no client socket.
+        assert socket_fds(pid) == 3, os.listdir(f"/proc/{pid}/fd")
         kids = children_of(pid)
         assert len(kids) == 1
         check_preauth(kids[0])
+        # only its monitor's socket: not the login-report channel
+        assert socket_fds(kids[0]) == 1, os.listdir(f"/proc/{kids[0]}/fd")
         pst = status(kids[0])
         # (The ASan run turns seccomp off through POSTERN_TEST_CONF.)
         assert pst["Seccomp"] == ("0" if "seccomp = no" in conftest.TEST_CONF else "2")

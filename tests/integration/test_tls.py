@@ -873,6 +873,9 @@ def test_over_the_limit_on_the_tls_port_is_closed_without_plaintext(server_facto
     held = Pop(s.port)
     try:
         assert held.greeting.startswith("+OK")
+        # logged in: a session that has not could be closed to admit
+        # another (max_preauth_sessions)
+        held.login()
         raw = socket.create_connection(("127.0.0.1", s.tls_port), timeout=10)
         try:
             assert raw.recv(100) == b""

@@ -18,7 +18,8 @@ UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
 UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve
 UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_scram \
              tests/unit/test_maildir_fallback tests/unit/test_deliver_fallback \
-             tests/unit/test_msgstream $(UNIT_PROTO) tests/unit/test_sandbox
+             tests/unit/test_msgstream $(UNIT_PROTO) tests/unit/test_sandbox \
+             tests/unit/test_srclimits
 # Each test links the code under test from libpostern.a (the linker takes
 # the members it needs) or names its object; headers are tracked by
 # -MMD (DEPFLAGS), the .d files included by the top Makefile.
@@ -58,6 +59,10 @@ tests/unit/test_sandbox: tests/unit/test_sandbox.c src/sandbox_linux.o $(LIB)
 # The delivery agent's no-replace rename into new/, the same way.
 tests/unit/test_deliver_fallback: tests/unit/test_deliver_fallback.c src/deliver.o $(LIB)
 	$(UNIT_CC) -Wl,--wrap=renameat2 -o $@ $< src/deliver.o $(LIB) -lcmocka $(SSL_LIBS)
+
+# The per-source limits table, driven with its clock argument.
+tests/unit/test_srclimits: tests/unit/test_srclimits.c src/srclimits.o $(LIB)
+	$(UNIT_CC) -o $@ $< src/srclimits.o $(LIB) -lcmocka $(SSL_LIBS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \

@@ -1,0 +1,25 @@
+/* listen.h - the master's listening sockets (root). */
+#ifndef POSTERN_LISTEN_H
+#define POSTERN_LISTEN_H
+#include "config.h"
+#include <stddef.h>
+
+#define LISTEN_MAX (CONF_MAX_LISTEN * 2)
+
+struct listener {
+	int fd;
+	int tls;                 /* implicit TLS (listen_tls, or systemd's "pop3s") */
+};
+
+/* Bind every listen/listen_tls address of cfg into l (up to LISTEN_MAX),
+ * non-blocking and close-on-exec.  On failure nothing stays open and err
+ * names the address. */
+int listen_bind_all(const struct config *cfg, struct listener *l, int *nl, char *err,
+		    size_t cap);
+/* systemd socket activation: 1 if LISTEN_PID/LISTEN_FDS give this
+ * process sockets (then in l, and the variables are unset), else 0.  A
+ * socket is implicit TLS when its FileDescriptorName= is "pop3s" or its
+ * port is one of cfg's listen_tls ports. */
+int listen_systemd(const struct config *cfg, struct listener *l, int *nl);
+void listen_close_all(struct listener *l, int *nl);
+#endif
