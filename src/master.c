@@ -378,7 +378,7 @@ static int load_tls(const struct config *cfg, struct tls_server **out)
 	return 0;
 }
 
-static void reload_config(void)
+static int reload_config(void)
 {
 	struct config nc;
 	struct tls_server *nt;
@@ -387,11 +387,11 @@ static void reload_config(void)
 	if (config_load(&nc, M.cfgpath, err, sizeof(err)) < 0 ||
 	    config_check(&nc, err, sizeof(err)) < 0) {
 		plog(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
-		return;
+		return -1;
 	}
 	if (load_tls(&nc, &nt) < 0) {
 		plog(LOG_ERR, "reload failed, keeping the running configuration and certificates");
-		return;
+		return -1;
 	}
 	if (M.from_systemd) {
 		/* systemd owns the sockets; listen lines do not apply. */
@@ -407,7 +407,7 @@ static void reload_config(void)
 			memcpy(M.l, nl, sizeof(nl[0]) * (size_t)n);
 			M.nl = n;
 			tls_server_free(nt);
-			return;
+			return -1;
 		}
 		memcpy(M.l, nl, sizeof(nl[0]) * (size_t)n);
 		M.nl = n;
@@ -417,6 +417,7 @@ static void reload_config(void)
 	M.cfg = nc;
 	spares_retire();
 	plog(LOG_INFO, "configuration reloaded from %s", M.cfgpath);
+	return 0;
 }
 
 /* SIGHUP.  The heap's holes are unplugged around it so what the old
@@ -426,10 +427,19 @@ static void reload(void)
 {
 	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration\n",
 		 sdnotify_monotonic_usec());
+	int rc;
 	heap_unplug();
-	reload_config();
+	rc = reload_config();
 	heap_plug();
+	if (rc < 0) {
+		sdnotify("READY=1\nSTATUS=reload failed, running on (see the log); "
+			 "%u sessions (%u logged in)\n", live(), M.nauthed);
+		M.status_sent = now_ms();   /* shown for a second at least */
+		return;
+	}
 	M.status_sent = 0;
+	M.status_kids = live();
+	M.status_authed = M.nauthed;
 	sdnotify("READY=1\nSTATUS=%u sessions (%u logged in)\n", live(), M.nauthed);
 }
 
