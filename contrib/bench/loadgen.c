@@ -71,6 +71,9 @@ static int o_pipeline = 1;             /* retrall: RETRs in flight (RFC 2449 PIP
 static const char *o_src;              /* loopback: source message file */
 static const char *o_cert, *o_key;     /* loopback --tls: server side */
 static int o_verbose;
+static int o_resume;                   /* --resume: offer the last session's ticket */
+static int o_tls12;                    /* --tls12: TLS 1.2 at most */
+static atomic_long g_resumed;          /* handshakes that resumed a session */
 
 /* ---------- failure accounting ---------- */
 static atomic_long g_failures;
@@ -228,6 +231,7 @@ struct conn {
 	size_t start, end;
 	char ctx[160];        /* "user u003 @ port 1110" for messages */
 	char last[160];       /* last command sent, sanitized */
+	SSL_SESSION *sess;    /* --resume: the previous connection's session */
 };
 
 static void
@@ -244,6 +248,17 @@ conn_init(struct conn *c, const char *who)
 static void
 conn_close(struct conn *c)
 {
+	if (c->ssl && o_resume) {
+		/* keep the newest resumable session (a TLS 1.3 ticket arrives
+		 * after the handshake, read with the replies) */
+		SSL_SESSION *s = SSL_get1_session(c->ssl);
+		if (s && SSL_SESSION_is_resumable(s)) {
+			SSL_SESSION_free(c->sess);
+			c->sess = s;
+		} else {
+			SSL_SESSION_free(s);
+		}
+	}
 	if (c->ssl) { SSL_free(c->ssl); c->ssl = NULL; }
 	if (c->fd >= 0) { close(c->fd); c->fd = -1; }
 	c->start = c->end = 0;
@@ -253,6 +268,8 @@ static void
 conn_free(struct conn *c)
 {
 	conn_close(c);
+	SSL_SESSION_free(c->sess);
+	c->sess = NULL;
 	free(c->buf);
 	c->buf = NULL;
 }
@@ -300,6 +317,8 @@ conn_open(struct conn *c)
 		c->ssl = SSL_new(g_cli_ctx);
 		SSL_set_fd(c->ssl, c->fd);
 		SSL_set_tlsext_host_name(c->ssl, "localhost");
+		if (o_resume && c->sess)
+			SSL_set_session(c->ssl, c->sess);
 		errno = 0;
 		if (SSL_connect(c->ssl) != 1) {
 			char e[256];
@@ -308,6 +327,8 @@ conn_open(struct conn *c)
 			conn_close(c);
 			return -1;
 		}
+		if (SSL_session_reused(c->ssl))
+			atomic_fetch_add(&g_resumed, 1);
 		const char *v = SSL_get_version(c->ssl), *ci = SSL_get_cipher_name(c->ssl);
 		if (!g_cipher[0]) snprintf(g_cipher, sizeof g_cipher, "%s/%s", v, ci);
 		char t[160];
@@ -905,8 +926,9 @@ mode_login(void)
 	double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
 		     (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
 	long ok = atomic_load(&g_done);
-	printf("RESULT mode=login conc=%d tls=%d sessions=%ld fail=%ld wall=%.6f rate=%.3f client_cpu=%.3f cipher=%s\n",
-	       o_conc, o_tls, ok, atomic_load(&g_failures), wall, ok / wall, cpu, g_cipher[0] ? g_cipher : "none");
+	printf("RESULT mode=login conc=%d tls=%d sessions=%ld fail=%ld wall=%.6f rate=%.3f client_cpu=%.3f cipher=%s resumed=%ld\n",
+	       o_conc, o_tls, ok, atomic_load(&g_failures), wall, ok / wall, cpu, g_cipher[0] ? g_cipher : "none",
+	       atomic_load(&g_resumed));
 	free(ts);
 	return atomic_load(&g_failures) ? 1 : 0;
 }
@@ -1182,6 +1204,8 @@ usage(void)
 		"  --linger sec (retr/retrall: pause after the RETRs, before QUIT)\n"
 		"  --pipeline N (retrall: keep N RETRs in flight; needs PIPELINING in CAPA)\n"
 		"  --src FILE  --cert PEM --key PEM (loopback --tls)\n"
+		"  --resume (each client offers its previous session: TLS resumption)\n"
+		"  --tls12 (TLS 1.2 at most)\n"
 		"  -v  trace every command and reply with a timestamp (stderr)\n");
 }
 
@@ -1201,6 +1225,8 @@ main(int argc, char **argv)
 		{ "nusers", required_argument, NULL, 'N' },
 		{ "linger", required_argument, NULL, 'L' },
 		{ "pipeline", required_argument, NULL, 'P' },
+		{ "resume", no_argument, NULL, 'R' },
+		{ "tls12", no_argument, NULL, '2' },
 		{ NULL, 0, NULL, 0 },
 	};
 	optind = 2;
@@ -1228,6 +1254,8 @@ main(int argc, char **argv)
 		case 'v': o_verbose = 1; break;
 		case 'L': o_linger = atof(optarg); break;
 		case 'P': o_pipeline = atoi(optarg); break;
+		case 'R': o_resume = 1; break;
+		case '2': o_tls12 = 1; break;
 		default: usage(); return 2;
 		}
 	}
@@ -1238,7 +1266,10 @@ main(int argc, char **argv)
 	SSL_CTX_set_min_proto_version(g_cli_ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(g_cli_ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_options(g_cli_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_session_cache_mode(g_cli_ctx, SSL_SESS_CACHE_OFF); /* full handshakes */
+	/* full handshakes, unless --resume offers each client's last session */
+	SSL_CTX_set_session_cache_mode(g_cli_ctx, SSL_SESS_CACHE_OFF);
+	if (o_tls12)
+		SSL_CTX_set_max_proto_version(g_cli_ctx, TLS1_2_VERSION);
 	if (o_manifest) man_load(o_manifest);
 	g_t0 = now();
 

@@ -15,6 +15,9 @@ Environment:
   BENCH_PORT_BASE=n   first port (default 21100); each server uses +0/+1
   BENCH_OUT=dir       results directory
   BENCH_KEEP_DATA=0   remove the generated mail data at the end
+  BENCH_W1_TLS_ARGS=  extra loadgen options for the W1 TLS runs, e.g.
+                      "--resume" (each client resumes its last session) or
+                      "--resume --tls12"; the default is a full handshake
 Exit status: 0 all good; 1 if any response failed validation (or, with
 --smoke, if any server or workload was not available); 2 setup error.
 Must run as root (starts the servers, creates users, drops page cache).
@@ -47,6 +50,7 @@ PORT_BASE = int(ENV("BENCH_PORT_BASE", "21100"))
 ALL_SERVERS = ["postern", "dovecot-default", "dovecot-fast"]
 SERVERS = [s for s in ENV("BENCH_SERVERS", ",".join(ALL_SERVERS)).split(",") if s]
 WORKLOADS = set(ENV("BENCH_WORKLOADS", "W1,SCALE,W2,W3,W4,W5,W6,W7").upper().split(","))
+W1_TLS_ARGS = ENV("BENCH_W1_TLS_ARGS", "").split()
 if SMOKE:
     WORKLOADS.discard("W7")
 OUT = ENV("BENCH_OUT") or os.path.join(HERE, "results", "smoke" if SMOKE else "")
@@ -96,6 +100,7 @@ ISSUES = []   # (server, workload, message lines)
 NOTES = []
 RAW = []      # (metric, server, run, value)
 CIPHERS = {}  # server -> negotiated TLS version/cipher
+RESUMED = {}  # server -> "N of M resumed" (BENCH_W1_TLS_ARGS with --resume)
 
 
 def metric(mid, label, unit, better, chart=None):
@@ -723,13 +728,15 @@ def w1_login(servers):
                     continue
                 cpu0 = s.cpu_seconds()
                 r = loadgen(["login", "-c", str(c), "-N", str(N_LOGIN_USERS), "-d", str(DURATION)] +
-                            conn_args(s, tls), DURATION + 120)
+                            conn_args(s, tls) + (W1_TLS_ARGS if tls else []), DURATION + 120)
                 time.sleep(0.2)   # let the last sessions' processes exit and be reaped
                 cpu1 = s.cpu_seconds()
                 if handle(r, mid, s, "W1 login %s c=%d" % (name, c)):
                     record(mid, s.name, run, float(r.kv["rate"]))
                     if tls and r.kv.get("cipher", "none") != "none":
                         CIPHERS[s.name] = r.kv["cipher"]
+                    if tls and W1_TLS_ARGS:
+                        RESUMED[s.name] = "%s of %s resumed" % (r.kv.get("resumed"), r.kv["sessions"])
                     if "W6" in WORKLOADS:
                         record(cid, s.name, run, (cpu1 - cpu0) * 1000.0 / max(1, int(r.kv["sessions"])))
                 elif "W6" in WORKLOADS:
@@ -1067,7 +1074,9 @@ def report(servers, header, elapsed):
     charts(names)
     if CIPHERS:
         NOTES.append("TLS negotiated: " + ", ".join("%s %s" % kv for kv in sorted(CIPHERS.items())) +
-                     " (ECDSA P-256 certificate, full handshake every session)")
+                     (" (ECDSA P-256 certificate, loadgen %s; last run: %s)" % (
+                         " ".join(W1_TLS_ARGS), ", ".join("%s %s" % kv for kv in sorted(RESUMED.items())))
+                      if W1_TLS_ARGS else " (ECDSA P-256 certificate, full handshake every session)"))
     if NOTES:
         lines.append("")
         lines.append("Notes:")
