@@ -92,4 +92,9 @@ void drop_to_mail_user(const struct config *cfg, uid_t uid, gid_t gid)
 	become(uid, gid);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		pfatal("prctl(NO_NEW_PRIVS): %s", strerror(errno));
+	/* The store works from a directory descriptor; the working directory
+	 * inherited from the master or the superserver is nobody's business
+	 * of the mail user. */
+	if (chdir("/") < 0)
+		pfatal("chdir(/): %s", strerror(errno));
 }
