@@ -22,6 +22,8 @@ struct capa_info {
 	int pipelining;      /* PIPELINING */
 	long login_delay;    /* LOGIN-DELAY n; < 0: not listed */
 	long expire;         /* EXPIRE n, CAPA_EXPIRE_NEVER; -1: not listed */
+	int uid_param;       /* UID-PARAM */
+	int deli;            /* DELI */
 	/* TRANSACTION: the USER and SASL lines as the AUTHORIZATION state
 	 * listed them (RFC 2449 section 5, RFC 5034 section 3), handed over
 	 * with the login; the four fields above then play no part. */

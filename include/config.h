@@ -53,6 +53,9 @@ struct config {
 	unsigned listen_backlog;
 	uint64_t preauth_memory;
 	int seccomp;
+	/* protocol extensions (issue 17) */
+	int uid_param;                       /* UID-PARAM */
+	int deli;                            /* DELI */
 	/* TLS */
 	enum conf_ssl ssl;                   /* required | optional | off */
 	enum conf_plaintext plaintext_auth;  /* tls-or-loopback | always */

@@ -63,6 +63,10 @@ struct mailstore_ops {
 	/* deleted[i] / seen[i]: 1 to remove / to mark retrieved. */
 	enum ms_status (*commit)(struct mailstore *s, const unsigned char *deleted,
 				 const unsigned char *seen, struct commit_result *r);
+	/* Remove message i from the store now (DELI): MS_OK when it is gone
+	 * (or was already), MS_TEMP when it could not be removed (it stays).
+	 * Keeps maildirsize right. */
+	enum ms_status (*delete_now)(struct mailstore *s, size_t i);
 	void (*close)(struct mailstore *s);
 };
 

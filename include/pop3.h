@@ -19,8 +19,7 @@
  * several.  AUTHORIZATION runs in the pre-auth process, TRANSACTION and
  * UPDATE in the mail process.  No command is valid in UPDATE: a mail
  * process handler enters it (QUIT), which ends the serve loop, and the
- * mail process then commits.  The next state (SLEEP, issue 17) is the next
- * bit, 8. */
+ * mail process then commits. */
 enum pop3_state {
 	ST_AUTH = 1,       /* AUTHORIZATION */
 	ST_TRANS = 2,      /* TRANSACTION */
@@ -30,7 +29,7 @@ enum pop3_state {
 enum pop3_cmd_id {
 	CMD_USER, CMD_PASS, CMD_APOP, CMD_AUTH, CMD_STLS, CMD_CAPA, CMD_QUIT,
 	CMD_STAT, CMD_LIST, CMD_RETR, CMD_DELE, CMD_NOOP, CMD_RSET, CMD_TOP,
-	CMD_UIDL, CMD_COUNT
+	CMD_UIDL, CMD_DELI, CMD_COUNT
 };
 
 enum arg_rule {
@@ -90,4 +89,13 @@ const char *pop3_log_name(const struct pop3_req *req, enum parse_result r);
 /* A message number argument: 1..count.  Returns 0 and sets *idx (0-based),
  * or -1. */
 int pop3_msgnum(const char *arg, size_t len, size_t count, size_t *idx);
+
+/* UID-PARAM (draft of the pop3svc design): a message argument of the form
+ * "UID:<unique-id>", the prefix in any case.  Returns 1 and points *id
+ * (*idlen) at the unique id when arg has that form and the id is 1-70
+ * characters in 0x21-0x7E; -1 when arg starts with the prefix but the id is
+ * not one (empty, too long, other bytes); 0 when arg does not start with
+ * the prefix (a message number, or junk for pop3_msgnum to refuse). */
+#define POP3_UID_MAX 70
+int pop3_uid_arg(const char *arg, size_t len, const char **id, size_t *idlen);
 #endif

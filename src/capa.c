@@ -46,8 +46,10 @@ size_t capa_text(const struct capa_info *ci, char *buf, size_t cap)
 	else if (ci->expire >= 0)
 		snprintf(expire, sizeof(expire), "EXPIRE %ld\r\n", ci->expire);
 	return fitted(snprintf(buf, cap, "+OK capability list follows\r\n"
-			       "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n%s%s%s%s%s"
+			       "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n%s%s%s%s%s%s%s"
 			       "IMPLEMENTATION postern\r\n.\r\n",
-			       ci->pipelining ? "PIPELINING\r\n" : "", delay, expire, auth,
+			       ci->pipelining ? "PIPELINING\r\n" : "", delay, expire,
+			       ci->uid_param ? "UID-PARAM\r\n" : "", ci->deli ? "DELI\r\n" : "",
+			       auth,
 			       ci->stls && ci->state == ST_AUTH ? "STLS\r\n" : ""), cap);
 }

@@ -53,6 +53,8 @@ static const struct key keys[] = {
 	{ "listen_backlog", K_UINT, O(listen_backlog), 0, NULL, 0, 0 },
 	{ "preauth_memory", K_SIZE, O(preauth_memory), 0, NULL, 0, 0 },
 	{ "seccomp", K_BOOL, O(seccomp), 0, NULL, 0, 0 },
+	{ "uid_param", K_BOOL, O(uid_param), 0, NULL, 0, 0 },
+	{ "deli", K_BOOL, O(deli), 0, NULL, 0, 0 },
 	{ "ssl", K_ENUM, O(ssl), 0, ssl_names, 0, 0 },
 	{ "plaintext_auth", K_ENUM, O(plaintext_auth), 0, plaintext_names, 0, 0 },
 	{ "loopback_is_local", K_BOOL, O(loopback_is_local), 0, NULL, 0, 0 },
@@ -104,6 +106,8 @@ void config_defaults(struct config *c)
 	c->listen_backlog = 128;
 	c->preauth_memory = 64ULL << 20;
 	c->seccomp = 1;
+	c->uid_param = 1;
+	c->deli = 1;
 	c->ssl = CONF_SSL_OPTIONAL;
 	c->plaintext_auth = CONF_PLAINTEXT_TLS_OR_LOOPBACK;
 	c->loopback_is_local = 1;

@@ -600,6 +600,27 @@ static enum ms_status md_commit(struct mailstore *s, const unsigned char *delete
 	return r->failed ? MS_TEMP : MS_OK;
 }
 
+static enum ms_status md_delete_now(struct mailstore *s, size_t i)
+{
+	struct mdmsg *m = &s->msg[i];
+	struct maildirsize quota = { -1, 0 };
+	struct stat st;
+	if (fstatat(s->dfd, m->path, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT &&
+	    (relocate(s, m) < 0 || fstatat(s->dfd, m->path, &st, AT_SYMLINK_NOFOLLOW) < 0))
+		return MS_OK;   /* already gone: not an error */
+	if (unlinkat(s->dfd, m->path, 0) < 0) {
+		if (errno == ENOENT)
+			return MS_OK;
+		plog(LOG_ERR, "maildir: cannot delete %s: %s", m->path, strerror(errno));
+		return MS_TEMP;
+	}
+	/* As in md_commit: only what this unlink removed leaves the quota. */
+	maildirsize_open(s->dfd, &quota);
+	maildirsize_removed(&quota, quota_size(m, &st));
+	maildirsize_close(&quota);
+	return MS_OK;
+}
+
 static void md_close(struct mailstore *s)
 {
 	free_store(s);
@@ -612,5 +633,6 @@ const struct mailstore_ops maildir_ops = {
 	.uidl = md_uidl,
 	.stream = md_stream,
 	.commit = md_commit,
+	.delete_now = md_delete_now,
 	.close = md_close,
 };

@@ -11,6 +11,7 @@
 #include "pop3.h"
 #include "serve.h"
 #include "session.h"
+#include "uidindex.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -31,22 +32,56 @@ struct mailsess {
 	const struct mailstore_ops *ops;
 	struct mailstore *store;
 	size_t n;
-	unsigned char *deleted, *seen;
+	unsigned char *deleted, *seen;   /* deleted[i]: DEL_MARKED, DEL_GONE */
 	unsigned ndeleted;
 	uint64_t del_bytes;
-	unsigned retr, top;
-	uint64_t retr_bytes, top_bytes;
+	unsigned retr, top, deli;
+	uint64_t retr_bytes, top_bytes, deli_bytes;
+	struct uidindex uix;             /* UID-PARAM, built on first use */
 	struct serve sv;
 };
+
+/* deleted[i]: marked by DELE (goes at UPDATE, RSET takes it back), or
+ * removed from the store by DELI (gone for the rest of the session). */
+enum { DEL_MARKED = 1, DEL_GONE = 2 };
 
 static void reply_err(struct mailsess *m, const char *text)
 {
 	conn_printf(&m->c, "-ERR %s\r\n", text);
 }
 
+static const char *uid_of(const void *ctx, size_t i)
+{
+	const struct mailsess *m = ctx;
+	return m->ops->uidl(m->store, i);
+}
+
+/* A message argument: a number (RFC 1939) or, with UID-PARAM on,
+ * "UID:<unique-id>" of a message of this session's snapshot. */
 static int msg_arg(struct mailsess *m, const struct pop3_req *r, int k, size_t *idx)
 {
-	if (pop3_msgnum(r->argv[k], r->arglen[k], m->n, idx) < 0) {
+	const char *id;
+	size_t idlen;
+	int uid = m->s->cfg->uid_param ?
+		pop3_uid_arg(r->argv[k], r->arglen[k], &id, &idlen) : 0;
+	if (uid < 0) {
+		reply_err(m, "invalid unique-id");
+		return -1;
+	}
+	if (uid > 0) {
+		long i;
+		if (!m->uix.size && uidindex_build(&m->uix, m->n, uid_of, m) < 0) {
+			reply_err(m, "[SYS/TEMP] out of memory");
+			return -1;
+		}
+		i = uidindex_find(&m->uix, id, idlen);
+		if (i < 0 || m->deleted[i] == DEL_GONE) {
+			reply_err(m, "[UID/NOT-FOUND] no message with that unique-id");
+			return -1;
+		}
+		*idx = (size_t)i;
+	} else if (pop3_msgnum(r->argv[k], r->arglen[k], m->n, idx) < 0 ||
+		   m->deleted[*idx] == DEL_GONE) {
 		reply_err(m, "no such message");
 		return -1;
 	}
@@ -222,10 +257,42 @@ static void cmd_dele(void *ctx, const struct pop3_req *r)
 	size_t i;
 	if (msg_arg(m, r, 0, &i) < 0)
 		return;
-	m->deleted[i] = 1;
+	m->deleted[i] = DEL_MARKED;
 	m->ndeleted++;
 	m->del_bytes += m->ops->size(m->store, i);
 	conn_printf(&m->c, "+OK message %zu deleted\r\n", i + 1);
+}
+
+/* DELI (draft of the pop3svc design): the message leaves the store now,
+ * with UPDATE's care (a file already gone is not an error, one that cannot
+ * be removed gets [SYS/TEMP] and stays); every other number stays. */
+static void cmd_deli(void *ctx, const struct pop3_req *r)
+{
+	struct mailsess *m = ctx;
+	size_t i;
+	if (!m->s->cfg->deli) {
+		reply_err(m, pop3_parse_error(PARSE_UNKNOWN));
+		return;
+	}
+	if (msg_arg(m, r, 0, &i) < 0)
+		return;
+	if (m->ops->delete_now(m->store, i) != MS_OK) {
+		reply_err(m, "[SYS/TEMP] message could not be removed");
+		return;
+	}
+	m->deleted[i] = DEL_GONE;
+	m->seen[i] = 0;
+	m->deli++;
+	m->deli_bytes += m->ops->size(m->store, i);
+	conn_printf(&m->c, "+OK message %zu removed\r\n", i + 1);
+}
+
+/* Take back every DELE; what DELI removed stays gone. */
+static void unmark(struct mailsess *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->deleted[i] == DEL_MARKED)
+			m->deleted[i] = 0;
 }
 
 static void cmd_rset(void *ctx, const struct pop3_req *r)
@@ -233,7 +300,7 @@ static void cmd_rset(void *ctx, const struct pop3_req *r)
 	struct mailsess *m = ctx;
 	size_t count;
 	uint64_t octets;
-	memset(m->deleted, 0, m->n);
+	unmark(m);
 	m->ndeleted = 0;
 	m->del_bytes = 0;
 	totals(m, &count, &octets);
@@ -249,10 +316,10 @@ static void log_logout(struct mailsess *m, const char *reason, unsigned deleted,
 	uint64_t octets;
 	totals(m, &count, &octets);
 	plog(LOG_INFO, "logout: user=<%s> rip=%s retr=%u/%llu top=%u/%llu dele=%u/%llu "
-	     "left=%zu/%llu reason=%s", m->s->user, m->s->conn.rip, m->retr,
+	     "deli=%u/%llu left=%zu/%llu reason=%s", m->s->user, m->s->conn.rip, m->retr,
 	     (unsigned long long)m->retr_bytes, m->top, (unsigned long long)m->top_bytes,
-	     deleted, (unsigned long long)del_bytes, count, (unsigned long long)octets,
-	     reason);
+	     deleted, (unsigned long long)del_bytes, m->deli,
+	     (unsigned long long)m->deli_bytes, count, (unsigned long long)octets, reason);
 }
 
 /* The end of the session.  A plain session's pre-auth process leaves on
@@ -279,7 +346,7 @@ static void mail_exit(const struct mailsess *m, int code)
  * as left. */
 static void __attribute__((noreturn)) end_session(struct mailsess *m, const char *reason)
 {
-	memset(m->deleted, 0, m->n);
+	unmark(m);
 	log_logout(m, reason, 0, 0);
 	mail_exit(m, 0);
 }
@@ -288,7 +355,13 @@ static void __attribute__((noreturn)) end_session(struct mailsess *m, const char
 static void __attribute__((noreturn)) update(struct mailsess *m)
 {
 	struct commit_result cr;
-	enum ms_status st = m->ops->commit(m->store, m->deleted, m->seen, &cr);
+	enum ms_status st;
+	/* What DELI removed is not the commit's business. */
+	unsigned char *marked = xcalloc(m->n + 1, 1);
+	for (size_t i = 0; i < m->n; i++)
+		marked[i] = m->deleted[i] == DEL_MARKED;
+	st = m->ops->commit(m->store, marked, m->seen, &cr);
+	free(marked);
 	if (st == MS_OK) {
 		conn_printf(&m->c, "+OK postern signing off (%zu message%s deleted)\r\n",
 			    (size_t)cr.deleted, cr.deleted == 1 ? "" : "s");
@@ -300,8 +373,7 @@ static void __attribute__((noreturn)) update(struct mailsess *m)
 	 * but the removed messages, or, when some could not be removed
 	 * (which ones is not known here), every message of the snapshot. */
 	if (st != MS_OK)
-		for (size_t i = 0; i < m->n; i++)
-			m->deleted[i] = 0;
+		unmark(m);
 	log_logout(m, st == MS_OK ? "quit" : "quit-partial", cr.deleted, cr.deleted_bytes);
 	/* The mailbox lock goes before the answer: a client that logs in
 	 * again as soon as it reads "+OK" must not find it still held. */
@@ -330,6 +402,7 @@ static void cmd_capa(void *ctx, const struct pop3_req *r)
 	struct mailsess *m = ctx;
 	struct capa_info ci = {
 		.state = ST_TRANS, .pipelining = 1, .login_delay = -1, .expire = -1,
+		.uid_param = m->s->cfg->uid_param, .deli = m->s->cfg->deli,
 		.auth_lines = m->s->auth_capa,
 	};
 	char text[CAPA_TEXT_MAX];
@@ -348,6 +421,7 @@ static pop3_handler *const handlers[CMD_COUNT] = {
 	[CMD_UIDL] = cmd_uidl,
 	[CMD_CAPA] = cmd_capa,
 	[CMD_QUIT] = cmd_quit,
+	[CMD_DELI] = cmd_deli,
 };
 
 /* Clear O_NONBLOCK on fd; 0 when fd is blocking now. */

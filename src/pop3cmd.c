@@ -24,6 +24,7 @@ static const struct pop3_cmd table[CMD_COUNT] = {
 	[CMD_RSET] = { "RSET", CMD_RSET, ST_TRANS, ARGS_NONE },
 	[CMD_TOP]  = { "TOP",  CMD_TOP,  ST_TRANS, ARGS_TWO },
 	[CMD_UIDL] = { "UIDL", CMD_UIDL, ST_TRANS, ARGS_OPT },
+	[CMD_DELI] = { "DELI", CMD_DELI, ST_TRANS, ARGS_ONE },
 };
 
 const struct pop3_cmd *pop3_command(enum pop3_cmd_id id)
@@ -128,4 +129,21 @@ int pop3_msgnum(const char *arg, size_t len, size_t count, size_t *idx)
 		return -1;
 	*idx = (size_t)(v - 1);
 	return 0;
+}
+
+int pop3_uid_arg(const char *arg, size_t len, const char **id, size_t *idlen)
+{
+	size_t i;
+	if (len < 4 || strncasecmp(arg, "UID:", 4) != 0)
+		return 0;
+	if (len == 4 || len - 4 > POP3_UID_MAX)
+		return -1;
+	for (i = 4; i < len; i++) {
+		unsigned char ch = (unsigned char)arg[i];
+		if (ch < 0x21 || ch > 0x7e)
+			return -1;
+	}
+	*id = arg + 4;
+	*idlen = len - 4;
+	return 1;
 }

@@ -65,6 +65,8 @@ static void caps(const struct preauth *p, struct capa_info *ci)
 	ci->pipelining = 1;
 	ci->login_delay = -1;
 	ci->expire = -1;
+	ci->uid_param = p->cfg->uid_param;
+	ci->deli = p->cfg->deli;
 	ci->auth_lines = NULL;
 }
 

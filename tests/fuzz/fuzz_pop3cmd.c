@@ -18,7 +18,7 @@
  * allowed; PASS takes the rest of the line); the arguments lie inside the
  * line, are NUL-terminated, hold no space or control byte, and joined
  * back with the name give the line; pop3_msgnum agrees with a
- * reference. */
+ * reference, and so does pop3_uid_arg (UID-PARAM's "UID:<id>" form). */
 #include "netio.h"
 #include "pop3.h"
 #include <errno.h>
@@ -136,6 +136,7 @@ static const struct spec {
 	{ "RSET", ST_TRANS, 0, 0 },
 	{ "TOP", ST_TRANS, 2, 2 },
 	{ "UIDL", ST_TRANS, 0, 1 },
+	{ "DELI", ST_TRANS, 1, 1 },     /* DELI draft of the pop3svc design */
 };
 #define NSPEC (sizeof(spec) / sizeof(spec[0]))
 
@@ -198,6 +199,21 @@ static int ref_msgnum(const char *s, size_t len, size_t count, size_t *idx)
 		return -1;
 	*idx = (size_t)(v - 1);
 	return 0;
+}
+
+/* UID-PARAM: "UID:" in any case, then 1 to 70 bytes in 0x21..0x7E. */
+static int ref_uid_arg(const char *s, size_t len)
+{
+	size_t i;
+	if (len < 4 || upper((unsigned char)s[0]) != 'U' || upper((unsigned char)s[1]) != 'I' ||
+	    upper((unsigned char)s[2]) != 'D' || s[3] != ':')
+		return 0;
+	if (len == 4 || len > 74)
+		return -1;
+	for (i = 4; i < len; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return -1;
+	return 1;
 }
 
 static void check_parse(const char *line, size_t len, enum pop3_state st, size_t count)
@@ -294,6 +310,15 @@ static void check_parse(const char *line, size_t len, enum pop3_state st, size_t
 		int y = ref_msgnum(r.argv[i], r.arglen[i], count, &b);
 		check(x == y && (x < 0 || a == b), "pop3_msgnum differs");
 		check(x < 0 || a < count, "message index out of range");
+		{
+			const char *id = NULL;
+			size_t idlen = 0;
+			int u = pop3_uid_arg(r.argv[i], r.arglen[i], &id, &idlen);
+			check(u == ref_uid_arg(r.argv[i], r.arglen[i]), "pop3_uid_arg differs");
+			check(u != 1 || (id == r.argv[i] + 4 && idlen == r.arglen[i] - 4),
+			      "unique id not the argument's tail");
+			check(u != 1 || x < 0, "an argument both a number and a unique id");
+		}
 	}
 	free(copy);
 }

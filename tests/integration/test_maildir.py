@@ -305,7 +305,7 @@ def test_quit_deletes(any_server):
     assert wait_until(lambda: "reason=quit" in any_server.logtext(), 5)
     logout = [l for l in any_server.logtext().splitlines() if "logout: user=<ptalice>" in l]
     assert len(logout) == 1, logout
-    assert " retr=0/0 top=0/0 dele=2/8 left=2/8 reason=quit" in logout[0], logout
+    assert " retr=0/0 top=0/0 dele=2/8 deli=0/0 left=2/8 reason=quit" in logout[0], logout
 
 
 def test_dropped_connection_deletes_nothing(any_server):

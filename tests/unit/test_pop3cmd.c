@@ -5,6 +5,7 @@
 #include "unit.h"
 #include "capa.h"
 #include "pop3.h"
+#include "uidindex.h"
 
 #define ANY_STATE (-1)
 
@@ -173,6 +174,7 @@ static void test_every_command_every_state(void **state)
 		{ "RSET", CMD_RSET, ST_TRANS },
 		{ "TOP 1 10", CMD_TOP, ST_TRANS },
 		{ "UIDL", CMD_UIDL, ST_TRANS },
+		{ "DELI 1", CMD_DELI, ST_TRANS },
 	};
 	static const enum pop3_state all[] = { ST_AUTH, ST_TRANS, ST_UPDATE };
 	size_t i, k;
@@ -320,6 +322,103 @@ static void test_capa_optional_lines(void **state)
 		   "AUTH-RESP-CODE\r\nEXPIRE 0\r\nSASL SCRAM-SHA-256\r\n" CAPA_TAIL);
 }
 
+/* UID-PARAM arguments: "UID:" in any case, then 1-70 bytes in 0x21-0x7E. */
+static void test_uid_arg(void **state)
+{
+	static const struct { const char *s; int want; const char *id; } t[] = {
+		{ "UID:abc", 1, "abc" },
+		{ "uid:abc", 1, "abc" },
+		{ "Uid:1700000000.M1P2.host", 1, "1700000000.M1P2.host" },
+		{ "UID:UID:x", 1, "UID:x" },
+		{ "UID:!~", 1, "!~" },
+		{ "UID:", -1, NULL },
+		{ "UID:a b", -1, NULL },          /* a space (not from the parser) */
+		{ "UID:a\x7f", -1, NULL },
+		{ "UID:\x01", -1, NULL },
+		{ "UID:\xe9", -1, NULL },
+		{ "UID", 0, NULL },
+		{ "UI:x", 0, NULL },
+		{ "UIDX:1", 0, NULL },
+		{ "1", 0, NULL },
+		{ "", 0, NULL },
+		{ " UID:x", 0, NULL },
+	};
+	char buf[100];
+	const char *id;
+	size_t i, idlen;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int r;
+		id = NULL;
+		idlen = 0;
+		r = pop3_uid_arg(t[i].s, strlen(t[i].s), &id, &idlen);
+		if (r != t[i].want)
+			fail_msg("pop3_uid_arg('%s') = %d", t[i].s, r);
+		if (r == 1 && (idlen != strlen(t[i].id) || memcmp(id, t[i].id, idlen) != 0))
+			fail_msg("pop3_uid_arg('%s') id", t[i].s);
+	}
+	/* 70 characters is the longest id; 71 is refused. */
+	memcpy(buf, "UID:", 4);
+	memset(buf + 4, 'x', 71);
+	assert_int_equal(pop3_uid_arg(buf, 4 + 70, &id, &idlen), 1);
+	assert_int_equal(idlen, 70);
+	assert_ptr_equal(id, buf + 4);
+	assert_int_equal(pop3_uid_arg(buf, 4 + 71, &id, &idlen), -1);
+	/* The length given is the argument: a NUL inside is a bad byte. */
+	assert_int_equal(pop3_uid_arg("UID:a\0b", 7, &id, &idlen), -1);
+}
+
+/* The lookup table: ids come from a callback that reuses one buffer, as
+ * the Maildir store's does. */
+static char ids[1000][16];
+static char idbuf[16];
+static const char *get_id(const void *ctx, size_t i)
+{
+	(void)ctx;
+	strcpy(idbuf, ids[i]);
+	return idbuf;
+}
+
+static void test_uidindex(void **state)
+{
+	struct uidindex x;
+	size_t i, n = sizeof(ids) / sizeof(ids[0]);
+	for (i = 0; i < n; i++)
+		snprintf(ids[i], sizeof(ids[i]), "m%zu", i * 7);
+	strcpy(ids[999], "m0");   /* a repeated id: the first message wins */
+	assert_int_equal(uidindex_build(&x, n, get_id, NULL), 0);
+	for (i = 0; i < n - 1; i++) {
+		long got = uidindex_find(&x, ids[i], strlen(ids[i]));
+		if (got != (long)i)
+			fail_msg("uidindex_find(%s) = %ld, want %zu", ids[i], got, i);
+	}
+	assert_int_equal(uidindex_find(&x, "m0", 2), 0);
+	assert_int_equal(uidindex_find(&x, "m1", 2), -1);
+	assert_int_equal(uidindex_find(&x, "m", 1), -1);
+	assert_int_equal(uidindex_find(&x, "m07", 3), -1);
+	/* A prefix of a longer id, and a longer id with the prefix. */
+	assert_int_equal(uidindex_find(&x, "m700", 4), 100);
+	assert_int_equal(uidindex_find(&x, "m7000", 5), -1);
+	uidindex_free(&x);
+	assert_int_equal(uidindex_find(&x, "m0", 2), -1);
+	/* An empty snapshot. */
+	assert_int_equal(uidindex_build(&x, 0, get_id, NULL), 0);
+	assert_int_equal(uidindex_find(&x, "m0", 2), -1);
+	uidindex_free(&x);
+}
+
+static void test_capa_extensions(void **state)
+{
+	struct capa_info ci = pre(0, 0, 1, 0);
+	ci.uid_param = 1;
+	ci.deli = 1;
+	check_capa(&ci, CAPA_HEAD "UID-PARAM\r\nDELI\r\nSASL SCRAM-SHA-256\r\n" CAPA_TAIL);
+	ci.uid_param = 0;
+	check_capa(&ci, CAPA_HEAD "DELI\r\nSASL SCRAM-SHA-256\r\n" CAPA_TAIL);
+	ci.deli = 0;
+	ci.uid_param = 1;
+	check_capa(&ci, CAPA_HEAD "UID-PARAM\r\nSASL SCRAM-SHA-256\r\n" CAPA_TAIL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +430,9 @@ int main(void)
 		cmocka_unit_test(test_capa_mechanisms),
 		cmocka_unit_test(test_capa_transaction),
 		cmocka_unit_test(test_capa_optional_lines),
+		cmocka_unit_test(test_uid_arg),
+		cmocka_unit_test(test_uidindex),
+		cmocka_unit_test(test_capa_extensions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

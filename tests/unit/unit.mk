@@ -11,7 +11,7 @@ UNIT_SCRAM_OBJS = src/sasl.o
 # The command parser and CAPA builder, the line reader and the command
 # loop: pure protocol code that is linked into the daemon only.  The loop's
 # test wraps plog to see what is logged.
-UNIT_PROTO_OBJS_pop3cmd = src/pop3cmd.o src/capa.o
+UNIT_PROTO_OBJS_pop3cmd = src/pop3cmd.o src/capa.o src/uidindex.o
 UNIT_PROTO_OBJS_netio   = src/netio.o
 UNIT_PROTO_OBJS_serve   = src/serve.o src/pop3cmd.o src/netio.o
 UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
