@@ -9,7 +9,7 @@
 
 #define CAPA_TEXT_MAX 512          /* the longest reply, with room */
 #define CAPA_AUTH_LINES_MAX 200    /* the USER and SASL lines (session.h's auth_capa) */
-#define CAPA_EXPIRE_NEVER (-2)     /* EXPIRE NEVER */
+#define CAPA_EXPIRE_NEVER (-2)     /* EXPIRE NEVER (PARSE_EXPIRE_NEVER) */
 
 struct capa_info {
 	enum pop3_state state;
@@ -21,7 +21,9 @@ struct capa_info {
 	int scram_plus;      /* SCRAM-SHA-256-PLUS: TLS with channel binding */
 	int pipelining;      /* PIPELINING */
 	long login_delay;    /* LOGIN-DELAY n; < 0: not listed */
+	int login_delay_user; /* ... followed by USER: it varies per user */
 	long expire;         /* EXPIRE n, CAPA_EXPIRE_NEVER; -1: not listed */
+	int expire_user;     /* ... followed by USER */
 	int uid_param;       /* UID-PARAM */
 	int deli;            /* DELI */
 	/* TRANSACTION: the USER and SASL lines as the AUTHORIZATION state

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include "parse.h"
 
 #define CONF_MAX_LISTEN 16
 #define CONF_MAX_SPARES 64
@@ -56,6 +57,8 @@ struct config {
 	/* protocol extensions (issue 17) */
 	int uid_param;                       /* UID-PARAM */
 	int deli;                            /* DELI */
+	long login_delay;                    /* seconds; PARSE_DELAY_OFF */
+	long expire;                         /* days; PARSE_EXPIRE_OFF, _NEVER */
 	/* TLS */
 	enum conf_ssl ssl;                   /* required | optional | off */
 	enum conf_plaintext plaintext_auth;  /* tls-or-loopback | always */

@@ -32,6 +32,13 @@ struct pwline {
  * at most one '@' not first or last; no "..", no leading '.' or '-'. */
 int pw_user_valid(const char *name, size_t len);
 
+/* The value of key in an entry's extra field: space-separated key=value
+ * words, as in Dovecot's passwd-file ("login_delay=300 expire=30").  A
+ * word "userdb_KEY=" counts as KEY= too.  Copies the value (NUL-terminated)
+ * into val and returns 1; 0 when the key is absent; -1 when its value does
+ * not fit cap. */
+int pw_extra_get(const char *extra, const char *key, char *val, size_t cap);
+
 /* Parse line in place (the newline already removed).  Returns 1 for an
  * entry, 0 for a blank or comment line, -1 for a malformed line. */
 int pw_parse_line(char *line, struct pwline *out);

@@ -21,6 +21,8 @@ struct conn_info {
 	char greeting[200];      /* "+OK postern ready[ <apop-timestamp>]\r\n" */
 	char apop_stamp[160];    /* the timestamp, empty unless apop = yes */
 	int greeted;             /* the monitor already sent the greeting */
+	int login_delay_user;    /* some user has a LOGIN-DELAY of their own */
+	int expire_user;         /* some user has an EXPIRE of their own */
 };
 
 struct session {
@@ -37,6 +39,8 @@ struct session {
 	char tls_info[128];      /* "TLSv1.3/TLS_AES_256_GCM_SHA384" or "plaintext" */
 	char auth_capa[200];     /* the USER and SASL lines of CAPA at login */
 	pid_t preauth_pid;       /* plain: the pre-auth process, to wait for at the end */
+	long login_delay;        /* this user's LOGIN-DELAY, seconds (userext.h) */
+	long expire;             /* this user's EXPIRE, days (userext.h) */
 };
 
 struct tls_server;

@@ -39,12 +39,17 @@ size_t capa_text(const struct capa_info *ci, char *buf, size_t cap)
 		snprintf(auth, sizeof(auth), "%s", ci->auth_lines);
 	else
 		capa_auth_lines(ci, auth, sizeof(auth));
+	/* RFC 2449 sections 6.5 and 6.7: USER only in AUTHORIZATION. */
+	int auth_state = ci->state == ST_AUTH;
 	if (ci->login_delay >= 0)
-		snprintf(delay, sizeof(delay), "LOGIN-DELAY %ld\r\n", ci->login_delay);
+		snprintf(delay, sizeof(delay), "LOGIN-DELAY %ld%s\r\n", ci->login_delay,
+			 auth_state && ci->login_delay_user ? " USER" : "");
 	if (ci->expire == CAPA_EXPIRE_NEVER)
-		snprintf(expire, sizeof(expire), "EXPIRE NEVER\r\n");
+		snprintf(expire, sizeof(expire), "EXPIRE NEVER%s\r\n",
+			 auth_state && ci->expire_user ? " USER" : "");
 	else if (ci->expire >= 0)
-		snprintf(expire, sizeof(expire), "EXPIRE %ld\r\n", ci->expire);
+		snprintf(expire, sizeof(expire), "EXPIRE %ld%s\r\n", ci->expire,
+			 auth_state && ci->expire_user ? " USER" : "");
 	return fitted(snprintf(buf, cap, "+OK capability list follows\r\n"
 			       "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n%s%s%s%s%s%s%s"
 			       "IMPLEMENTATION postern\r\n.\r\n",

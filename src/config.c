@@ -10,7 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-enum ktype { K_STR, K_ENUM, K_DUR, K_UINT, K_UID, K_GID, K_BOOL, K_SIZE, K_LISTEN, K_CERT, K_KEY };
+enum ktype { K_STR, K_ENUM, K_DUR, K_UINT, K_UID, K_GID, K_BOOL, K_SIZE, K_LISTEN, K_CERT, K_KEY,
+	     K_DELAY, K_EXPIRE };
 
 struct key {
 	const char *name;
@@ -55,6 +56,8 @@ static const struct key keys[] = {
 	{ "seccomp", K_BOOL, O(seccomp), 0, NULL, 0, 0 },
 	{ "uid_param", K_BOOL, O(uid_param), 0, NULL, 0, 0 },
 	{ "deli", K_BOOL, O(deli), 0, NULL, 0, 0 },
+	{ "login_delay", K_DELAY, O(login_delay), 0, NULL, 0, 0 },
+	{ "expire", K_EXPIRE, O(expire), 0, NULL, 0, 0 },
 	{ "ssl", K_ENUM, O(ssl), 0, ssl_names, 0, 0 },
 	{ "plaintext_auth", K_ENUM, O(plaintext_auth), 0, plaintext_names, 0, 0 },
 	{ "loopback_is_local", K_BOOL, O(loopback_is_local), 0, NULL, 0, 0 },
@@ -108,6 +111,8 @@ void config_defaults(struct config *c)
 	c->seccomp = 1;
 	c->uid_param = 1;
 	c->deli = 1;
+	c->login_delay = PARSE_DELAY_OFF;
+	c->expire = PARSE_EXPIRE_NEVER;
 	c->ssl = CONF_SSL_OPTIONAL;
 	c->plaintext_auth = CONF_PLAINTEXT_TLS_OR_LOOPBACK;
 	c->loopback_is_local = 1;
@@ -241,6 +246,16 @@ int config_set(struct config *c, const char *key, const char *value,
 	case K_BOOL:
 		if (parse_bool(value, (int *)(base + k->off)) < 0)
 			return cerr(err, cap, "%s: '%s' is not yes or no", key, value);
+		return 0;
+	case K_DELAY:
+		if (parse_login_delay(value, 1, (long *)(base + k->off)) < 0)
+			return cerr(err, cap, "%s: '%s' is not off or a duration in whole seconds "
+				    "up to 366d", key, value);
+		return 0;
+	case K_EXPIRE:
+		if (parse_expire(value, 1, (long *)(base + k->off)) < 0)
+			return cerr(err, cap, "%s: '%s' is not off, never or a number of days "
+				    "up to %ld", key, value, PARSE_EXPIRE_MAX);
 		return 0;
 	case K_LISTEN:
 		return set_listen(c, value, (int)k->off, err, cap);
@@ -443,6 +458,22 @@ void config_print(const struct config *c, FILE *out)
 		case K_BOOL:
 			fprintf(out, "%s = %s\n", k->name, *(const int *)(base + k->off) ? "yes" : "no");
 			break;
+		case K_DELAY: {
+			long v = *(const long *)(base + k->off);
+			if (v == PARSE_DELAY_OFF)
+				fprintf(out, "%s = off\n", k->name);
+			else
+				fprintf(out, "%s = %lds\n", k->name, v);
+			break;
+		}
+		case K_EXPIRE: {
+			long v = *(const long *)(base + k->off);
+			if (v == PARSE_EXPIRE_OFF || v == PARSE_EXPIRE_NEVER)
+				fprintf(out, "%s = %s\n", k->name, v == PARSE_EXPIRE_OFF ? "off" : "never");
+			else
+				fprintf(out, "%s = %ld\n", k->name, v);
+			break;
+		}
 		case K_LISTEN:
 			print_listen(c, out, (int)k->off);
 			break;

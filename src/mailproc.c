@@ -5,6 +5,7 @@
  * RETR and TOP streaming included. */
 #include "capa.h"
 #include "log.h"
+#include "mailstate.h"
 #include "mailstore.h"
 #include "netio.h"
 #include "parse.h"
@@ -24,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 struct mailsess {
@@ -38,6 +40,7 @@ struct mailsess {
 	unsigned retr, top, deli;
 	uint64_t retr_bytes, top_bytes, deli_bytes;
 	struct uidindex uix;             /* UID-PARAM, built on first use */
+	struct retr_list rl;             /* EXPIRE: postern-retrieved at login */
 	struct serve sv;
 };
 
@@ -360,7 +363,17 @@ static void __attribute__((noreturn)) update(struct mailsess *m)
 	unsigned char *marked = xcalloc(m->n + 1, 1);
 	for (size_t i = 0; i < m->n; i++)
 		marked[i] = m->deleted[i] == DEL_MARKED;
+	/* EXPIRE 0 (RFC 2449 6.7): what was retrieved goes with the DELEs. */
+	for (size_t i = 0; m->s->expire == 0 && i < m->n; i++)
+		if (m->seen[i] && !m->deleted[i])
+			marked[i] = 1;
 	st = m->ops->commit(m->store, marked, m->seen, &cr);
+	if (m->s->expire >= 0) {
+		/* The retrieval times of what stays, for a later EXPIRE. */
+		for (size_t i = 0; i < m->n; i++)
+			marked[i] = m->deleted[i] == DEL_GONE || (st == MS_OK && marked[i]);
+		retr_save(m->ops, m->store, m->n, &m->rl, marked, m->seen, (int64_t)time(NULL));
+	}
 	free(marked);
 	if (st == MS_OK) {
 		conn_printf(&m->c, "+OK postern signing off (%zu message%s deleted)\r\n",
@@ -401,7 +414,8 @@ static void cmd_capa(void *ctx, const struct pop3_req *r)
 {
 	struct mailsess *m = ctx;
 	struct capa_info ci = {
-		.state = ST_TRANS, .pipelining = 1, .login_delay = -1, .expire = -1,
+		.state = ST_TRANS, .pipelining = 1,
+		.login_delay = m->s->login_delay, .expire = m->s->expire,
 		.uid_param = m->s->cfg->uid_param, .deli = m->s->cfg->deli,
 		.auth_lines = m->s->auth_capa,
 	};
@@ -453,12 +467,77 @@ static void set_socket_options(struct conn *c, uint64_t timeout_ms)
 		c->rcvtimeo = 1;
 }
 
+static void open_store(struct mailsess *m, const struct mailstore_opts *o)
+{
+	char err[512];
+	enum ms_status st = m->ops->open(m->s->mailbox, o, &m->store, err, sizeof(err));
+	if (st != MS_OK) {
+		static const char *code[] = { "", "[IN-USE] mailbox is in use by another session",
+			"[SYS/TEMP] mailbox unavailable, try again later",
+			"[SYS/PERM] mailbox unavailable",
+			"[SYS/PERM] mailbox too large for POP3, ask your administrator" };
+		plog(LOG_WARNING, "login refused: user=<%s> rip=%s: %s", m->s->user,
+		     m->s->conn.rip, err);
+		reply_err(m, code[st]);
+		conn_flush(&m->c);
+		mail_exit(m, 1);
+	}
+}
+
+/* LOGIN-DELAY (RFC 2449 section 6.5), after the password (the monitor
+ * checked it) and before the lock: a login too soon takes no lock. */
+static void check_login_delay(struct mailsess *m)
+{
+	int64_t last;
+	int skewed, dfd = open(m->s->mailbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long wait;
+	if (dfd < 0 || lastlogin_read(dfd, &last) <= 0) {
+		if (dfd >= 0)
+			close(dfd);
+		return;   /* no Maildir yet, or no login recorded */
+	}
+	close(dfd);
+	wait = login_delay_wait(last, (int64_t)time(NULL), m->s->login_delay, &skewed);
+	if (skewed)
+		plog(LOG_WARNING, "user=<%s> %s is %lld s in the future: ignored (a clock is wrong)",
+		     m->s->user, LASTLOGIN_FILE, (long long)(last - (int64_t)time(NULL)));
+	if (wait == 0)
+		return;
+	plog(LOG_NOTICE, "login refused: user=<%s> rip=%s: login-delay, %ld s to wait",
+	     m->s->user, m->s->conn.rip, wait);
+	conn_printf(&m->c, "-ERR [LOGIN-DELAY] minimum time between logins is %ld seconds\r\n",
+		    m->s->login_delay);
+	conn_flush(&m->c);
+	mail_exit(m, 1);
+}
+
+/* EXPIRE n (RFC 2449 section 6.7) at login: messages retrieved more than n
+ * days ago in a session that ended with QUIT are removed, a bounded number
+ * per login; the snapshot is then taken again, so numbers have no gaps. */
+static void expire_at_login(struct mailsess *m, const struct mailstore_opts *o)
+{
+	unsigned more, failed, gone;
+	if (retr_load(&m->rl) < 0) {
+		plog(LOG_WARNING, "user=<%s> %s: cannot read: %s", m->s->user, RETRIEVED_FILE,
+		     strerror(errno));
+		return;
+	}
+	gone = expire_old(m->ops, m->store, &m->rl, m->s->expire, (int64_t)time(NULL),
+			  &more, &failed);
+	if (gone + failed + more == 0)
+		return;
+	plog(LOG_INFO, "expire: user=<%s> days=%ld removed=%u failed=%u later=%u",
+	     m->s->user, m->s->expire, gone, failed, more);
+	if (gone) {
+		m->ops->close(m->store);
+		open_store(m, o);
+	}
+}
+
 void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t npending)
 {
 	struct mailsess m;
 	struct mailstore_opts o;
-	char err[512];
-	enum ms_status st;
 
 	memset(&m, 0, sizeof(m));
 	m.s = s;
@@ -474,22 +553,20 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 	if (conn_preload(&m.c, pending, npending) < 0)
 		pfatal("pending input too large");
 
+	if (s->login_delay > 0)
+		check_login_delay(&m);
 	memset(&o, 0, sizeof(o));
 	o.max_messages = s->cfg->max_messages;
 	o.max_bytes = s->cfg->max_mailbox_size;
 	o.size_cache = s->cfg->size_cache;
 	o.owner = getuid();
-	st = m.ops->open(s->mailbox, &o, &m.store, err, sizeof(err));
-	if (st != MS_OK) {
-		static const char *code[] = { "", "[IN-USE] mailbox is in use by another session",
-			"[SYS/TEMP] mailbox unavailable, try again later",
-			"[SYS/PERM] mailbox unavailable",
-			"[SYS/PERM] mailbox too large for POP3, ask your administrator" };
-		plog(LOG_WARNING, "login refused: user=<%s> rip=%s: %s", s->user, s->conn.rip, err);
-		reply_err(&m, code[st]);
-		conn_flush(&m.c);
-		mail_exit(&m, 1);
-	}
+	open_store(&m, &o);
+	/* The lock is held: this login counts for LOGIN-DELAY. */
+	if (s->login_delay > 0 && lastlogin_write((int64_t)time(NULL)) < 0)
+		plog(LOG_WARNING, "user=<%s> %s: cannot write: %s", s->user, LASTLOGIN_FILE,
+		     strerror(errno));
+	if (s->expire >= 0)
+		expire_at_login(&m, &o);
 	m.n = m.ops->count(m.store);
 	m.deleted = xcalloc(m.n + 1, 1);
 	m.seen = xcalloc(m.n + 1, 1);

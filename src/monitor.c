@@ -11,6 +11,7 @@
 #include "srclimits.h"
 #include "session.h"
 #include "tls.h"
+#include "userext.h"
 #include "util.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -137,6 +138,12 @@ static int accept_login(struct monitor *mo, int method)
 	snprintf(mo->s.method, sizeof(mo->s.method), "%s", auth_method_name(method));
 	mo->s.uid = mo->u.uid;
 	mo->s.gid = mo->u.gid;
+	{
+		struct userext ux;
+		userext_for(mo->s.cfg, mo->s.user, &ux);
+		mo->s.login_delay = ux.login_delay;
+		mo->s.expire = ux.expire;
+	}
 	mo->authed = 1;
 	limits_report_login();   /* the master no longer counts it as pre-auth */
 	/* The secrets are checked; the mail process need not inherit them. */
@@ -336,6 +343,9 @@ static void monitor_init(const struct config *cfg, uid_t unpriv_uid, gid_t unpri
 	struct monitor *mo = &the_monitor;
 	memset(mo, 0, sizeof(*mo));
 	mo->s.cfg = cfg;
+	/* The server's values until a login looks up the user's. */
+	mo->s.login_delay = cfg->login_delay;
+	mo->s.expire = cfg->expire;
 	mo->tls = tls;
 	mo->s.unpriv_uid = unpriv_uid;
 	mo->s.unpriv_gid = unpriv_gid;
@@ -384,6 +394,7 @@ static int start_preauth(int other)
 static int send_conn(int rfd, int wfd)
 {
 	struct monitor *mo = &the_monitor;
+	userext_scan(mo->s.cfg, &mo->s.conn.login_delay_user, &mo->s.conn.expire_user);
 	return ipc_send_conn(mo->sock, &mo->s.conn, sizeof(mo->s.conn), rfd, wfd);
 }
 

@@ -67,6 +67,36 @@ int parse_duration_ms(const char *s, uint64_t *out)
 	return -1;
 }
 
+int parse_login_delay(const char *s, int allow_off, long *out)
+{
+	uint64_t ms;
+	if (allow_off && strcasecmp(s, "off") == 0) {
+		*out = PARSE_DELAY_OFF;
+		return 0;
+	}
+	if (parse_duration_ms(s, &ms) < 0 || ms % 1000 || ms / 1000 > (uint64_t)PARSE_DELAY_MAX)
+		return -1;
+	*out = (long)(ms / 1000);
+	return 0;
+}
+
+int parse_expire(const char *s, int allow_off, long *out)
+{
+	uint64_t d;
+	if (allow_off && strcasecmp(s, "off") == 0) {
+		*out = PARSE_EXPIRE_OFF;
+		return 0;
+	}
+	if (strcasecmp(s, "never") == 0) {
+		*out = PARSE_EXPIRE_NEVER;
+		return 0;
+	}
+	if (parse_decimal(s, strlen(s), PARSE_EXPIRE_MAX, &d) < 0)
+		return -1;
+	*out = (long)d;
+	return 0;
+}
+
 int parse_size(const char *s, uint64_t *out)
 {
 	uint64_t n;

@@ -76,6 +76,34 @@ static int parse_id(const char *s, unsigned long *out)
 	return 0;
 }
 
+int pw_extra_get(const char *extra, const char *key, char *val, size_t cap)
+{
+	size_t klen = strlen(key);
+	const char *p = extra;
+	int found = 0;
+	while (p && *p) {
+		const char *w = p, *end;
+		while (*w == ' ' || *w == '\t')
+			w++;
+		end = w + strcspn(w, " \t");
+		if (end == w)
+			break;
+		if (strncmp(w, "userdb_", 7) == 0)
+			w += 7;
+		if ((size_t)(end - w) > klen && strncmp(w, key, klen) == 0 && w[klen] == '=') {
+			/* The last one counts, as in Dovecot. */
+			size_t vlen = (size_t)(end - w) - klen - 1;
+			if (vlen >= cap)
+				return -1;
+			memcpy(val, w + klen + 1, vlen);
+			val[vlen] = '\0';
+			found = 1;
+		}
+		p = end;
+	}
+	return found;
+}
+
 int pw_parse_line(char *line, struct pwline *out)
 {
 	char *f[8] = { 0 };

@@ -63,8 +63,12 @@ static void caps(const struct preauth *p, struct capa_info *ci)
 	ci->sasl = login_ok(p);
 	ci->scram_plus = p->tls && tls_can_bind(p->tls);
 	ci->pipelining = 1;
-	ci->login_delay = -1;
-	ci->expire = -1;
+	/* RFC 2449 6.5, 6.7: the server's values, USER when some user has
+	 * their own (the monitor looked, IPC_CONN). */
+	ci->login_delay = p->cfg->login_delay;
+	ci->login_delay_user = p->s->conn.login_delay_user;
+	ci->expire = p->cfg->expire;
+	ci->expire_user = p->s->conn.expire_user;
 	ci->uid_param = p->cfg->uid_param;
 	ci->deli = p->cfg->deli;
 	ci->auth_lines = NULL;

@@ -415,6 +415,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_mailbox_size = (flags & 128) && !empty ? 30000 : 0;
 	memset(&s, 0, sizeof(s));
 	s.cfg = &cfg;
+	s.login_delay = cfg.login_delay;
+	s.expire = cfg.expire;
 	snprintf(s.conn.rip, sizeof(s.conn.rip), "192.0.2.1");
 	snprintf(s.user, sizeof(s.user), "fuzz");
 	snprintf(s.method, sizeof(s.method), "USER");

@@ -232,3 +232,216 @@ def test_deli_off(server_factory):
         assert "DELI" not in capa(c)
         assert c.cmd("DELI 1") == "-ERR unknown command"
     assert len(s.maildirs["ptalice"].contents()) == 3
+
+
+# ---- LOGIN-DELAY (RFC 2449 section 6.5) ----
+
+def set_extra(server, user, extra):
+    """Give user's passwd entry the extra field (8th) extra."""
+    with open(server.passwd) as f:
+        lines = f.read().splitlines()
+    out = []
+    for l in lines:
+        if l.startswith(user + ":"):
+            l = ":".join(l.split(":")[:7]) + ":" + extra
+        out.append(l)
+    with open(server.passwd, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def lastlogin(server, user="ptalice"):
+    return os.path.join(server.maildirs[user].path, "postern-lastlogin")
+
+
+def write_lastlogin(server, t, user="ptalice"):
+    md = server.maildirs[user]
+    p = lastlogin(server, user)
+    with open(p, "w") as f:
+        f.write(f"postern-lastlogin 1 {int(t)}\n")
+    os.chown(p, md.uid, md.gid)
+
+
+def test_login_delay_refuses_a_login_too_soon(server_factory):
+    s = server_factory(extra_conf="login_delay = 1h\n").start()
+    fill(s)
+    with Pop3(s.port) as c:
+        assert "LOGIN-DELAY 3600" in capa(c)
+        assert c.login().startswith("+OK maildrop has 3")
+        assert "LOGIN-DELAY 3600" in capa(c)
+        assert c.quit().startswith("+OK")
+    with open(lastlogin(s)) as f:
+        assert f.read().startswith("postern-lastlogin 1 ")
+    with Pop3(s.port) as c:
+        # A wrong password is still [AUTH], not a hint about the delay.
+        assert c.cmd("USER ptalice").startswith("+OK")
+        assert c.cmd("PASS wrong").startswith("-ERR [AUTH]")
+        assert c.login() == "-ERR [LOGIN-DELAY] minimum time between logins is 3600 seconds"
+        assert c.is_closed()
+    assert wait_until(lambda: "login-delay" in s.logtext(), 5)
+    # The refused login took no lock and did not count as a login: the
+    # record is the first session's, and another user is not affected.
+    with logged_in(s.port, "ptbob") as c:
+        assert c.quit().startswith("+OK")
+
+
+def test_login_delay_record_is_in_the_maildir(server_factory):
+    import time
+    s = server_factory(extra_conf="login_delay = 60s\n").start()
+    fill(s)
+    # A login 61 s ago (another host, another process): fine.
+    write_lastlogin(s, time.time() - 61)
+    with logged_in(s.port) as c:
+        assert c.quit().startswith("+OK")
+    # 30 s ago: refused.
+    write_lastlogin(s, time.time() - 30)
+    with Pop3(s.port) as c:
+        assert c.login().startswith("-ERR [LOGIN-DELAY]")
+    # A little in the future (a host whose clock is ahead): as "just now".
+    write_lastlogin(s, time.time() + 100)
+    with Pop3(s.port) as c:
+        assert c.login().startswith("-ERR [LOGIN-DELAY]")
+    # Far in the future: a wrong clock, ignored and logged.
+    write_lastlogin(s, time.time() + 100000)
+    with logged_in(s.port) as c:
+        assert c.quit().startswith("+OK")
+    assert wait_until(lambda: "in the future: ignored" in s.logtext(), 5)
+
+
+def test_login_delay_per_user(server_factory):
+    s = server_factory(extra_conf="login_delay = 5m\n")
+    set_extra(s, "ptbob", "login_delay=0")
+    set_extra(s, "ptcarol", "userdb_login_delay=2m")
+    s.start()
+    with Pop3(s.port) as c:
+        assert "LOGIN-DELAY 300 USER" in capa(c)
+        assert c.login("ptbob").startswith("+OK")
+        assert "LOGIN-DELAY 0" in capa(c)
+        assert c.quit().startswith("+OK")
+    with logged_in(s.port, "ptbob") as c:
+        assert c.quit().startswith("+OK")
+    with logged_in(s.port, "ptcarol") as c:
+        assert "LOGIN-DELAY 120" in capa(c)
+        assert c.quit().startswith("+OK")
+    with Pop3(s.port) as c:
+        assert c.login("ptcarol") == "-ERR [LOGIN-DELAY] minimum time between logins is 120 seconds"
+
+
+def test_login_delay_off_by_default(server):
+    fill(server)
+    with Pop3(server.port) as c:
+        assert not [x for x in capa(c) if x.startswith("LOGIN-DELAY")]
+        assert c.login().startswith("+OK")
+        assert c.quit().startswith("+OK")
+    with logged_in(server.port) as c:
+        assert c.quit().startswith("+OK")
+    assert not os.path.exists(lastlogin(server))
+
+
+def test_login_delay_per_user_ignored_when_off(server_factory):
+    s = server_factory()
+    set_extra(s, "ptalice", "login_delay=1h")
+    s.start()
+    with Pop3(s.port) as c:
+        assert not [x for x in capa(c) if x.startswith("LOGIN-DELAY")]
+    for _ in range(2):
+        with logged_in(s.port) as c:
+            assert c.quit().startswith("+OK")
+
+
+# ---- EXPIRE (RFC 2449 section 6.7) ----
+
+def retrieved(server, user="ptalice"):
+    p = os.path.join(server.maildirs[user].path, "postern-retrieved")
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return f.read()
+
+
+def test_expire_never_is_the_default(server):
+    fill(server)
+    with Pop3(server.port) as c:
+        assert "EXPIRE NEVER" in capa(c)
+        assert c.login().startswith("+OK")
+        assert "EXPIRE NEVER" in capa(c)
+        assert c.retr_raw("RETR 1")[0].startswith("+OK")
+        assert c.quit() == "+OK postern signing off (0 messages deleted)"
+    assert retrieved(server) is None
+    assert len(server.maildirs["ptalice"].contents()) == 3
+
+
+def test_expire_off_is_not_listed(server_factory):
+    s = server_factory(extra_conf="expire = off\n").start()
+    with Pop3(s.port) as c:
+        assert not [x for x in capa(c) if x.startswith("EXPIRE")]
+
+
+def test_expire_0_removes_what_was_retrieved_at_quit(server_factory):
+    s = server_factory(extra_conf="expire = 0\n").start()
+    fill(s)
+    md = s.maildirs["ptalice"]
+    # A dropped connection commits nothing, retrieved or not.
+    c = logged_in(s.port)
+    assert c.retr_raw("RETR 1")[0].startswith("+OK")
+    c.close()
+    assert wait_until(lambda: "reason=disconnected" in s.logtext(), 5)
+    assert len(md.contents()) == 3
+    with Pop3(s.port) as c:
+        assert "EXPIRE 0" in capa(c)
+        assert c.login().startswith("+OK maildrop has 3")
+        assert c.retr_raw("RETR 2")[0].startswith("+OK")
+        assert c.retr_raw("TOP 3 0")[0].startswith("+OK")   # TOP is not a retrieval
+        assert c.quit() == "+OK postern signing off (1 message deleted)"
+    assert md.contents() == sorted([MSGS[0], MSGS[2]])
+
+
+def test_expire_days_removes_old_retrievals_at_login(server_factory):
+    import time
+    s = server_factory(extra_conf="expire = 5\n").start()
+    names = fill(s)
+    md = s.maildirs["ptalice"]
+    with logged_in(s.port) as c:
+        assert c.retr_raw("RETR 1")[0].startswith("+OK")
+        assert c.retr_raw("RETR 3")[0].startswith("+OK")
+        assert c.quit().startswith("+OK")
+    rec = retrieved(s)
+    assert rec.splitlines()[0] == "postern-retrieved 1"
+    entries = dict(reversed(l.split(" ")) for l in rec.splitlines()[1:])
+    assert set(entries) == {uidl_of(names[0]), uidl_of(names[2])}
+    # Retrieved just now: kept over the next login.
+    with logged_in(s.port) as c:
+        assert c.cmd("STAT").startswith("+OK 3 ")
+        assert c.quit().startswith("+OK")
+    # Say message 1 was retrieved 6 days ago, message 3 4 days ago.
+    p = os.path.join(md.path, "postern-retrieved")
+    now = int(time.time())
+    with open(p, "w") as f:
+        f.write("postern-retrieved 1\n%d %s\n%d %s\n" % (
+            now - 6 * 86400, uidl_of(names[0]), now - 4 * 86400, uidl_of(names[2])))
+    os.chown(p, md.uid, md.gid)
+    with logged_in(s.port) as c:
+        # Gone at login; the rest numbered from 1 without a gap.
+        assert c.cmd("STAT") == "+OK 2 %d" % (wire_size(MSGS[1]) + wire_size(MSGS[2]))
+        assert c.cmd("UIDL 1") == f"+OK 1 {uidl_of(names[1])}"
+        assert c.cmd("UIDL 2") == f"+OK 2 {uidl_of(names[2])}"
+        assert c.quit().startswith("+OK")
+    assert md.contents() == sorted([MSGS[1], MSGS[2]])
+    assert wait_until(lambda: "expire: user=<ptalice> days=5 removed=1 " in s.logtext(), 5)
+    # The record of the removed message is dropped at the next QUIT.
+    assert uidl_of(names[0]) not in retrieved(s)
+
+
+def test_expire_per_user(server_factory):
+    s = server_factory(extra_conf="expire = 5\n")
+    set_extra(s, "ptbob", "expire=never")
+    s.start()
+    fill(s, "ptbob")
+    with Pop3(s.port) as c:
+        assert "EXPIRE 5 USER" in capa(c)
+        assert c.login("ptbob").startswith("+OK")
+        assert "EXPIRE NEVER" in capa(c)
+        assert c.retr_raw("RETR 1")[0].startswith("+OK")
+        assert c.quit().startswith("+OK")
+    assert retrieved(s, "ptbob") is None
+    with logged_in(s.port, "ptalice") as c:
+        assert "EXPIRE 5" in capa(c)

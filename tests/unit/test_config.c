@@ -91,6 +91,43 @@ static void test_defaults(void **state)
 	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
 }
 
+/* Issue 17: the extensions, their defaults and their values. */
+static void test_extension_keys(void **state)
+{
+	struct config c;
+	config_defaults(&c);
+	assert_int_equal(c.uid_param, 1);
+	assert_int_equal(c.deli, 1);
+	assert_true(c.login_delay == PARSE_DELAY_OFF);
+	assert_true(c.expire == PARSE_EXPIRE_NEVER);
+	assert_int_equal(set(&c, "uid_param", "no"), 0);
+	assert_int_equal(c.uid_param, 0);
+	assert_int_equal(set(&c, "deli", "no"), 0);
+	assert_int_equal(c.deli, 0);
+	assert_int_equal(set(&c, "deli", "maybe"), -1);
+	assert_int_equal(set(&c, "login_delay", "5m"), 0);
+	assert_true(c.login_delay == 300);
+	assert_int_equal(set(&c, "login_delay", "0"), 0);
+	assert_true(c.login_delay == 0);
+	assert_int_equal(set(&c, "login_delay", "OFF"), 0);
+	assert_true(c.login_delay == PARSE_DELAY_OFF);
+	assert_int_equal(set(&c, "login_delay", "1500ms"), -1);  /* whole seconds */
+	assert_int_equal(set(&c, "login_delay", "367d"), -1);
+	assert_int_equal(set(&c, "login_delay", "-1"), -1);
+	assert_int_equal(set(&c, "login_delay", "never"), -1);
+	assert_int_equal(set(&c, "expire", "0"), 0);
+	assert_true(c.expire == 0);
+	assert_int_equal(set(&c, "expire", "30"), 0);
+	assert_true(c.expire == 30);
+	assert_int_equal(set(&c, "expire", "Never"), 0);
+	assert_true(c.expire == PARSE_EXPIRE_NEVER);
+	assert_int_equal(set(&c, "expire", "off"), 0);
+	assert_true(c.expire == PARSE_EXPIRE_OFF);
+	assert_int_equal(set(&c, "expire", "36501"), -1);
+	assert_int_equal(set(&c, "expire", "5d"), -1);
+	assert_int_equal(set(&c, "expire", ""), -1);
+}
+
 static void test_string_keys(void **state)
 {
 	struct config c;
@@ -652,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_load_repeated_key),
 		cmocka_unit_test(test_load_directory),
+		cmocka_unit_test(test_extension_keys),
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_print_round_trip_big_values),
 	};

@@ -241,6 +241,37 @@ static void test_user_valid(void **state)
 	assert_false(pw_user_valid(name, 300));
 }
 
+/* The extra field's key=value words (issue 17's per-user settings). */
+static void test_extra_get(void **state)
+{
+	char v[16];
+	assert_int_equal(pw_extra_get("login_delay=300 expire=30", "login_delay", v, sizeof(v)), 1);
+	assert_string_equal(v, "300");
+	assert_int_equal(pw_extra_get("login_delay=300 expire=30", "expire", v, sizeof(v)), 1);
+	assert_string_equal(v, "30");
+	assert_int_equal(pw_extra_get("  userdb_expire=never\tquota=1G ", "expire", v, sizeof(v)), 1);
+	assert_string_equal(v, "never");
+	/* The last one counts. */
+	assert_int_equal(pw_extra_get("expire=1 expire=2", "expire", v, sizeof(v)), 1);
+	assert_string_equal(v, "2");
+	/* An empty value is a value. */
+	assert_int_equal(pw_extra_get("expire=", "expire", v, sizeof(v)), 1);
+	assert_string_equal(v, "");
+	/* Not a prefix or a suffix of another key, not a bare word. */
+	assert_int_equal(pw_extra_get("expires=3 my_expire=4 expire", "expire", v, sizeof(v)), 0);
+	assert_int_equal(pw_extra_get("", "expire", v, sizeof(v)), 0);
+	assert_int_equal(pw_extra_get(NULL, "expire", v, sizeof(v)), 0);
+	/* Too long for the caller's buffer: refused, not cut. */
+	assert_int_equal(pw_extra_get("expire=0123456789abcdef", "expire", v, sizeof(v)), -1);
+	{
+		char line[] = "u:{PLAIN}x:1000:1000::/home/u::login_delay=60 expire=7";
+		struct pwline pw;
+		assert_int_equal(pw_parse_line(line, &pw), 1);
+		assert_int_equal(pw_extra_get(pw.extra, "login_delay", v, sizeof(v)), 1);
+		assert_string_equal(v, "60");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_home),
 		cmocka_unit_test(test_user_names_in_lines),
 		cmocka_unit_test(test_user_valid),
+		cmocka_unit_test(test_extra_get),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

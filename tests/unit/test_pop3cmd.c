@@ -417,6 +417,23 @@ static void test_capa_extensions(void **state)
 	ci.deli = 0;
 	ci.uid_param = 1;
 	check_capa(&ci, CAPA_HEAD "UID-PARAM\r\nSASL SCRAM-SHA-256\r\n" CAPA_TAIL);
+	/* RFC 2449 6.5, 6.7: USER when the value varies per user, and only
+	 * before the login. */
+	ci.uid_param = 0;
+	ci.login_delay = 300;
+	ci.login_delay_user = 1;
+	ci.expire = CAPA_EXPIRE_NEVER;
+	ci.expire_user = 1;
+	check_capa(&ci, CAPA_HEAD "LOGIN-DELAY 300 USER\r\nEXPIRE NEVER USER\r\n"
+		   "SASL SCRAM-SHA-256\r\n" CAPA_TAIL);
+	ci.expire = 30;
+	ci.login_delay_user = 0;
+	check_capa(&ci, CAPA_HEAD "LOGIN-DELAY 300\r\nEXPIRE 30 USER\r\n"
+		   "SASL SCRAM-SHA-256\r\n" CAPA_TAIL);
+	ci.state = ST_TRANS;
+	ci.auth_lines = "";
+	ci.login_delay_user = 1;
+	check_capa(&ci, CAPA_HEAD "LOGIN-DELAY 300\r\nEXPIRE 30\r\n" CAPA_TAIL);
 }
 
 int main(void)
