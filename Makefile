@@ -48,7 +48,7 @@ MAILDIR_OBJS = src/maildir.o src/maildir_index.o src/maildir_dups.o \
 # The daemon's processes.
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o src/preauth_sasl.o \
               src/mailproc.o $(MAILDIR_OBJS) src/netio.o \
-              src/privdrop.o src/pop3cmd.o src/serve.o src/capa.o src/uidindex.o src/userext.o src/mailstate.o \
+              src/privdrop.o src/pop3cmd.o src/serve.o src/capa.o src/uidindex.o src/mailbox.o src/sleep.o src/monparent.o src/userext.o src/mailstate.o \
               src/tls_ctx.o src/tls_conn.o src/tls_relay.o \
               src/sasl.o src/sandbox_linux.o src/srclimits.o src/listen.o src/sdnotify.o \
               src/confcheck.o

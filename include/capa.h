@@ -26,6 +26,7 @@ struct capa_info {
 	int expire_user;     /* ... followed by USER */
 	int uid_param;       /* UID-PARAM */
 	int deli;            /* DELI */
+	int sleeping;        /* SLEEPING (SLEE, WAKE) */
 	/* TRANSACTION: the USER and SASL lines as the AUTHORIZATION state
 	 * listed them (RFC 2449 section 5, RFC 5034 section 3), handed over
 	 * with the login; the four fields above then play no part. */

@@ -59,6 +59,11 @@ struct config {
 	int deli;                            /* DELI */
 	long login_delay;                    /* seconds; PARSE_DELAY_OFF */
 	long expire;                         /* days; PARSE_EXPIRE_OFF, _NEVER */
+	int sleeping;                        /* SLEEPING: SLEE and WAKE */
+	uint64_t sleep_timeout_ms;           /* idle time allowed in SLEEP */
+	unsigned max_sleeping_sessions;      /* server-wide, 0 = no limit */
+	unsigned max_sleeping_per_user;      /* per mailbox, 0 = no limit */
+	char sleeping_lock_file[256];        /* counts the server's sleepers */
 	/* TLS */
 	enum conf_ssl ssl;                   /* required | optional | off */
 	enum conf_plaintext plaintext_auth;  /* tls-or-loopback | always */

@@ -28,6 +28,12 @@ enum ipc_type {
 	IPC_TLS_FAIL,        /* preauth -> monitor: handshake failed (reason) */
 	IPC_CONN,            /* monitor -> preauth: client fd(s) + struct conn_info */
 	IPC_ACCEPT,          /* master -> spare monitor: client fd + "<tls><greeted>" */
+	/* mail process -> its root parent (sleeping = yes), no fields: */
+	IPC_RECHECK,         /* WAKE: is the account still valid now? */
+	IPC_SLEEP_TAKE,      /* SLEE: a server-wide sleeping slot, please */
+	IPC_SLEEP_END,       /* WAKE done or SLEE undone: the slot goes */
+	IPC_PARENT_YES,      /* root parent -> mail process, no fields */
+	IPC_PARENT_NO,
 	IPC_TYPE_END
 };
 
@@ -184,6 +190,10 @@ int ipc_decode_scram_final(const struct ipc_msg *m, struct ipc_scram_final *f);
 int ipc_decode_scram_challenge(const struct ipc_msg *m, struct ipc_scram_challenge *c);
 int ipc_decode_tls_fail(const struct ipc_msg *m, struct ipc_tls_fail *t);
 int ipc_decode_accept(const struct ipc_msg *m, struct ipc_accept *a);
+/* The messages between a mail process and its root parent (sleeping =
+ * yes): a type and nothing else, no field, no descriptor. */
+int ipc_send_bare(int sock, uint32_t type);
+int ipc_decode_bare(const struct ipc_msg *m, uint32_t type);
 /* IPC_CONN: the bytes of a struct of size len (conn_info) into out. */
 int ipc_send_conn(int sock, const void *info, size_t len, int rfd, int wfd);
 int ipc_decode_conn(const struct ipc_msg *m, void *info, size_t len);

@@ -19,17 +19,20 @@
  * several.  AUTHORIZATION runs in the pre-auth process, TRANSACTION and
  * UPDATE in the mail process.  No command is valid in UPDATE: a mail
  * process handler enters it (QUIT), which ends the serve loop, and the
- * mail process then commits. */
+ * mail process then commits.  SLEEP is entered by SLEE from TRANSACTION
+ * and left by WAKE (back to TRANSACTION) or QUIT (the end, nothing to
+ * commit). */
 enum pop3_state {
 	ST_AUTH = 1,       /* AUTHORIZATION */
 	ST_TRANS = 2,      /* TRANSACTION */
 	ST_UPDATE = 4,     /* UPDATE */
+	ST_SLEEP = 8,      /* SLEEP (draft-billpg-pop3-sleeping-00), mail process */
 };
 
 enum pop3_cmd_id {
 	CMD_USER, CMD_PASS, CMD_APOP, CMD_AUTH, CMD_STLS, CMD_CAPA, CMD_QUIT,
 	CMD_STAT, CMD_LIST, CMD_RETR, CMD_DELE, CMD_NOOP, CMD_RSET, CMD_TOP,
-	CMD_UIDL, CMD_DELI, CMD_COUNT
+	CMD_UIDL, CMD_DELI, CMD_SLEE, CMD_WAKE, CMD_COUNT
 };
 
 enum arg_rule {

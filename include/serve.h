@@ -26,6 +26,8 @@ struct serve {
 	struct conn *c;
 	enum pop3_state state;           /* handlers may change it */
 	pop3_handler *const *handlers;   /* [CMD_COUNT]; NULL: not here */
+	unsigned long off;               /* bit (1 << id): an extension turned
+	                                  * off, answered as an unknown command */
 	void *ctx;                       /* the handlers' first argument */
 	unsigned max_lines;              /* command lines allowed, 0: no limit */
 	unsigned lines, bad;             /* counted so far */

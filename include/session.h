@@ -41,6 +41,8 @@ struct session {
 	pid_t preauth_pid;       /* plain: the pre-auth process, to wait for at the end */
 	long login_delay;        /* this user's LOGIN-DELAY, seconds (userext.h) */
 	long expire;             /* this user's EXPIRE, days (userext.h) */
+	int parent_fd;           /* mail process: its root parent (sleeping =
+	                          * yes, monparent.c); -1: none */
 };
 
 struct tls_server;

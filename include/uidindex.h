@@ -28,4 +28,6 @@ int uidindex_build(struct uidindex *x, size_t n, uid_get_fn *get, const void *ct
 /* The index of the message whose UIDL is id (idlen bytes), or -1. */
 long uidindex_find(const struct uidindex *x, const char *id, size_t idlen);
 void uidindex_free(struct uidindex *x);
+/* The 64-bit hash of an id the table uses (FNV-1a based). */
+uint64_t uid_hash(const char *s, size_t n);
 #endif

@@ -51,10 +51,11 @@ size_t capa_text(const struct capa_info *ci, char *buf, size_t cap)
 		snprintf(expire, sizeof(expire), "EXPIRE %ld%s\r\n", ci->expire,
 			 auth_state && ci->expire_user ? " USER" : "");
 	return fitted(snprintf(buf, cap, "+OK capability list follows\r\n"
-			       "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n%s%s%s%s%s%s%s"
+			       "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n%s%s%s%s%s%s%s%s"
 			       "IMPLEMENTATION postern\r\n.\r\n",
 			       ci->pipelining ? "PIPELINING\r\n" : "", delay, expire,
 			       ci->uid_param ? "UID-PARAM\r\n" : "", ci->deli ? "DELI\r\n" : "",
+			       ci->sleeping ? "SLEEPING\r\n" : "",
 			       auth,
 			       ci->stls && ci->state == ST_AUTH ? "STLS\r\n" : ""), cap);
 }

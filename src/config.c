@@ -58,6 +58,11 @@ static const struct key keys[] = {
 	{ "deli", K_BOOL, O(deli), 0, NULL, 0, 0 },
 	{ "login_delay", K_DELAY, O(login_delay), 0, NULL, 0, 0 },
 	{ "expire", K_EXPIRE, O(expire), 0, NULL, 0, 0 },
+	{ "sleeping", K_BOOL, O(sleeping), 0, NULL, 0, 0 },
+	{ "sleep_timeout", K_DUR, O(sleep_timeout_ms), 0, NULL, 1000, 0 },
+	{ "max_sleeping_sessions", K_UINT, O(max_sleeping_sessions), 0, NULL, 0, 0 },
+	{ "max_sleeping_per_user", K_UINT, O(max_sleeping_per_user), 0, NULL, 0, 0 },
+	{ "sleeping_lock_file", K_STR, S(sleeping_lock_file), NULL, 0, 0 },
 	{ "ssl", K_ENUM, O(ssl), 0, ssl_names, 0, 0 },
 	{ "plaintext_auth", K_ENUM, O(plaintext_auth), 0, plaintext_names, 0, 0 },
 	{ "loopback_is_local", K_BOOL, O(loopback_is_local), 0, NULL, 0, 0 },
@@ -113,6 +118,11 @@ void config_defaults(struct config *c)
 	c->deli = 1;
 	c->login_delay = PARSE_DELAY_OFF;
 	c->expire = PARSE_EXPIRE_NEVER;
+	c->sleeping = 0;
+	c->sleep_timeout_ms = 30 * 60000;
+	c->max_sleeping_sessions = 100;
+	c->max_sleeping_per_user = 2;
+	strcpy(c->sleeping_lock_file, "/run/postern/sleeping.lock");
 	c->ssl = CONF_SSL_OPTIONAL;
 	c->plaintext_auth = CONF_PLAINTEXT_TLS_OR_LOOPBACK;
 	c->loopback_is_local = 1;

@@ -219,6 +219,11 @@ static const struct spec specs[IPC_TYPE_END] = {
 	[IPC_TLS_FAIL] = { 1, 0, 0, { BIN(0, IPC_REASON_MAX) } },
 	[IPC_CONN] = { 1, 1, 2, { BIN(1, IPC_MAX_MSG) } },
 	[IPC_ACCEPT] = { 1, 1, 1, { TEXT(2, 2) } },
+	[IPC_RECHECK] = { 0, 0, 0, { { 0, 0, 0 } } },
+	[IPC_SLEEP_TAKE] = { 0, 0, 0, { { 0, 0, 0 } } },
+	[IPC_SLEEP_END] = { 0, 0, 0, { { 0, 0, 0 } } },
+	[IPC_PARENT_YES] = { 0, 0, 0, { { 0, 0, 0 } } },
+	[IPC_PARENT_NO] = { 0, 0, 0, { { 0, 0, 0 } } },
 };
 
 static int check(const struct ipc_msg *m, uint32_t type)
@@ -347,6 +352,20 @@ int ipc_decode_handoff(const struct ipc_msg *m, struct ipc_handoff *h)
 	h->nfds = m->nfds;
 	memcpy(h->fds, m->fds, sizeof(int) * (size_t)m->nfds);
 	return 0;
+}
+
+int ipc_send_bare(int sock, uint32_t type)
+{
+	if (type < IPC_RECHECK || type > IPC_PARENT_NO)
+		return -1;
+	return send_fields(sock, type, 0, NULL, NULL, 0, NULL);
+}
+
+int ipc_decode_bare(const struct ipc_msg *m, uint32_t type)
+{
+	if (type < IPC_RECHECK || type > IPC_PARENT_NO)
+		return -1;
+	return check(m, type);
 }
 
 int ipc_send_relay(int sock, int fd)

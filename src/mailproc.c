@@ -1,4 +1,5 @@
-/* mailproc.c - the mail process: TRANSACTION and UPDATE states of RFC 1939.
+/* mailproc.c - the mail process: TRANSACTION and UPDATE states of RFC 1939
+ * (entering the mailbox is mailbox.c's, the SLEEP state sleep.c's).
  * Runs as the mailbox owner (never root), talking to a plain descriptor:
  * the client socket itself, or a socketpair to the TLS relay in the
  * pre-auth process.  The mail store (mailstore.h) does the file work,
@@ -11,6 +12,7 @@
 #include "parse.h"
 #include "pop3.h"
 #include "serve.h"
+#include "mailsess.h"
 #include "session.h"
 #include "uidindex.h"
 #include "util.h"
@@ -27,26 +29,6 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
-
-struct mailsess {
-	struct session *s;
-	struct conn c;
-	const struct mailstore_ops *ops;
-	struct mailstore *store;
-	size_t n;
-	unsigned char *deleted, *seen;   /* deleted[i]: DEL_MARKED, DEL_GONE */
-	unsigned ndeleted;
-	uint64_t del_bytes;
-	unsigned retr, top, deli;
-	uint64_t retr_bytes, top_bytes, deli_bytes;
-	struct uidindex uix;             /* UID-PARAM, built on first use */
-	struct retr_list rl;             /* EXPIRE: postern-retrieved at login */
-	struct serve sv;
-};
-
-/* deleted[i]: marked by DELE (goes at UPDATE, RSET takes it back), or
- * removed from the store by DELI (gone for the rest of the session). */
-enum { DEL_MARKED = 1, DEL_GONE = 2 };
 
 static void reply_err(struct mailsess *m, const char *text)
 {
@@ -95,24 +77,12 @@ static int msg_arg(struct mailsess *m, const struct pop3_req *r, int k, size_t *
 	return 0;
 }
 
-static void totals(const struct mailsess *m, size_t *count, uint64_t *octets)
-{
-	size_t i;
-	*count = 0;
-	*octets = 0;
-	for (i = 0; i < m->n; i++)
-		if (!m->deleted[i]) {
-			(*count)++;
-			*octets += m->ops->size(m->store, i);
-		}
-}
-
 static void cmd_stat(void *ctx, const struct pop3_req *r)
 {
 	struct mailsess *m = ctx;
 	size_t count;
 	uint64_t octets;
-	totals(m, &count, &octets);
+	mailbox_totals(m, &count, &octets);
 	conn_printf(&m->c, "+OK %zu %llu\r\n", count, (unsigned long long)octets);
 }
 
@@ -148,7 +118,7 @@ static void list_uidl(struct mailsess *m, const struct pop3_req *r, int uidl)
 	} else {
 		size_t count;
 		uint64_t octets;
-		totals(m, &count, &octets);
+		mailbox_totals(m, &count, &octets);
 		conn_printf(&m->c, "+OK %zu messages (%llu octets)\r\n", count,
 			    (unsigned long long)octets);
 	}
@@ -273,10 +243,6 @@ static void cmd_deli(void *ctx, const struct pop3_req *r)
 {
 	struct mailsess *m = ctx;
 	size_t i;
-	if (!m->s->cfg->deli) {
-		reply_err(m, pop3_parse_error(PARSE_UNKNOWN));
-		return;
-	}
 	if (msg_arg(m, r, 0, &i) < 0)
 		return;
 	if (m->ops->delete_now(m->store, i) != MS_OK) {
@@ -306,18 +272,18 @@ static void cmd_rset(void *ctx, const struct pop3_req *r)
 	unmark(m);
 	m->ndeleted = 0;
 	m->del_bytes = 0;
-	totals(m, &count, &octets);
+	mailbox_totals(m, &count, &octets);
 	conn_printf(&m->c, "+OK maildrop has %zu message%s (%llu octets)\r\n", count,
 		    count == 1 ? "" : "s",
 		    (unsigned long long)octets);
 }
 
-static void log_logout(struct mailsess *m, const char *reason, unsigned deleted,
-		       uint64_t del_bytes)
+void mail_log_logout(struct mailsess *m, const char *reason, unsigned deleted,
+		     uint64_t del_bytes)
 {
 	size_t count;
 	uint64_t octets;
-	totals(m, &count, &octets);
+	mailbox_totals(m, &count, &octets);
 	plog(LOG_INFO, "logout: user=<%s> rip=%s retr=%u/%llu top=%u/%llu dele=%u/%llu "
 	     "deli=%u/%llu left=%zu/%llu reason=%s", m->s->user, m->s->conn.rip, m->retr,
 	     (unsigned long long)m->retr_bytes, m->top, (unsigned long long)m->top_bytes,
@@ -330,8 +296,7 @@ static void log_logout(struct mailsess *m, const char *reason, unsigned deleted,
  * yet, wait for it, so that this process reaps it (SIGCHLD is ignored) and
  * it is not left to an init that may not reap (inetd mode).  It is not our
  * child any more once reaped, so the wait then returns at once. */
-static void mail_exit(const struct mailsess *m, int code) __attribute__((noreturn));
-static void mail_exit(const struct mailsess *m, int code)
+void mail_exit(const struct mailsess *m, int code)
 {
 	/* The client sees the end now, not after the exit has taken the
 	 * address space down (the kernel closes descriptors after that). */
@@ -350,7 +315,7 @@ static void mail_exit(const struct mailsess *m, int code)
 static void __attribute__((noreturn)) end_session(struct mailsess *m, const char *reason)
 {
 	unmark(m);
-	log_logout(m, reason, 0, 0);
+	mail_log_logout(m, reason, 0, 0);
 	mail_exit(m, 0);
 }
 
@@ -358,23 +323,7 @@ static void __attribute__((noreturn)) end_session(struct mailsess *m, const char
 static void __attribute__((noreturn)) update(struct mailsess *m)
 {
 	struct commit_result cr;
-	enum ms_status st;
-	/* What DELI removed is not the commit's business. */
-	unsigned char *marked = xcalloc(m->n + 1, 1);
-	for (size_t i = 0; i < m->n; i++)
-		marked[i] = m->deleted[i] == DEL_MARKED;
-	/* EXPIRE 0 (RFC 2449 6.7): what was retrieved goes with the DELEs. */
-	for (size_t i = 0; m->s->expire == 0 && i < m->n; i++)
-		if (m->seen[i] && !m->deleted[i])
-			marked[i] = 1;
-	st = m->ops->commit(m->store, marked, m->seen, &cr);
-	if (m->s->expire >= 0) {
-		/* The retrieval times of what stays, for a later EXPIRE. */
-		for (size_t i = 0; i < m->n; i++)
-			marked[i] = m->deleted[i] == DEL_GONE || (st == MS_OK && marked[i]);
-		retr_save(m->ops, m->store, m->n, &m->rl, marked, m->seen, (int64_t)time(NULL));
-	}
-	free(marked);
+	enum ms_status st = mailbox_commit(m, &cr);
 	if (st == MS_OK) {
 		conn_printf(&m->c, "+OK postern signing off (%zu message%s deleted)\r\n",
 			    (size_t)cr.deleted, cr.deleted == 1 ? "" : "s");
@@ -387,7 +336,8 @@ static void __attribute__((noreturn)) update(struct mailsess *m)
 	 * (which ones is not known here), every message of the snapshot. */
 	if (st != MS_OK)
 		unmark(m);
-	log_logout(m, st == MS_OK ? "quit" : "quit-partial", cr.deleted, cr.deleted_bytes);
+	mail_log_logout(m, st == MS_OK ? "quit" : "quit-partial",
+			m->commit_deleted + cr.deleted, m->commit_bytes + cr.deleted_bytes);
 	/* The mailbox lock goes before the answer: a client that logs in
 	 * again as soon as it reads "+OK" must not find it still held. */
 	m->ops->close(m->store);
@@ -405,6 +355,8 @@ static void cmd_noop(void *ctx, const struct pop3_req *r)
 static void cmd_quit(void *ctx, const struct pop3_req *r)
 {
 	struct mailsess *m = ctx;
+	if (m->sv.state == ST_SLEEP)
+		sleep_quit(m);
 	m->sv.state = ST_UPDATE;
 }
 
@@ -417,6 +369,7 @@ static void cmd_capa(void *ctx, const struct pop3_req *r)
 		.state = ST_TRANS, .pipelining = 1,
 		.login_delay = m->s->login_delay, .expire = m->s->expire,
 		.uid_param = m->s->cfg->uid_param, .deli = m->s->cfg->deli,
+		.sleeping = m->s->cfg->sleeping && m->s->parent_fd >= 0,
 		.auth_lines = m->s->auth_capa,
 	};
 	char text[CAPA_TEXT_MAX];
@@ -436,6 +389,8 @@ static pop3_handler *const handlers[CMD_COUNT] = {
 	[CMD_CAPA] = cmd_capa,
 	[CMD_QUIT] = cmd_quit,
 	[CMD_DELI] = cmd_deli,
+	[CMD_SLEE] = cmd_slee,
+	[CMD_WAKE] = cmd_wake,
 };
 
 /* Clear O_NONBLOCK on fd; 0 when fd is blocking now. */
@@ -467,116 +422,47 @@ static void set_socket_options(struct conn *c, uint64_t timeout_ms)
 		c->rcvtimeo = 1;
 }
 
-static void open_store(struct mailsess *m, const struct mailstore_opts *o)
+void mail_set_idle(struct mailsess *m, uint64_t ms)
 {
-	char err[512];
-	enum ms_status st = m->ops->open(m->s->mailbox, o, &m->store, err, sizeof(err));
-	if (st != MS_OK) {
-		static const char *code[] = { "", "[IN-USE] mailbox is in use by another session",
-			"[SYS/TEMP] mailbox unavailable, try again later",
-			"[SYS/PERM] mailbox unavailable",
-			"[SYS/PERM] mailbox too large for POP3, ask your administrator" };
-		plog(LOG_WARNING, "login refused: user=<%s> rip=%s: %s", m->s->user,
-		     m->s->conn.rip, err);
-		reply_err(m, code[st]);
-		conn_flush(&m->c);
-		mail_exit(m, 1);
-	}
-}
-
-/* LOGIN-DELAY (RFC 2449 section 6.5), after the password (the monitor
- * checked it) and before the lock: a login too soon takes no lock. */
-static void check_login_delay(struct mailsess *m)
-{
-	int64_t last;
-	int skewed, dfd = open(m->s->mailbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	long wait;
-	if (dfd < 0 || lastlogin_read(dfd, &last) <= 0) {
-		if (dfd >= 0)
-			close(dfd);
-		return;   /* no Maildir yet, or no login recorded */
-	}
-	close(dfd);
-	wait = login_delay_wait(last, (int64_t)time(NULL), m->s->login_delay, &skewed);
-	if (skewed)
-		plog(LOG_WARNING, "user=<%s> %s is %lld s in the future: ignored (a clock is wrong)",
-		     m->s->user, LASTLOGIN_FILE, (long long)(last - (int64_t)time(NULL)));
-	if (wait == 0)
-		return;
-	plog(LOG_NOTICE, "login refused: user=<%s> rip=%s: login-delay, %ld s to wait",
-	     m->s->user, m->s->conn.rip, wait);
-	conn_printf(&m->c, "-ERR [LOGIN-DELAY] minimum time between logins is %ld seconds\r\n",
-		    m->s->login_delay);
-	conn_flush(&m->c);
-	mail_exit(m, 1);
-}
-
-/* EXPIRE n (RFC 2449 section 6.7) at login: messages retrieved more than n
- * days ago in a session that ended with QUIT are removed, a bounded number
- * per login; the snapshot is then taken again, so numbers have no gaps. */
-static void expire_at_login(struct mailsess *m, const struct mailstore_opts *o)
-{
-	unsigned more, failed, gone;
-	if (retr_load(&m->rl) < 0) {
-		plog(LOG_WARNING, "user=<%s> %s: cannot read: %s", m->s->user, RETRIEVED_FILE,
-		     strerror(errno));
-		return;
-	}
-	gone = expire_old(m->ops, m->store, &m->rl, m->s->expire, (int64_t)time(NULL),
-			  &more, &failed);
-	if (gone + failed + more == 0)
-		return;
-	plog(LOG_INFO, "expire: user=<%s> days=%ld removed=%u failed=%u later=%u",
-	     m->s->user, m->s->expire, gone, failed, more);
-	if (gone) {
-		m->ops->close(m->store);
-		open_store(m, o);
-	}
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	m->c.idle_ms = ms;
+	if (m->c.rcvtimeo && setsockopt(m->c.rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		plog(LOG_WARNING, "SO_RCVTIMEO: %s", strerror(errno));
 }
 
 void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t npending)
 {
 	struct mailsess m;
-	struct mailstore_opts o;
+	char err[200];
 
 	memset(&m, 0, sizeof(m));
 	m.s = s;
 	m.ops = &maildir_ops;
+	m.slot_fd = -1;
 	conn_init(&m.c, rfd, wfd);
 	/* Room for a whole LIST/UIDL page per write; allocated fresh (mmap)
 	 * so untouched pages cost no memory in an idle session. */
 	free(m.c.out);
-	m.c.out_cap = 256 * 1024;
+	m.c.out_cap = OUT_CAP_AWAKE;
 	m.c.out = xmalloc(m.c.out_cap);
 	m.c.idle_ms = s->cfg->timeout_ms;
 	set_socket_options(&m.c, s->cfg->timeout_ms);
 	if (conn_preload(&m.c, pending, npending) < 0)
 		pfatal("pending input too large");
 
-	if (s->login_delay > 0)
-		check_login_delay(&m);
-	memset(&o, 0, sizeof(o));
-	o.max_messages = s->cfg->max_messages;
-	o.max_bytes = s->cfg->max_mailbox_size;
-	o.size_cache = s->cfg->size_cache;
-	o.owner = getuid();
-	open_store(&m, &o);
-	/* The lock is held: this login counts for LOGIN-DELAY. */
-	if (s->login_delay > 0 && lastlogin_write((int64_t)time(NULL)) < 0)
-		plog(LOG_WARNING, "user=<%s> %s: cannot write: %s", s->user, LASTLOGIN_FILE,
-		     strerror(errno));
-	if (s->expire >= 0)
-		expire_at_login(&m, &o);
-	m.n = m.ops->count(m.store);
-	m.deleted = xcalloc(m.n + 1, 1);
-	m.seen = xcalloc(m.n + 1, 1);
-	/* The scan's directory buffers are free again: give those pages back
-	 * (an idle session should cost little memory). */
-	malloc_trim(0);
+	m.o.max_messages = s->cfg->max_messages;
+	m.o.max_bytes = s->cfg->max_mailbox_size;
+	m.o.size_cache = s->cfg->size_cache;
+	m.o.owner = getuid();
+	if (mailbox_enter(&m, err, sizeof(err)) < 0) {
+		reply_err(&m, err);
+		conn_flush(&m.c);
+		mail_exit(&m, 1);
+	}
 	{
 		size_t count;
 		uint64_t octets;
-		totals(&m, &count, &octets);
+		mailbox_totals(&m, &count, &octets);
 		conn_printf(&m.c, "+OK maildrop has %zu message%s (%llu octets)\r\n", count,
 			    count == 1 ? "" : "s",
 			    (unsigned long long)octets);
@@ -588,6 +474,11 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 	m.sv.state = ST_TRANS;
 	m.sv.handlers = handlers;
 	m.sv.ctx = &m;
+	/* Extensions turned off are unknown commands (postern.conf(5)). */
+	if (!s->cfg->deli)
+		m.sv.off |= 1UL << CMD_DELI;
+	if (!s->cfg->sleeping || s->parent_fd < 0)
+		m.sv.off |= 1UL << CMD_SLEE | 1UL << CMD_WAKE;
 	snprintf(m.sv.who, sizeof(m.sv.who), "user=<%s> rip=%s", s->user, s->conn.rip);
 	switch (serve(&m.sv)) {
 	case SERVE_UPDATE:

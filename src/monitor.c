@@ -7,6 +7,7 @@
 #include "authcheck.h"
 #include "ipc.h"
 #include "log.h"
+#include "monparent.h"
 #include "scram.h"
 #include "srclimits.h"
 #include "session.h"
@@ -292,6 +293,40 @@ static void handle_scram_final(struct monitor *mo, struct ipc_msg *m)
 	scram_failed(mo, mo->scram_method, r, why);
 }
 
+/* sleeping = yes: the mail process is a child and this process stays as
+ * its root parent (monparent.c), which WAKE asks to check the account
+ * again.  Returns in the child only. */
+static void fork_mail_process(struct monitor *mo, int rfd, int wfd)
+{
+	unsigned char print[ACCOUNT_PRINT_LEN];
+	int ch[2];
+	pid_t pid, me = getpid();
+	if (account_print(&mo->s, print) < 0) {
+		plog(LOG_ERR, "login refused: user=<%s> rip=%s: the account changed during the login",
+		     mo->s.user, mo->s.conn.rip);
+		_exit(1);
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0)
+		pfatal("socketpair: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		pfatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(ch[0]);
+		if (getppid() != me)
+			_exit(1);
+		mo->s.parent_fd = ch[1];
+		/* The pre-auth process is the parent's child, not ours. */
+		mo->s.preauth_pid = 0;
+		return;
+	}
+	close(ch[1]);
+	close(rfd);
+	if (wfd != rfd)
+		close(wfd);
+	monitor_parent(&mo->s, ch[0], pid, print);
+}
+
 /* A good login handed over: the monitor itself becomes the mail process
  * (after popa3d), so a session costs two processes, not three.  Nothing it
  * holds as root may survive the drop: the account's secrets are wiped,
@@ -331,7 +366,13 @@ static void become_mail(struct monitor *mo, struct ipc_msg *m)
 	explicit_bzero(&mo->u, sizeof(mo->u));
 	tls_keys_discard(mo->tls);
 	limits_detach();
+	if (mo->s.cfg->sleeping)
+		fork_mail_process(mo, rfd, wfd);   /* returns in the child */
 	drop_to_mail_user(mo->s.cfg, mo->s.uid, mo->s.gid);
+	/* The root parent going means the session goes (set after the
+	 * uid change, which clears it). */
+	if (mo->s.parent_fd >= 0 && prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+		pfatal("prctl: %s", strerror(errno));
 	/* The message buffer is the mail process's now; only the pipelined
 	 * input in field 0 is still needed, and mail_main copies it first. */
 	mail_main(&mo->s, rfd, wfd, h.pending, h.npending);
@@ -346,6 +387,7 @@ static void monitor_init(const struct config *cfg, uid_t unpriv_uid, gid_t unpri
 	/* The server's values until a login looks up the user's. */
 	mo->s.login_delay = cfg->login_delay;
 	mo->s.expire = cfg->expire;
+	mo->s.parent_fd = -1;
 	mo->tls = tls;
 	mo->s.unpriv_uid = unpriv_uid;
 	mo->s.unpriv_gid = unpriv_gid;

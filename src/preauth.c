@@ -71,6 +71,7 @@ static void caps(const struct preauth *p, struct capa_info *ci)
 	ci->expire_user = p->s->conn.expire_user;
 	ci->uid_param = p->cfg->uid_param;
 	ci->deli = p->cfg->deli;
+	ci->sleeping = p->cfg->sleeping;
 	ci->auth_lines = NULL;
 }
 
@@ -415,6 +416,9 @@ void preauth_main(struct session *s, int rfd, int wfd, int mon, struct tls_serve
 	p->sv.handlers = handlers;
 	p->sv.ctx = p;
 	p->sv.max_lines = cfg->max_login_commands;
+	/* Extensions turned off are unknown commands here too. */
+	p->sv.off = (cfg->deli ? 0 : 1UL << CMD_DELI) |
+		    (cfg->sleeping ? 0 : 1UL << CMD_SLEE | 1UL << CMD_WAKE);
 	snprintf(p->sv.who, sizeof(p->sv.who), "rip=%s", s->conn.rip);
 	switch (serve(&p->sv)) {
 	case SERVE_TIMEOUT:

@@ -40,6 +40,8 @@ enum serve_end serve(struct serve *sv)
 			continue;
 		}
 		pr = pop3_parse(line, len, sv->state, &r);
+		if (r.cmd && (sv->off & (1UL << r.cmd->id)))
+			pr = PARSE_UNKNOWN;
 		if (pr != PARSE_OK) {
 			bad_line(sv, pop3_parse_error(pr), &r, pr);
 			continue;

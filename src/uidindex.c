@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* FNV-1a: the ids are short and the table only needs a spread. */
-static uint64_t hash_id(const char *s, size_t n)
+uint64_t uid_hash(const char *s, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 	while (n--) {
@@ -38,7 +38,7 @@ int uidindex_build(struct uidindex *x, size_t n, uid_get_fn *get, const void *ct
 		if (len > UIDINDEX_ID_MAX)
 			continue;  /* no "UID:" argument can name it */
 		memcpy(u, g, len + 1);
-		slot = (size_t)hash_id(u, len) & (size - 1);
+		slot = (size_t)uid_hash(u, len) & (size - 1);
 		while (x->tab[slot]) {
 			const char *v = get(ctx, x->tab[slot] - 1);
 			if (strlen(v) == len && memcmp(v, u, len) == 0)
@@ -56,7 +56,7 @@ long uidindex_find(const struct uidindex *x, const char *id, size_t idlen)
 	size_t slot;
 	if (!x->size)
 		return -1;
-	slot = (size_t)hash_id(id, idlen) & (x->size - 1);
+	slot = (size_t)uid_hash(id, idlen) & (x->size - 1);
 	while (x->tab[slot]) {
 		size_t i = x->tab[slot] - 1;
 		const char *v = x->get(x->ctx, i);

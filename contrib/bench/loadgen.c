@@ -66,6 +66,7 @@ static const char *o_manifest;
 static int o_md5;
 static long o_msgno = 1;
 static double o_hold = 600.0;          /* idle: max seconds to hold */
+static int o_sleep = 0;                /* idle: SLEE after STAT (postern's SLEEPING) */
 static double o_linger;                /* retr: pause before QUIT (memory sampling) */
 static int o_pipeline = 1;             /* retrall: RETRs in flight (RFC 2449 PIPELINING) */
 static const char *o_src;              /* loopback: source message file */
@@ -1032,7 +1033,10 @@ mode_idle(void)
 		snprintf(ss[i].c.ctx, sizeof ss[i].c.ctx, "idle user %s @ %s:%d%s", ss[i].user, o_host, o_port,
 			 o_tls ? " tls" : "");
 		/* Keep the read buffer small: only status lines follow. */
-		if (pop_login(&ss[i]) == 0 && pop_stat(&ss[i]) == 0) open_ok++;
+		char *rest;
+		if (pop_login(&ss[i]) == 0 && pop_stat(&ss[i]) == 0 &&
+		    (!o_sleep || (send_cmd(&ss[i].c, "SLEE") == 0 && expect_ok(&ss[i].c, &rest) == 0)))
+			open_ok++;
 		else { conn_close(&ss[i].c); break; }
 	}
 	printf("READY %d\n", open_ok);
@@ -1201,6 +1205,7 @@ usage(void)
 		"  -u user|pattern-with-%%d (u%%03d)  -w password (benchpass)  -N nusers (1)\n"
 		"  -c clients (1)  -d seconds (5)  -n max-sessions  -s sessions (1)  -m msgno (1)\n"
 		"  --manifest FILE  --md5 (check RETR content)  --hold sec (600)\n"
+		"  --sleep (idle: each session sends SLEE after STAT and holds asleep)\n"
 		"  --linger sec (retr/retrall: pause after the RETRs, before QUIT)\n"
 		"  --pipeline N (retrall: keep N RETRs in flight; needs PIPELINING in CAPA)\n"
 		"  --src FILE  --cert PEM --key PEM (loopback --tls)\n"
@@ -1227,6 +1232,7 @@ main(int argc, char **argv)
 		{ "pipeline", required_argument, NULL, 'P' },
 		{ "resume", no_argument, NULL, 'R' },
 		{ "tls12", no_argument, NULL, '2' },
+		{ "sleep", no_argument, NULL, 'Z' },
 		{ NULL, 0, NULL, 0 },
 	};
 	optind = 2;
@@ -1256,6 +1262,7 @@ main(int argc, char **argv)
 		case 'P': o_pipeline = atoi(optarg); break;
 		case 'R': o_resume = 1; break;
 		case '2': o_tls12 = 1; break;
+		case 'Z': o_sleep = 1; break;
 		default: usage(); return 2;
 		}
 	}

@@ -10,7 +10,7 @@ Environment:
   BENCH_RUNS=N        runs per workload and server (default 5; smoke 1)
   BENCH_BIG=0         skip the 100,000-message mailbox and the 1 GB message
   BENCH_SERVERS=a,b   subset of postern,dovecot-default,dovecot-fast
-  BENCH_WORKLOADS=..  subset of W1,SCALE,W2,W3,W4,W5,W6,W7 (W6 needs W1)
+  BENCH_WORKLOADS=..  subset of W1,SCALE,W2,W3,W4,W5,W5S,W6,W7 (W6 needs W1)
   BENCH_DURATION=s    seconds per login-storm measurement (default 4)
   BENCH_PORT_BASE=n   first port (default 21100); each server uses +0/+1
   BENCH_OUT=dir       results directory
@@ -49,7 +49,7 @@ DURATION = float(ENV("BENCH_DURATION", "1" if SMOKE else "4"))
 PORT_BASE = int(ENV("BENCH_PORT_BASE", "21100"))
 ALL_SERVERS = ["postern", "dovecot-default", "dovecot-fast"]
 SERVERS = [s for s in ENV("BENCH_SERVERS", ",".join(ALL_SERVERS)).split(",") if s]
-WORKLOADS = set(ENV("BENCH_WORKLOADS", "W1,SCALE,W2,W3,W4,W5,W6,W7").upper().split(","))
+WORKLOADS = set(ENV("BENCH_WORKLOADS", "W1,SCALE,W2,W3,W4,W5,W5S,W6,W7").upper().split(","))
 W1_TLS_ARGS = ENV("BENCH_W1_TLS_ARGS", "").split()
 if SMOKE:
     WORKLOADS.discard("W7")
@@ -240,6 +240,7 @@ class Server:
         self.tls_avail = None
         self.cg = None
         self.logf = None
+        self.extra = []       # more postern.conf lines (W5S: sleeping = yes)
 
     # cgroup (cgroup v1 cpuacct) to account CPU of all server processes,
     # reaped or not.  Falls back to /proc tree sums.
@@ -311,7 +312,7 @@ class Server:
                 "max_sessions = 1000",
                 "max_sessions_per_source = 1000",
                 "max_conn_rate_per_source = 0",
-            ]
+            ] + self.extra
             self.conf = os.path.join(d, "postern.conf")
         else:
             fast = self.name == "dovecot-fast"
@@ -935,6 +936,64 @@ def w5_memory(servers):
                 time.sleep(0.5)
 
 
+def w5_sleep(servers):
+    """W5S: postern with sleeping = yes (issue 17): PSS per idle logged-in
+    session and per sleeping session (loadgen idle --sleep: SLEE after
+    STAT), same server, same number of sessions.  A sleeping session must
+    not cost more than an idle one."""
+    if "W5S" not in WORKLOADS:
+        return
+    s = next((x for x in servers if x.kind == "postern"), None)
+    if s is None:
+        return
+    n = IDLE_SESSIONS
+    s.extra = ["sleeping = yes", "sleeping_lock_file = %s" % os.path.join(s.dir, "sleeping.lock"),
+               "max_sleeping_sessions = 0", "max_sleeping_per_user = 0"]
+    s.write_config()
+    try:
+        for label, more in (("idle", []), ("asleep", ["--sleep"])):
+            mid = "W5S.%s" % label
+            metric(mid, "W5S memory per %s session, sleeping = yes (%d)" % (label, n), "KiB PSS", "low",
+                   chart="memory")
+            log("W5S memory, %d %s plain sessions, sleeping = yes" % (n, label))
+            for run in range(W5_RUNS):
+                if not usable(s, mid):
+                    continue
+                s.restart()
+                if not usable(s, mid):
+                    continue
+                settle(s)
+                base = s.pss_total()
+                p = subprocess.Popen([LOADGEN, "idle", "-c", str(n), "-N", str(N_LOGIN_USERS), "--hold", "300"] +
+                                     more + conn_args(s, False), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                ready = [None]
+
+                def rd():
+                    ready[0] = p.stdout.readline()
+                t = threading.Thread(target=rd, daemon=True)
+                t.start()
+                t.join(120)
+                after = None
+                if ready[0] and ready[0].startswith("READY %d" % n):
+                    time.sleep(1.0)
+                    after = s.pss_total()
+                try:
+                    out, err = p.communicate(input="", timeout=120)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    out, err = p.communicate()
+                res = LGResult(p.returncode, (ready[0] or "") + out, err)
+                if handle(res, mid, s, "W5S %s" % label) and after is not None:
+                    record(mid, s.name, run, (after - base) / n)
+                    log("  %s: baseline %d KiB, with %d %s sessions %d KiB" % (s.name, base, n, label, after))
+                time.sleep(0.5)
+    finally:
+        s.extra = []
+        s.write_config()
+        s.restart()
+
+
 def w7_memflat(servers):
     if "W7" not in WORKLOADS:
         return
@@ -1244,6 +1303,7 @@ def main():
         w3_retrall(servers)
         w4_bigretr(servers)
         w5_memory(servers)
+        w5_sleep(servers)
         w7_memflat(servers)
     finally:
         for s in servers:

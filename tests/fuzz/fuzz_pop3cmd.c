@@ -127,16 +127,19 @@ static const struct spec {
 	{ "AUTH", ST_AUTH, 0, 2 },
 	{ "STLS", ST_AUTH, 0, 0 },
 	{ "CAPA", ST_AUTH | ST_TRANS, 0, 0 },
-	{ "QUIT", ST_AUTH | ST_TRANS, 0, 0 },
+	{ "QUIT", ST_AUTH | ST_TRANS | ST_SLEEP, 0, 0 },
 	{ "STAT", ST_TRANS, 0, 0 },
 	{ "LIST", ST_TRANS, 0, 1 },
 	{ "RETR", ST_TRANS, 1, 1 },
 	{ "DELE", ST_TRANS, 1, 1 },
-	{ "NOOP", ST_TRANS, 0, 0 },
+	{ "NOOP", ST_TRANS | ST_SLEEP, 0, 0 },
 	{ "RSET", ST_TRANS, 0, 0 },
 	{ "TOP", ST_TRANS, 2, 2 },
 	{ "UIDL", ST_TRANS, 0, 1 },
 	{ "DELI", ST_TRANS, 1, 1 },     /* DELI draft of the pop3svc design */
+	/* draft-billpg-pop3-sleeping-00: in SLEEP only NOOP, QUIT, WAKE. */
+	{ "SLEE", ST_TRANS, 0, 0 },
+	{ "WAKE", ST_SLEEP, 0, 0 },
 };
 #define NSPEC (sizeof(spec) / sizeof(spec[0]))
 
@@ -394,6 +397,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_parse(line, len, ST_AUTH, count);
 			check_parse(line, len, ST_TRANS, count);
 			check_parse(line, len, ST_UPDATE, count);
+			check_parse(line, len, ST_SLEEP, count);
 		}
 		/* Replies queue and flush like the processes do. */
 		conn_printf(&c, "-ERR %s\r\n", pop3_parse_error(PARSE_UNKNOWN));

@@ -417,6 +417,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.cfg = &cfg;
 	s.login_delay = cfg.login_delay;
 	s.expire = cfg.expire;
+	s.parent_fd = -1;   /* no root parent: SLEE and WAKE are unknown */
 	snprintf(s.conn.rip, sizeof(s.conn.rip), "192.0.2.1");
 	snprintf(s.user, sizeof(s.user), "fuzz");
 	snprintf(s.method, sizeof(s.method), "USER");

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pop3util import Pop3, logged_in, uidl_of, wait_until, wire_size
+from pop3util import Pop3, logged_in, uidl_of, wait_until, wire_body, wire_size
 
 NOT_IN_STATE = "-ERR command not valid in this state"
 NOT_FOUND = "-ERR [UID/NOT-FOUND] no message with that unique-id"
@@ -445,3 +445,281 @@ def test_expire_per_user(server_factory):
     assert retrieved(s, "ptbob") is None
     with logged_in(s.port, "ptalice") as c:
         assert "EXPIRE 5" in capa(c)
+
+
+# ---- SLEEP (draft-billpg-pop3-sleeping-00) ----
+
+def sleeper(server_factory, extra="", mode="standalone"):
+    import uuid
+    lock = f"/tmp/postern-sleeping-{uuid.uuid4().hex}.lock"
+    s = server_factory(extra_conf=f"sleeping = yes\nsleeping_lock_file = {lock}\n" + extra)
+    s.mode = mode
+    s.start() if mode == "standalone" else s.start_inetd()
+    return s
+
+
+@pytest.fixture(params=["standalone", "inetd"])
+def sleepy(request, server_factory):
+    return sleeper(server_factory, mode=request.param)
+
+
+def test_sleeping_off_by_default(server):
+    fill(server)
+    with Pop3(server.port) as c:
+        assert "SLEEPING" not in capa(c)
+        assert c.cmd("SLEE") == "-ERR unknown command"
+        assert c.cmd("WAKE") == "-ERR unknown command"
+        assert c.login().startswith("+OK")
+        assert "SLEEPING" not in capa(c)
+        assert c.cmd("SLEE") == "-ERR unknown command"
+        assert c.cmd("WAKE") == "-ERR unknown command"
+        assert c.cmd("STAT").startswith("+OK 3 ")
+
+
+def test_sleep_states(sleepy):
+    fill(sleepy)
+    with Pop3(sleepy.port) as c:
+        assert "SLEEPING" in capa(c)
+        assert c.cmd("SLEE") == NOT_IN_STATE
+        assert c.cmd("WAKE") == NOT_IN_STATE
+        assert c.login().startswith("+OK maildrop has 3")
+        assert "SLEEPING" in capa(c)
+        assert c.cmd("WAKE") == NOT_IN_STATE
+        assert c.cmd("SLEE x") == "-ERR syntax error in arguments"
+        assert c.cmd("SLEE") == "+OK sleeping (0 messages deleted)"
+        # In SLEEP: NOOP, QUIT, WAKE; anything else -ERR, CAPA included,
+        # and the connection stays.
+        for cmd in ("CAPA", "STAT", "LIST", "RETR 1", "DELE 1", "RSET", "UIDL", "TOP 1 0",
+                    "SLEE", "DELI 1", "USER ptalice", "PASS x"):
+            assert c.cmd(cmd) == NOT_IN_STATE, cmd
+        assert c.cmd("XYZZY") == "-ERR unknown command"
+        assert c.cmd("NOOP") == "+OK"
+        assert c.cmd("WAKE x") == "-ERR syntax error in arguments"
+        assert c.cmd("WAKE") == "+OK [ACTIVITY/NONE] maildrop has 3 messages (%d octets)" % (
+            sum(wire_size(m) for m in MSGS))
+        assert c.cmd("STAT").startswith("+OK 3 ")
+        assert c.quit() == "+OK postern signing off (0 messages deleted)"
+    assert wait_until(lambda: "wake: user=<ptalice>" in sleepy.logtext(), 5)
+
+
+def test_sleep_commits_releases_lock_and_wake_sees_changes(sleepy):
+    names = fill(sleepy)
+    md = sleepy.maildirs["ptalice"]
+    a = logged_in(sleepy.port)
+    assert a.cmd("DELE 1") == "+OK message 1 deleted"
+    assert a.cmd("SLEE") == "+OK sleeping (1 message deleted)"
+    # Committed now, not at QUIT.
+    assert md.contents() == sorted(MSGS[1:])
+    # The lock is released: a second client logs in while the first sleeps.
+    b = logged_in(sleepy.port)
+    assert b.cmd("STAT").startswith("+OK 2 ")
+    assert a.cmd("WAKE") == "-ERR [IN-USE] mailbox is in use by another session"
+    # Still asleep after the refusal.
+    assert a.cmd("STAT") == NOT_IN_STATE
+    assert a.cmd("NOOP") == "+OK"
+    assert b.cmd("DELE 1") == "+OK message 1 deleted"
+    assert b.quit().startswith("+OK")
+    assert b.is_closed()
+    b.close()
+    # After the second QUITs, WAKE succeeds and sees its changes.
+    assert a.cmd("WAKE") == "+OK [ACTIVITY/NONE] maildrop has 1 message (%d octets)" % (
+        wire_size(MSGS[2]))
+    assert a.cmd("UIDL 1") == f"+OK 1 {uidl_of(names[2])}"
+    st, body = a.retr_raw("RETR 1")
+    assert body == wire_body(MSGS[2])
+    assert a.quit() == "+OK postern signing off (0 messages deleted)"
+    a.close()
+    assert md.contents() == [MSGS[2]]
+
+
+def test_wake_reports_new_mail(sleepy):
+    fill(sleepy)
+    md = sleepy.maildirs["ptalice"]
+    with logged_in(sleepy.port) as c:
+        assert c.cmd("DELE 3").startswith("+OK")
+        assert c.cmd("SLEE") == "+OK sleeping (1 message deleted)"
+        assert c.cmd("WAKE").startswith("+OK [ACTIVITY/NONE] maildrop has 2 messages")
+        assert c.cmd("SLEE") == "+OK sleeping (0 messages deleted)"
+        late = md.add(b"Subject: late\n\nnew one\n")
+        assert c.cmd("WAKE").startswith("+OK [ACTIVITY/NEW] maildrop has 3 messages")
+        # A fresh snapshot: the new message is seen, with the next number.
+        assert c.cmd("UIDL 3") == f"+OK 3 {uidl_of(late)}"
+        # Nothing new since: NONE again.
+        assert c.cmd("SLEE").startswith("+OK sleeping")
+        assert c.cmd("WAKE").startswith("+OK [ACTIVITY/NONE] maildrop has 3 messages")
+        # A message removed by someone else while asleep is no activity.
+        assert c.cmd("SLEE").startswith("+OK sleeping")
+        for f in md.files():
+            if os.path.basename(f).startswith(late):
+                os.unlink(os.path.join(md.path, f))
+        assert c.cmd("WAKE").startswith("+OK [ACTIVITY/NONE] maildrop has 2 messages")
+
+
+def test_quit_in_sleep_commits_nothing_more(sleepy):
+    fill(sleepy)
+    md = sleepy.maildirs["ptalice"]
+    with logged_in(sleepy.port) as c:
+        assert c.cmd("DELE 2").startswith("+OK")
+        assert c.cmd("SLEE") == "+OK sleeping (1 message deleted)"
+        assert c.quit() == "+OK postern signing off"
+        assert c.is_closed()
+    assert md.contents() == [MSGS[0], MSGS[2]]
+    assert wait_until(lambda: "reason=quit-asleep" in sleepy.logtext(), 5)
+    # The mailbox is free for the next login.
+    with logged_in(sleepy.port) as c:
+        assert c.cmd("STAT").startswith("+OK 2 ")
+
+
+def test_dropped_connection_in_sleep(sleepy):
+    fill(sleepy)
+    md = sleepy.maildirs["ptalice"]
+    c = logged_in(sleepy.port)
+    assert c.cmd("DELE 1").startswith("+OK")
+    assert c.cmd("SLEE").startswith("+OK sleeping")
+    c.close()
+    assert wait_until(lambda: "reason=disconnected" in sleepy.logtext(), 5)
+    assert md.contents() == sorted(MSGS[1:])
+    # The session's processes are gone, its parent included.
+    assert wait_until(lambda: not sleepy.children() if sleepy.mode == "standalone" else True, 5)
+    with logged_in(sleepy.port) as c:
+        assert c.cmd("STAT").startswith("+OK 2 ")
+
+
+def test_sleep_pipelined_noops_and_wake(sleepy):
+    fill(sleepy)
+    with logged_in(sleepy.port) as c:
+        assert c.cmd("SLEE").startswith("+OK sleeping")
+        c.send("NOOP\r\nCAPA\r\nNOOP\r\nWAKE\r\nSTAT\r\n")
+        assert c.line() == "+OK"
+        assert c.line() == NOT_IN_STATE
+        assert c.line() == "+OK"
+        assert c.line().startswith("+OK [ACTIVITY/NONE]")
+        assert c.line().startswith("+OK 3 ")
+
+
+def test_wake_checks_the_current_credentials(sleepy):
+    fill(sleepy)
+    with open(sleepy.passwd) as f:
+        original = f.read()
+    with logged_in(sleepy.port) as c:
+        assert c.cmd("SLEE").startswith("+OK sleeping")
+        # The user removed from the passwd file while asleep.
+        with open(sleepy.passwd, "w") as f:
+            f.write("".join(l + "\n" for l in original.splitlines()
+                            if not l.startswith("ptalice:")))
+        assert c.cmd("WAKE") == "-ERR [AUTH] the account is no longer valid"
+        assert c.cmd("NOOP") == "+OK"          # still asleep, still connected
+        assert c.cmd("STAT") == NOT_IN_STATE
+        # Locked ("!" before the hash).
+        with open(sleepy.passwd, "w") as f:
+            f.write(original.replace("ptalice:", "ptalice:!", 1))
+        assert c.cmd("WAKE") == "-ERR [AUTH] the account is no longer valid"
+        # Its password changed.
+        from conftest import hash_password
+        lines = original.splitlines()
+        lines = [":".join([l.split(":")[0], hash_password("another one")] + l.split(":")[2:])
+                 if l.startswith("ptalice:") else l for l in lines]
+        with open(sleepy.passwd, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        assert c.cmd("WAKE") == "-ERR [AUTH] the account is no longer valid"
+        # Back as it was: WAKE works.
+        with open(sleepy.passwd, "w") as f:
+            f.write(original)
+        assert c.cmd("WAKE").startswith("+OK [ACTIVITY/NONE]")
+    assert wait_until(lambda: "wake refused: user=<ptalice>" in sleepy.logtext(), 5)
+
+
+def test_sleep_limits(server_factory):
+    s = sleeper(server_factory, "max_sleeping_per_user = 1\nmax_sleeping_sessions = 2\n")
+    fill(s)
+    fill(s, "ptbob")
+    fill(s, "ptcarol")
+    a = logged_in(s.port)
+    assert a.cmd("SLEE").startswith("+OK sleeping")
+    b = logged_in(s.port)
+    assert b.cmd("DELE 1").startswith("+OK")
+    # The user's one sleeping slot is taken: -ERR and nothing changed.
+    assert b.cmd("SLEE") == "-ERR [SYS/TEMP] too many sleeping sessions of this mailbox"
+    assert b.cmd("STAT").startswith("+OK 2 ")
+    assert len(s.maildirs["ptalice"].contents()) == 3
+    assert b.cmd("RSET").startswith("+OK")
+    assert b.quit().startswith("+OK")
+    b.close()
+    bob = logged_in(s.port, "ptbob")
+    assert bob.cmd("SLEE").startswith("+OK sleeping")
+    # The server's two slots are taken.
+    carol = logged_in(s.port, "ptcarol")
+    assert carol.cmd("SLEE") == "-ERR [SYS/TEMP] too many sleeping sessions on this server"
+    assert carol.cmd("STAT").startswith("+OK 3 ")
+    # A WAKE gives a slot back.
+    assert a.cmd("WAKE").startswith("+OK [ACTIVITY/NONE]")
+    assert carol.cmd("SLEE").startswith("+OK sleeping")
+    # And a session that ends gives its slot back too.
+    bob.close()
+    # (its root parent lets the slot go when it exits, just after the mail
+    # process logs out; a refused SLEE changes nothing, so ask again)
+    assert wait_until(lambda: a.cmd("SLEE").startswith("+OK sleeping"), 10)
+    for c in (a, carol):
+        assert c.quit() == "+OK postern signing off"
+        c.close()
+
+
+def test_sleep_timeout(server_factory):
+    s = sleeper(server_factory, "sleep_timeout = 1s\n")
+    fill(s)
+    with logged_in(s.port) as c:
+        assert c.cmd("SLEE").startswith("+OK sleeping")
+        # No timing assertion: the sleeping idle limit ends it in the end.
+        c.sock.settimeout(20)
+        assert c.line() == "-ERR autologout: idle for too long"
+        assert c.is_closed()
+    assert wait_until(lambda: "reason=timeout" in s.logtext(), 5)
+
+
+def test_sleep_wake_login_delay_and_expire(server_factory):
+    # WAKE is a login: EXPIRE 0 removes what the session before SLEE
+    # retrieved (with the DELEs at SLEE), and LOGIN-DELAY applies to WAKE.
+    s = sleeper(server_factory, "expire = 0\nlogin_delay = 1h\n")
+    fill(s)
+    md = s.maildirs["ptalice"]
+    with logged_in(s.port) as c:
+        assert c.retr_raw("RETR 2")[0].startswith("+OK")
+        assert c.cmd("SLEE") == "+OK sleeping (1 message deleted)"
+        assert md.contents() == [MSGS[0], MSGS[2]]
+        assert c.cmd("WAKE") == ("-ERR [LOGIN-DELAY] minimum time between logins "
+                                 "is 3600 seconds")
+        assert c.cmd("NOOP") == "+OK"
+        write_lastlogin(s, 1000000000)
+        assert c.cmd("WAKE").startswith("+OK [ACTIVITY/NONE] maildrop has 2 messages")
+
+
+@pytest.mark.parametrize("mode", ["implicit", "stls"])
+def test_sleep_over_tls(server_factory, test_ca, mode):
+    # Over TLS the pre-auth process relays for the mail process; with a
+    # root parent in between it is the parent's child, and the relay must
+    # still carry SLEEP, WAKE and the end.
+    import uuid
+    from tlsutil import Pop, client_ctx, tls_server
+    lock = f"/tmp/postern-sleeping-{uuid.uuid4().hex}.lock"
+    s = tls_server(server_factory, test_ca,
+                   extra_conf=f"sleeping = yes\nsleeping_lock_file = {lock}\n")
+    s.start()
+    fill(s)
+    ctx = client_ctx(test_ca["ca"])
+    if mode == "implicit":
+        p = Pop(s.tls_port, tls_ctx=ctx)
+    else:
+        p = Pop(s.port)
+        p.stls(ctx)
+    assert "SLEEPING" in p.capa()
+    p.login()
+    assert p.cmd("DELE 1").startswith("+OK")
+    assert p.cmd("SLEE") == "+OK sleeping (1 message deleted)"
+    assert p.cmd("CAPA") == NOT_IN_STATE
+    assert p.cmd("NOOP") == "+OK"
+    late = s.maildirs["ptalice"].add(b"Subject: late\n\nx\n")
+    assert p.cmd("WAKE").startswith("+OK [ACTIVITY/NEW] maildrop has 3 messages")
+    assert p.cmd(f"UIDL 3") == f"+OK 3 {uidl_of(late)}"
+    assert p.cmd("SLEE").startswith("+OK sleeping")
+    assert p.cmd("QUIT") == "+OK postern signing off"
+    assert wait_until(lambda: "reason=quit-asleep" in s.logtext(), 5)

@@ -624,12 +624,17 @@ def memory_of(pid):
 
 
 @pytest.mark.memory_scan
-@pytest.mark.parametrize("how", ["USER", "APOP", "failed-first", "SCRAM"])
+@pytest.mark.parametrize("how", ["USER", "APOP", "failed-first", "SCRAM", "sleep-wake"])
 def test_mail_process_holds_no_credentials(server_factory, how):
     """The monitor reads the whole passwd file as root; none of it may stay
     in memory the mail process (run as the user) inherits: not other users'
-    hashes, not the user's own secret."""
-    s = server_factory(extra_conf="apop = yes\n")
+    hashes, not the user's own secret.  sleep-wake: with sleeping = yes the
+    mail process is a child of the root parent, which reads the file again
+    at every WAKE; the child still holds none of it."""
+    extra = "apop = yes\n"
+    if how == "sleep-wake":
+        extra += f"sleeping = yes\nsleeping_lock_file = /tmp/postern-privsep-{os.getpid()}.lock\n"
+    s = server_factory(extra_conf=extra)
     other = conftest.hash_password("another secret")
     bob = user_uid("ptbob")
     # First line: its hash is also what an unknown user is checked against.
@@ -674,6 +679,9 @@ def test_mail_process_holds_no_credentials(server_factory, how):
     elif how != "SCRAM":
         assert c.cmd("USER ptalice").startswith("+OK")
         assert c.cmd("PASS " + PASSWORD).startswith("+OK")
+    if how == "sleep-wake":
+        assert c.cmd("SLEE").startswith("+OK sleeping")
+        assert c.cmd("WAKE").startswith("+OK [ACTIVITY/NONE]")
     mail = procs_by_uid(s, user_uid("ptalice"))
     assert len(mail) == 1
     mem = memory_of(mail[0])

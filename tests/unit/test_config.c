@@ -126,6 +126,20 @@ static void test_extension_keys(void **state)
 	assert_int_equal(set(&c, "expire", "36501"), -1);
 	assert_int_equal(set(&c, "expire", "5d"), -1);
 	assert_int_equal(set(&c, "expire", ""), -1);
+	/* SLEEPING */
+	assert_int_equal(c.sleeping, 0);
+	assert_true(c.sleep_timeout_ms == 30 * 60000);
+	assert_int_equal(c.max_sleeping_sessions, 100);
+	assert_int_equal(c.max_sleeping_per_user, 2);
+	assert_string_equal(c.sleeping_lock_file, "/run/postern/sleeping.lock");
+	assert_int_equal(set(&c, "sleeping", "yes"), 0);
+	assert_int_equal(c.sleeping, 1);
+	assert_int_equal(set(&c, "sleep_timeout", "2h"), 0);
+	assert_true(c.sleep_timeout_ms == 7200000);
+	assert_int_equal(set(&c, "sleep_timeout", "500ms"), -1);
+	assert_int_equal(set(&c, "max_sleeping_sessions", "0"), 0);
+	assert_int_equal(c.max_sleeping_sessions, 0);
+	assert_int_equal(set(&c, "max_sleeping_per_user", "-1"), -1);
 }
 
 static void test_string_keys(void **state)

@@ -165,18 +165,21 @@ static void test_every_command_every_state(void **state)
 		{ "AUTH SCRAM-SHA-256", CMD_AUTH, ST_AUTH },
 		{ "STLS", CMD_STLS, ST_AUTH },
 		{ "CAPA", CMD_CAPA, ST_AUTH | ST_TRANS },
-		{ "QUIT", CMD_QUIT, ST_AUTH | ST_TRANS },
+		{ "QUIT", CMD_QUIT, ST_AUTH | ST_TRANS | ST_SLEEP },
 		{ "STAT", CMD_STAT, ST_TRANS },
 		{ "LIST 2", CMD_LIST, ST_TRANS },
 		{ "RETR 1", CMD_RETR, ST_TRANS },
 		{ "DELE 1", CMD_DELE, ST_TRANS },
-		{ "NOOP", CMD_NOOP, ST_TRANS },
+		{ "NOOP", CMD_NOOP, ST_TRANS | ST_SLEEP },
 		{ "RSET", CMD_RSET, ST_TRANS },
 		{ "TOP 1 10", CMD_TOP, ST_TRANS },
 		{ "UIDL", CMD_UIDL, ST_TRANS },
 		{ "DELI 1", CMD_DELI, ST_TRANS },
+		/* draft-billpg-pop3-sleeping-00: only NOOP, QUIT, WAKE in SLEEP. */
+		{ "SLEE", CMD_SLEE, ST_TRANS },
+		{ "WAKE", CMD_WAKE, ST_SLEEP },
 	};
-	static const enum pop3_state all[] = { ST_AUTH, ST_TRANS, ST_UPDATE };
+	static const enum pop3_state all[] = { ST_AUTH, ST_TRANS, ST_UPDATE, ST_SLEEP };
 	size_t i, k;
 	assert_int_equal(sizeof(cmds) / sizeof(cmds[0]), CMD_COUNT);
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
@@ -185,7 +188,7 @@ static void test_every_command_every_state(void **state)
 		assert_int_equal(row->id, cmds[i].id);
 		assert_int_equal(row->states, cmds[i].states);
 		assert_int_equal(strncmp(row->name, cmds[i].line, strlen(row->name)), 0);
-		for (k = 0; k < 3; k++) {
+		for (k = 0; k < 4; k++) {
 			char buf[128];
 			struct pop3_req r;
 			enum parse_result pr;
@@ -417,6 +420,10 @@ static void test_capa_extensions(void **state)
 	ci.deli = 0;
 	ci.uid_param = 1;
 	check_capa(&ci, CAPA_HEAD "UID-PARAM\r\nSASL SCRAM-SHA-256\r\n" CAPA_TAIL);
+	ci.uid_param = 0;
+	ci.sleeping = 1;
+	check_capa(&ci, CAPA_HEAD "SLEEPING\r\nSASL SCRAM-SHA-256\r\n" CAPA_TAIL);
+	ci.sleeping = 0;
 	/* RFC 2449 6.5, 6.7: USER when the value varies per user, and only
 	 * before the login. */
 	ci.uid_param = 0;

@@ -149,6 +149,34 @@ static void test_dispatch_by_id(void **state)
 	conn_free(&p.conn);
 }
 
+/* An extension turned off (sv.off): its command is an unknown command in
+ * every state, whatever its row says, and its handler is never called. */
+static void test_extension_off(void **state)
+{
+	struct proc p;
+	start(&p, "STAT\r\nDELI 1\r\nSLEE\r\nWAKE\r\nDELI\r\nSTAT\r\n", ST_TRANS,
+	      trans_handlers);
+	p.sv.off = 1UL << CMD_DELI | 1UL << CMD_SLEE | 1UL << CMD_WAKE;
+	assert_int_equal(run(&p), SERVE_EOF);
+	assert_string_equal(p.calls, "STAT,STAT");
+	assert_string_equal(p.cl.out,
+			    "+OK\r\n"
+			    "-ERR unknown command\r\n"
+			    "-ERR unknown command\r\n"
+			    "-ERR unknown command\r\n"
+			    "-ERR unknown command\r\n"
+			    "+OK\r\n");
+	assert_string_equal(logged[0], "bad command: rip=192.0.2.1 cmd=<unknown> error=unknown command");
+	conn_free(&p.conn);
+	/* On: DELI reaches the row (no handler here), WAKE is not for
+	 * TRANSACTION. */
+	start(&p, "DELI 1\r\nWAKE\r\n", ST_TRANS, trans_handlers);
+	assert_int_equal(run(&p), SERVE_EOF);
+	assert_string_equal(p.cl.out, "-ERR command not valid in this state\r\n"
+			    "-ERR command not valid in this state\r\n");
+	conn_free(&p.conn);
+}
+
 static void test_bad_lines_answered_and_go_on(void **state)
 {
 	struct proc p;
@@ -297,6 +325,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dispatch_by_id),
+		cmocka_unit_test(test_extension_off),
 		cmocka_unit_test(test_bad_lines_answered_and_go_on),
 		cmocka_unit_test(test_log_limit_and_no_arguments),
 		cmocka_unit_test(test_line_limit),
