@@ -152,6 +152,20 @@ static void check_line(const struct config *c, struct report *r, struct passwd_s
 		problem(r, 1, "%s:%lu: user <%s>: home longer than %d bytes; the daemon "
 			"treats the entry as locked", c->passwd_file, lineno, pw.user,
 			PW_HOME_MAX);
+	if (pw.extra) {
+		/* Per-user LOGIN-DELAY and EXPIRE (postern(8)): a bad value is
+		 * ignored by the daemon, which uses the server's. */
+		char v[64];
+		long x;
+		int g = pw_extra_get(pw.extra, "login_delay", v, sizeof(v));
+		if (g < 0 || (g > 0 && parse_login_delay(v, 0, &x) < 0))
+			problem(r, 0, "%s:%lu: user <%s>: bad login_delay value, the server's "
+				"is used", c->passwd_file, lineno, pw.user);
+		g = pw_extra_get(pw.extra, "expire", v, sizeof(v));
+		if (g < 0 || (g > 0 && parse_expire(v, 0, &x) < 0))
+			problem(r, 0, "%s:%lu: user <%s>: bad expire value, the server's is used",
+				c->passwd_file, lineno, pw.user);
+	}
 	if (pw.scheme != PW_LOCKED &&
 	    (pw.uid < c->first_valid_uid || pw.gid < c->first_valid_gid))
 		problem(r, 0, "%s:%lu: user <%s> has uid %lu gid %lu, below first_valid_uid "

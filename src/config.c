@@ -406,6 +406,14 @@ int config_check(const struct config *c, char *err, size_t cap)
 	}
 	if (c->ssl == CONF_SSL_REQUIRED && c->ncerts == 0)
 		return cerr(err, cap, "ssl = required needs ssl_cert and ssl_key");
+	/* Sleeping sessions count towards max_sessions: they must not be
+	 * able to take all of it. */
+	if (c->sleeping && c->max_sessions &&
+	    (c->max_sleeping_sessions == 0 || c->max_sleeping_sessions >= c->max_sessions))
+		return cerr(err, cap, "sleeping = yes needs max_sleeping_sessions between 1 and "
+			    "max_sessions - 1 (%u)", c->max_sessions - 1);
+	if (c->sleeping && c->max_sleeping_sessions && c->sleeping_lock_file[0] != '/')
+		return cerr(err, cap, "sleeping_lock_file must be an absolute path");
 	return 0;
 }
 

@@ -948,7 +948,7 @@ def w5_sleep(servers):
         return
     n = IDLE_SESSIONS
     s.extra = ["sleeping = yes", "sleeping_lock_file = %s" % os.path.join(s.dir, "sleeping.lock"),
-               "max_sleeping_sessions = 0", "max_sleeping_per_user = 0"]
+               "max_sleeping_sessions = %d" % (IDLE_SESSIONS + 1), "max_sleeping_per_user = 0"]
     s.write_config()
     try:
         for label, more in (("idle", []), ("asleep", ["--sleep"])):

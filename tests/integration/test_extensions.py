@@ -723,3 +723,34 @@ def test_sleep_over_tls(server_factory, test_ca, mode):
     assert p.cmd("SLEE").startswith("+OK sleeping")
     assert p.cmd("QUIT") == "+OK postern signing off"
     assert wait_until(lambda: "reason=quit-asleep" in s.logtext(), 5)
+
+
+# ---- postern -t ----
+
+def test_check_mode_knows_the_extensions(server_factory):
+    import subprocess
+    from conftest import POSTERN
+    s = server_factory(extra_conf="login_delay = 5m\nexpire = 30\n")
+    set_extra(s, "ptbob", "login_delay=soon expire=7")
+    set_extra(s, "ptcarol", "userdb_expire=-3 login_delay=2m")
+    r = subprocess.run([POSTERN, "-f", s.conf, "-t"], capture_output=True, text=True)
+    err = r.stderr.splitlines()
+    assert any("user <ptbob>: bad login_delay value" in l for l in err), err
+    assert any("user <ptcarol>: bad expire value" in l for l in err), err
+    assert not any("ptbob>: bad expire" in l or "ptcarol>: bad login_delay" in l for l in err)
+    # Sleeping sessions may not take all of max_sessions.
+    with open(s.conf, "a") as f:
+        f.write("sleeping = yes\nmax_sessions = 50\nmax_sleeping_sessions = 50\n")
+    r = subprocess.run([POSTERN, "-f", s.conf, "-t"], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "max_sleeping_sessions between 1 and max_sessions - 1 (49)" in r.stderr
+    with open(s.conf, "a") as f:
+        f.write("max_sleeping_sessions = 49\n")
+    r = subprocess.run([POSTERN, "-f", s.conf, "-t"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "between 1 and max_sessions" not in r.stderr, r.stderr
+    r = subprocess.run([POSTERN, "-f", s.conf, "-T"], capture_output=True, text=True)
+    for line in ("uid_param = yes", "deli = yes", "login_delay = 300s", "expire = 30",
+                 "sleeping = yes", "sleep_timeout = 1800s", "max_sleeping_sessions = 49",
+                 "max_sleeping_per_user = 2"):
+        assert line in r.stdout.splitlines(), line
