@@ -186,8 +186,11 @@ static void become_relay(struct preauth *p, struct ipc_msg *m)
 	if (ipc_decode_relay(m, &fd) < 0)
 		pfatal("monitor sent no relay socket");
 	close(p->mon);
+	/* The mail process keeps the session's timers; the relay's own
+	 * limit must not end a session that sleeps longer (SLEEP). */
 	tls_relay(p->tls, fd, p->c.in + p->c.in_start, conn_buffered(&p->c),
-		  p->cfg->timeout_ms);
+		  p->cfg->sleeping && p->cfg->sleep_timeout_ms > p->cfg->timeout_ms ?
+		  p->cfg->sleep_timeout_ms : p->cfg->timeout_ms);
 	tls_close(p->tls);
 	conn_linger(&p->c, LINGER_MS);
 	_exit(0);
