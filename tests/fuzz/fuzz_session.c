@@ -34,10 +34,12 @@
  * Checks: the secret and the other user's file never appear in the output;
  * the output starts with +OK or -ERR; without "+OK postern signing off"
  * nothing in the Maildir is deleted but what DELI answered "removed" for
- * (the extensions of issue 17 are on: DELI, "UID:<id>" arguments); after
- * it, exactly the number of messages it announces, plus those, are gone
- * and every message left is intact.  The seed corpus has a session with
- * DELI and UID: arguments (corpus/session/deli_uid). */
+ * and what SLEE said it deleted (the extensions of issue 17 are on: DELI,
+ * "UID:<id>" arguments, and SLEE/WAKE with the session's root parent
+ * played by a thread that answers yes); after it, exactly the number of
+ * messages it announces, plus those, are gone and every message left is
+ * intact.  The seed corpus has sessions with DELI and UID: arguments
+ * (corpus/session/deli_uid) and with SLEE and WAKE (sleep_wake). */
 #include "config.h"
 #include "session.h"
 #include <dirent.h>
@@ -49,7 +51,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "ipc.h"
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -378,6 +383,22 @@ static size_t collect(char **bodies, size_t *lens, size_t cap)
 
 static int open_fd_map[1024];
 
+/* The session's root parent (sleeping = yes), played by a thread: every
+ * bare question gets a bare yes, as a raw frame (type, no field): nothing
+ * is allocated here, the allocation wrappers are not thread-safe. */
+static void *fake_parent(void *arg)
+{
+	int fd = *(const int *)arg;
+	char buf[64];
+	for (;;) {
+		uint32_t yes[2] = { IPC_PARENT_YES, 0 };
+		ssize_t r = recv(fd, buf, sizeof(buf), 0);
+		if (r <= 0 || send(fd, yes, sizeof(yes), MSG_NOSIGNAL) < 0)
+			break;
+	}
+	return NULL;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct config cfg;
@@ -417,7 +438,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.cfg = &cfg;
 	s.login_delay = cfg.login_delay;
 	s.expire = cfg.expire;
-	s.parent_fd = -1;   /* no root parent: SLEE and WAKE are unknown */
+	cfg.sleeping = 1;
 	snprintf(s.conn.rip, sizeof(s.conn.rip), "192.0.2.1");
 	snprintf(s.user, sizeof(s.user), "fuzz");
 	snprintf(s.method, sizeof(s.method), "USER");
@@ -439,6 +460,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	out_copy = dup(out);
 	check(out_copy >= 0, "dup");
 
+	static int pp[2];
+	pthread_t parent;
+	check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pp) == 0, "socketpair");
+	check(pthread_create(&parent, NULL, fake_parent, &pp[1]) == 0, "pthread_create");
+	s.parent_fd = pp[0];
 	for (fd = 0; fd < 1024; fd++)
 		open_fd_map[fd] = fcntl(fd, F_GETFD) >= 0;
 	open_fd_map[pfd[0]] = open_fd_map[out_copy] = 0;
@@ -456,6 +482,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!open_fd_map[fd] && fcntl(fd, F_GETFD) >= 0)
 			close(fd);
 	check(fchdir(saved_cwd) == 0, "fchdir back");
+	close(pp[0]);
+	pthread_join(parent, NULL);
+	close(pp[1]);
 
 	/* The output. */
 	check(fstat(out, &st) == 0, "fstat output");
@@ -484,6 +513,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (nl && nl - p > 9 && memcmp(nl - 9, " removed\r", 9) == 0)
 				removed++;
 			p += 12;
+		}
+		/* SLEE's commit: "+OK sleeping (N messages deleted)". */
+		p = outbuf;
+		while ((p = memmem(p, (size_t)(e - p), "+OK sleeping (", 14)) != NULL) {
+			p += 14;
+			removed += strtoul(p, NULL, 10);
 		}
 	}
 	free(outbuf);
