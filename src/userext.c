@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "util.h"
 
 #define IOBUF_SIZE 65536
 
@@ -107,36 +111,68 @@ void userext_for(const struct config *cfg, const char *user, struct userext *out
 	pw_close(&p);
 }
 
-/* A word "KEY=" or "userdb_KEY=" in the extra field of a line. */
-static int has_key(const char *extra, const char *key)
+/* Does a line holding an occurrence of "KEY=" carry KEY in its extra
+ * field?  The line is parsed in a copy that is wiped after. */
+static int line_has_key(const char *map, size_t size, const char *hit, const char *key)
 {
-	char v[2];
-	return pw_extra_get(extra, key, v, sizeof(v)) != 0;
+	const char *b = hit, *e = hit;
+	char *copy, v[2];
+	struct pwline pw;
+	int yes = 0;
+	while (b > map && b[-1] != '\n')
+		b--;
+	while (e < map + size && *e != '\n')
+		e++;
+	copy = xstrndup(b, (size_t)(e - b));
+	if (pw_parse_line(copy, &pw) == 1 && pw.extra)
+		yes = pw_extra_get(pw.extra, key, v, sizeof(v)) != 0;
+	explicit_bzero(copy, (size_t)(e - b));
+	free(copy);
+	return yes;
+}
+
+/* One pass over the mapped file for '=' (lines without extra fields have
+ * none, crypt hashes never do): only the rare lines where KEY= stands are
+ * parsed.  The file is mapped, not read into the heap. */
+static void scan_map(const char *map, size_t size, int want_d, int want_e,
+		     int *delay_user, int *expire_user)
+{
+	static const size_t dl = sizeof(KEY_DELAY) - 1, el = sizeof(KEY_EXPIRE) - 1;
+	const char *p = map, *end = map + size;
+	while ((want_d && !*delay_user) || (want_e && !*expire_user)) {
+		const char *eq = memchr(p, '=', (size_t)(end - p));
+		if (!eq)
+			break;
+		if (want_d && !*delay_user && (size_t)(eq - map) >= dl &&
+		    memcmp(eq - dl, KEY_DELAY, dl) == 0)
+			*delay_user = line_has_key(map, size, eq, KEY_DELAY);
+		if (want_e && !*expire_user && (size_t)(eq - map) >= el &&
+		    memcmp(eq - el, KEY_EXPIRE, el) == 0)
+			*expire_user = line_has_key(map, size, eq, KEY_EXPIRE);
+		p = eq + 1;
+	}
 }
 
 void userext_scan(const struct config *cfg, int *delay_user, int *expire_user)
 {
-	struct pwfile p;
-	int want_d = cfg->login_delay != PARSE_DELAY_OFF;
-	int want_e = cfg->expire != PARSE_EXPIRE_OFF;
+	struct stat st;
+	void *map;
+	int fd;
 	*delay_user = *expire_user = 0;
-	if (!want_d && !want_e)
+	if (cfg->login_delay == PARSE_DELAY_OFF && cfg->expire == PARSE_EXPIRE_OFF)
 		return;
-	if (pw_open(cfg, &p) < 0)
+	fd = open(cfg->passwd_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
 		return;
-	while (pw_next(&p) >= 0) {
-		struct pwline pw;
-		/* Most lines have no extras: skip them before parsing. */
-		if (!strchr(p.line, '='))
-			continue;
-		if (pw_parse_line(p.line, &pw) != 1 || !pw.extra)
-			continue;
-		if (want_d && has_key(pw.extra, KEY_DELAY))
-			*delay_user = 1;
-		if (want_e && has_key(pw.extra, KEY_EXPIRE))
-			*expire_user = 1;
-		if ((*delay_user || !want_d) && (*expire_user || !want_e))
-			break;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
+		close(fd);
+		return;
 	}
-	pw_close(&p);
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return;
+	scan_map(map, (size_t)st.st_size, cfg->login_delay != PARSE_DELAY_OFF,
+		 cfg->expire != PARSE_EXPIRE_OFF, delay_user, expire_user);
+	munmap(map, (size_t)st.st_size);
 }
