@@ -15,9 +15,10 @@ UNIT_PROTO_OBJS_pop3cmd = src/pop3cmd.o src/capa.o src/uidindex.o
 UNIT_PROTO_OBJS_netio   = src/netio.o
 UNIT_PROTO_OBJS_serve   = src/serve.o src/pop3cmd.o src/netio.o
 UNIT_PROTO_OBJS_mailstate = src/mailstate.o src/uidindex.o
+UNIT_PROTO_OBJS_userext = src/userext.o
 UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
 UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve \
-             tests/unit/test_mailstate
+             tests/unit/test_mailstate tests/unit/test_userext
 UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_scram \
              tests/unit/test_maildir_fallback tests/unit/test_deliver_fallback \
              tests/unit/test_msgstream $(UNIT_PROTO) tests/unit/test_sandbox \
