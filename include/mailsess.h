@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define READ_CHUNK (256 * 1024)
 #define OUT_CAP_AWAKE (256 * 1024)   /* a whole LIST/UIDL page per write */
 #define OUT_CAP_ASLEEP 512           /* NOOP and the -ERR lines of SLEEP */
 
@@ -27,6 +26,8 @@ struct mailsess {
 	struct conn c;
 	const struct mailstore_ops *ops;
 	struct mailstore *store;         /* NULL while asleep */
+	int dfd;                         /* the Maildir, for postern's own state
+	                                  * files (mailstate.h, sleep.c); -1 */
 	struct mailstore_opts o;
 	size_t n;
 	unsigned char *deleted, *seen;   /* deleted[i]: DEL_MARKED, DEL_GONE */
@@ -38,7 +39,6 @@ struct mailsess {
 	uint64_t commit_bytes;
 	struct uidindex uix;             /* UID-PARAM, built on first use */
 	struct retr_list rl;             /* EXPIRE: postern-retrieved at login */
-	char *rbuf, *ebuf;
 	struct serve sv;
 	/* SLEEP */
 	uint64_t *kept;                  /* hashes of the UIDLs left at SLEE, sorted */

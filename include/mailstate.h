@@ -32,8 +32,8 @@ long login_delay_wait(int64_t last, int64_t now, long delay, int *skewed);
 /* The last login time from the Maildir at dirfd: 1 and *t, 0 when there
  * is none (no file, or one that does not parse), -1 on a read error. */
 int lastlogin_read(int dirfd, int64_t *t);
-/* Record t as the last login (the working directory is the Maildir). */
-int lastlogin_write(int64_t t);
+/* Record t as the last login in the Maildir at dirfd. */
+int lastlogin_write(int dirfd, int64_t t);
 
 struct retr_rec {
 	int64_t t;
@@ -48,9 +48,9 @@ struct retr_list {
 /* Parse the text of postern-retrieved (buf is modified and kept); lines
  * that do not parse are skipped.  Pure. */
 void retr_parse(struct retr_list *l, char *buf, size_t len);
-/* Load postern-retrieved from the working directory (absent: empty list).
+/* Load postern-retrieved from the Maildir at dirfd (absent: empty list).
  * Returns 0, or -1 on a read error. */
-int retr_load(struct retr_list *l);
+int retr_load(int dirfd, struct retr_list *l);
 void retr_free(struct retr_list *l);
 
 /* EXPIRE n at login: remove (delete_now) the messages of the snapshot whose
@@ -65,7 +65,7 @@ unsigned expire_old(const struct mailstore_ops *ops, struct mailstore *st,
  * snapshot: each message not removed (gone[i]) keeps its recorded time or,
  * retrieved in this session (seen[i]), gets now.  Records of messages no
  * longer there are dropped.  Writes only when that changes the file. */
-int retr_save(const struct mailstore_ops *ops, struct mailstore *st, size_t n,
+int retr_save(int dirfd, const struct mailstore_ops *ops, struct mailstore *st, size_t n,
 	      const struct retr_list *old, const unsigned char *gone,
 	      const unsigned char *seen, int64_t now);
 #endif

@@ -28,17 +28,22 @@ void mailbox_totals(const struct mailsess *m, size_t *count, uint64_t *octets)
 
 /* LOGIN-DELAY, after the password (the monitor checked it) and before the
  * lock: a login too soon takes no lock and is not counted. */
+/* The Maildir's descriptor for postern's state files (the store keeps its
+ * own): 0, or -1 while there is no Maildir yet. */
+static int maildir_fd(struct mailsess *m)
+{
+	if (m->dfd < 0)
+		m->dfd = open(m->s->mailbox, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return m->dfd < 0 ? -1 : 0;
+}
+
 static int check_login_delay(struct mailsess *m, char *err, size_t cap)
 {
 	int64_t last;
-	int skewed, dfd = open(m->s->mailbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int skewed;
 	long wait;
-	if (dfd < 0 || lastlogin_read(dfd, &last) <= 0) {
-		if (dfd >= 0)
-			close(dfd);
+	if (maildir_fd(m) < 0 || lastlogin_read(m->dfd, &last) <= 0)
 		return 0;   /* no Maildir yet, or no login recorded */
-	}
-	close(dfd);
 	wait = login_delay_wait(last, (int64_t)time(NULL), m->s->login_delay, &skewed);
 	if (skewed)
 		plog(LOG_WARNING, "user=<%s> %s is %lld s in the future: ignored (a clock is wrong)",
@@ -74,7 +79,7 @@ static int open_store(struct mailsess *m, char *err, size_t cap)
 static int expire_at_login(struct mailsess *m, char *err, size_t cap)
 {
 	unsigned more, failed, gone;
-	if (retr_load(&m->rl) < 0) {
+	if (retr_load(m->dfd, &m->rl) < 0) {
 		plog(LOG_WARNING, "user=<%s> %s: cannot read: %s", m->s->user, RETRIEVED_FILE,
 		     strerror(errno));
 		return 0;
@@ -97,8 +102,16 @@ int mailbox_enter(struct mailsess *m, char *err, size_t cap)
 		return -1;
 	if (open_store(m, err, cap) < 0)
 		return -1;
+	/* The store made the Maildir if it was missing. */
+	if (maildir_fd(m) < 0) {
+		plog(LOG_ERR, "user=<%s> %s: %s", m->s->user, m->s->mailbox, strerror(errno));
+		m->ops->close(m->store);
+		m->store = NULL;
+		snprintf(err, cap, "[SYS/TEMP] mailbox unavailable, try again later");
+		return -1;
+	}
 	/* The lock is held: this login counts for LOGIN-DELAY. */
-	if (m->s->login_delay > 0 && lastlogin_write((int64_t)time(NULL)) < 0)
+	if (m->s->login_delay > 0 && lastlogin_write(m->dfd, (int64_t)time(NULL)) < 0)
 		plog(LOG_WARNING, "user=<%s> %s: cannot write: %s", m->s->user, LASTLOGIN_FILE,
 		     strerror(errno));
 	if (m->s->expire >= 0 && expire_at_login(m, err, cap) < 0) {
@@ -113,9 +126,6 @@ int mailbox_enter(struct mailsess *m, char *err, size_t cap)
 	/* The scan's directory buffers are free again: give those pages back
 	 * (an idle session should cost little memory). */
 	malloc_trim(0);
-	/* Allocated fresh (mmap) so untouched pages cost no memory. */
-	m->rbuf = xmalloc(READ_CHUNK);
-	m->ebuf = xmalloc(2 * READ_CHUNK);
 	return 0;
 }
 
@@ -136,7 +146,8 @@ enum ms_status mailbox_commit(struct mailsess *m, struct commit_result *cr)
 		/* The retrieval times of what stays, for a later EXPIRE. */
 		for (i = 0; i < m->n; i++)
 			marked[i] = m->deleted[i] == DEL_GONE || (st == MS_OK && marked[i]);
-		retr_save(m->ops, m->store, m->n, &m->rl, marked, m->seen, (int64_t)time(NULL));
+		retr_save(m->dfd, m->ops, m->store, m->n, &m->rl, marked, m->seen,
+			  (int64_t)time(NULL));
 	}
 	free(marked);
 	return st;
@@ -151,10 +162,7 @@ void mailbox_leave(struct mailsess *m)
 	retr_free(&m->rl);
 	free(m->deleted);
 	free(m->seen);
-	free(m->rbuf);
-	free(m->ebuf);
 	m->deleted = m->seen = NULL;
-	m->rbuf = m->ebuf = NULL;
 	m->n = 0;
 	malloc_trim(0);
 }

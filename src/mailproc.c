@@ -439,6 +439,7 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 	m.s = s;
 	m.ops = &maildir_ops;
 	m.slot_fd = -1;
+	m.dfd = -1;
 	conn_init(&m.c, rfd, wfd);
 	/* Room for a whole LIST/UIDL page per write; allocated fresh (mmap)
 	 * so untouched pages cost no memory in an idle session. */

@@ -64,24 +64,24 @@ static int read_small(int dirfd, const char *name, char **out, size_t *len)
 	return 1;
 }
 
-/* Replace name in the working directory with text, through tmp/. */
-static int write_whole(const char *name, const char *text, size_t len)
+/* Replace name in the Maildir at dirfd with text, through tmp/. */
+static int write_whole(int dirfd, const char *name, const char *text, size_t len)
 {
 	char tmp[128];
 	int fd;
 	snprintf(tmp, sizeof(tmp), "tmp/%s.%ld", name, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	if (write_all(fd, text, len) < 0 || close(fd) < 0) {
 		int e = errno;
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
 		errno = e;
 		return -1;
 	}
-	if (rename(tmp, name) < 0) {
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		int e = errno;
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
 		errno = e;
 		return -1;
 	}
@@ -108,11 +108,11 @@ int lastlogin_read(int dirfd, int64_t *t)
 	return r;
 }
 
-int lastlogin_write(int64_t t)
+int lastlogin_write(int dirfd, int64_t t)
 {
 	char text[64];
 	int n = snprintf(text, sizeof(text), LASTLOGIN_MAGIC "%lld\n", (long long)t);
-	return write_whole(LASTLOGIN_FILE, text, (size_t)n);
+	return write_whole(dirfd, LASTLOGIN_FILE, text, (size_t)n);
 }
 
 void retr_parse(struct retr_list *l, char *buf, size_t len)
@@ -147,11 +147,11 @@ void retr_parse(struct retr_list *l, char *buf, size_t len)
 	}
 }
 
-int retr_load(struct retr_list *l)
+int retr_load(int dirfd, struct retr_list *l)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int r = read_small(AT_FDCWD, RETRIEVED_FILE, &buf, &len);
+	int r = read_small(dirfd, RETRIEVED_FILE, &buf, &len);
 	memset(l, 0, sizeof(*l));
 	if (r < 0)
 		return -1;
@@ -211,7 +211,7 @@ unsigned expire_old(const struct mailstore_ops *ops, struct mailstore *st,
 	return gone;
 }
 
-int retr_save(const struct mailstore_ops *ops, struct mailstore *st, size_t n,
+int retr_save(int dirfd, const struct mailstore_ops *ops, struct mailstore *st, size_t n,
 	      const struct retr_list *old, const unsigned char *gone,
 	      const unsigned char *seen, int64_t now)
 {
@@ -256,7 +256,7 @@ int retr_save(const struct mailstore_ops *ops, struct mailstore *st, size_t n,
 		}
 		len += (size_t)snprintf(text + len, cap - len, "%lld %s\n", (long long)t[i], u);
 	}
-	if (write_whole(RETRIEVED_FILE, text, len) < 0) {
+	if (write_whole(dirfd, RETRIEVED_FILE, text, len) < 0) {
 		plog(LOG_WARNING, "%s: cannot write: %s", RETRIEVED_FILE, strerror(errno));
 		rc = -1;
 	}

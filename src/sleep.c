@@ -51,7 +51,7 @@ static int take_user_slot(struct mailsess *m)
 	int fd;
 	if (max == 0)
 		return 0;
-	fd = open(SLEEPERS_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = openat(m->dfd, SLEEPERS_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	for (k = 0; k < max; k++) {
