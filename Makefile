@@ -51,7 +51,8 @@ DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o src/preauth_sa
               src/privdrop.o src/pop3cmd.o src/serve.o src/capa.o src/uidindex.o src/mailbox.o src/sleep.o src/monparent.o src/userext.o src/mailstate.o \
               src/tls_ctx.o src/tls_conn.o src/tls_relay.o \
               src/sasl.o src/sandbox_linux.o src/srclimits.o src/listen.o src/sdnotify.o \
-              src/confcheck.o
+              src/confcheck.o \
+              src/proxy_io.o src/proxy_wait.o
 PASSWD_OBJS = src/postern-passwd.o src/passwd_hash.o src/passwd_file.o
 DELIVER_OBJS = src/postern-deliver.o src/pickup.o src/pickup_record.o src/deliver.o
 

@@ -5,17 +5,29 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include "parse.h"
 
 #define CONF_MAX_LISTEN 16
 #define CONF_MAX_SPARES 64
 #define CONF_MAX_CERTS 16
+#define CONF_MAX_NETS 32
 
 struct listen_addr {
 	char host[64];       /* empty = all addresses (IPv4 and IPv6) */
 	uint16_t port;
 	int tls;             /* implicit TLS (RFC 8314) */
+	int ssl;             /* "ssl=": enum conf_ssl, or -1 for the global ssl */
+	int proxy;           /* "proxy=yes": a PROXY header comes first */
+};
+
+/* A network of proxy_trusted: AF_INET or AF_INET6, the address in network
+ * order (4 or 16 bytes used), the prefix length. */
+struct conf_net {
+	int family;
+	unsigned char addr[16];
+	unsigned prefix;
 };
 
 /* Enumerated settings, turned into these at parse time (config_set). */
@@ -77,6 +89,10 @@ struct config {
 	char postmaster[256];                /* pickup: unknown recipients' mailbox */
 	char recipient_delimiter[16];        /* "+": user+ext delivers to user */
 	int loopback_is_local;               /* loopback clients count as local */
+	/* PROXY protocol (listeners with proxy=yes) */
+	struct conf_net proxy_trusted[CONF_MAX_NETS];
+	int nproxy_trusted;
+	uint64_t proxy_timeout_ms;           /* the whole header within this */
 };
 
 void config_defaults(struct config *c);
@@ -89,6 +105,17 @@ int config_load_warn(struct config *c, const char *path, char *err, size_t errca
 		     void (*warn)(void *arg, const char *msg), void *arg);
 /* The port of the first implicit-TLS listener, 0 if there is none. */
 unsigned config_tls_port(const struct config *c);
+/* The ssl setting of a listener: its own "ssl=", else the global one. */
+enum conf_ssl config_listen_ssl(const struct config *c, const struct listen_addr *l);
+/* The listen line (either kind) whose port is port, or NULL: how a socket
+ * systemd passes gets its options. */
+const struct listen_addr *config_listen_by_port(const struct config *c, unsigned port);
+/* 1 if the address (AF_INET, AF_INET6; v4-mapped v6 counts as v4) is in
+ * one of proxy_trusted's networks. */
+int config_proxy_trusted(const struct config *c, const struct sockaddr_storage *ss);
+/* One network "ADDR/PREFIX" (or a bare address: one host), strictly:
+ * no host bits set past the prefix.  0 or -1. */
+int config_parse_net(const char *s, struct conf_net *n);
 /* Parse one "key = value" pair (used by config_load and the fuzzer). */
 int config_set(struct config *c, const char *key, const char *value,
 	       char *err, size_t errcap);

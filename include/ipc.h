@@ -27,7 +27,7 @@ enum ipc_type {
 	IPC_SCRAM_FINAL,     /* preauth -> monitor: struct ipc_scram_final */
 	IPC_TLS_FAIL,        /* preauth -> monitor: handshake failed (reason) */
 	IPC_CONN,            /* monitor -> preauth: client fd(s) + struct conn_info */
-	IPC_ACCEPT,          /* master -> spare monitor: client fd + "<tls><greeted>" */
+	IPC_ACCEPT,          /* master -> spare monitor: client fd, flags, origin */
 	/* mail process -> its root parent (sleeping = yes), no fields: */
 	IPC_RECHECK,         /* WAKE: is the account still valid now? */
 	IPC_SLEEP_TAKE,      /* SLEE: a server-wide sleeping slot, please */
@@ -162,9 +162,15 @@ struct ipc_tls_fail {
 	char why[IPC_REASON_MAX + 1];
 };
 
+/* IPC_ACCEPT: flags "<tls><greeted><ssl>" (ssl: the listener's enum
+ * conf_ssl digit), and the connection's origin (the bytes of a struct
+ * conn_origin, or none when no PROXY header was read). */
+#define IPC_ORIGIN_MAX 640
 struct ipc_accept {
-	int tls, greeted;
+	int tls, greeted, ssl;
 	int fd;
+	unsigned char origin[IPC_ORIGIN_MAX];
+	size_t origin_len;
 };
 
 int ipc_send_auth(int sock, const struct ipc_auth *a);

@@ -5,6 +5,7 @@
 #ifndef POSTERN_SESSION_H
 #define POSTERN_SESSION_H
 #include "config.h"
+#include "proxy_io.h"
 #include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -18,6 +19,7 @@ struct conn_info {
 	unsigned lport;
 	int loopback;            /* client is on a loopback address */
 	int tls_listener;        /* implicit TLS port */
+	int ssl;                 /* the listener's enum conf_ssl (ssl=, else ssl) */
 	char greeting[200];      /* "+OK postern ready[ <apop-timestamp>]\r\n" */
 	char apop_stamp[160];    /* the timestamp, empty unless apop = yes */
 	int greeted;             /* the monitor already sent the greeting */
@@ -47,17 +49,27 @@ struct session {
 
 struct tls_server;
 
-/* Fill conn.rip/rport/lport/loopback from the client socket. */
-void session_peer(struct session *s, int fd);
+/* How a connection starts, as the master (or main, in inetd mode) hands
+ * it to its monitor. */
+struct conn_start {
+	int tls_listener;        /* implicit TLS */
+	int greeted;             /* the master already sent PLAIN_GREETING */
+	int ssl;                 /* enum conf_ssl for this listener */
+	int proxy_inetd;         /* inetd -P: the monitor reads the PROXY header */
+	struct conn_origin origin; /* what a PROXY header said (master) */
+};
+
+/* Fill conn.rip/rport/lport/loopback from the client socket, then from
+ * o when a PROXY header gave the client's address (o may be NULL). */
+void session_peer(struct session *s, int fd, const struct conn_origin *o);
 
 /* The greeting of a plain connection when APOP is off: constant, so the
  * master can send it before it forks (the client's next round trip then
  * overlaps the fork). */
 #define PLAIN_GREETING "+OK postern ready\r\n"
 
-/* monitor.c: run one connection to its end (root).  greeted: the master
- * already sent PLAIN_GREETING.  Returns the exit code. */
-int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, int greeted,
+/* monitor.c: run one connection to its end (root).  Returns the exit code. */
+int monitor_run(const struct config *cfg, int rfd, int wfd, const struct conn_start *st,
 		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls);
 
 /* monitor.c: a spare connection process (master only): starts its

@@ -3,7 +3,9 @@
  * in "postern -t". */
 #include "config.h"
 #include "parse.h"
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,7 @@
 #include <strings.h>
 
 enum ktype { K_STR, K_ENUM, K_DUR, K_UINT, K_UID, K_GID, K_BOOL, K_SIZE, K_LISTEN, K_CERT, K_KEY,
-	     K_DELAY, K_EXPIRE };
+	     K_DELAY, K_EXPIRE, K_NETS };
 
 struct key {
 	const char *name;
@@ -72,6 +74,8 @@ static const struct key keys[] = {
 	{ "ssl_ciphers", K_STR, S(ssl_ciphers), NULL, 0, 0 },
 	{ "ssl_ciphersuites", K_STR, S(ssl_ciphersuites), NULL, 0, 0 },
 	{ "ssl_prefer_server_ciphers", K_BOOL, O(ssl_prefer_server_ciphers), 0, NULL, 0, 0 },
+	{ "proxy_trusted", K_NETS, 0, 0, NULL, 0, 0 },
+	{ "proxy_timeout", K_DUR, O(proxy_timeout_ms), 0, NULL, 100, 0 },
 	{ "postmaster", K_STR, S(postmaster), NULL, 0, 0 },
 	{ "recipient_delimiter", K_STR, S(recipient_delimiter), NULL, 0, 0 },
 };
@@ -126,6 +130,7 @@ void config_defaults(struct config *c)
 	c->ssl = CONF_SSL_OPTIONAL;
 	c->plaintext_auth = CONF_PLAINTEXT_TLS_OR_LOOPBACK;
 	c->loopback_is_local = 1;
+	c->proxy_timeout_ms = 3000;
 	c->ssl_min_protocol = CONF_TLS_V1_2;
 	strcpy(c->ssl_ciphers,
 	       "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!SHA1");
@@ -134,6 +139,32 @@ void config_defaults(struct config *c)
 	c->ssl_prefer_server_ciphers = 1;
 	c->nlisten = 1;
 	c->listen[0].port = 110;   /* "*:110": all addresses, IPv4 and IPv6 */
+	c->listen[0].ssl = -1;
+}
+
+/* One "name=value" option after a listen address: it applies to that
+ * address (the one before it on the line). */
+static int listen_option(struct listen_addr *l, const char *tok, char *err, size_t cap)
+{
+	const char *v = strchr(tok, '=') + 1;
+	size_t n = (size_t)(v - 1 - tok);
+	if (n == 3 && strncmp(tok, "ssl", 3) == 0) {
+		if (l->tls)
+			return cerr(err, cap, "ssl=: a listen_tls address is always TLS");
+		if (strcmp(v, "required") == 0)
+			l->ssl = CONF_SSL_REQUIRED;
+		else if (strcmp(v, "optional") == 0)
+			l->ssl = CONF_SSL_OPTIONAL;
+		else
+			return cerr(err, cap, "ssl=%s: want ssl=required or ssl=optional", v);
+		return 0;
+	}
+	if (n == 5 && strncmp(tok, "proxy", 5) == 0) {
+		if (parse_bool(v, &l->proxy) < 0)
+			return cerr(err, cap, "proxy=%s: want proxy=yes or proxy=no", v);
+		return 0;
+	}
+	return cerr(err, cap, "unknown listen option '%s' (ssl=, proxy=)", tok);
 }
 
 static int set_listen(struct config *c, const char *value, int tls,
@@ -156,15 +187,126 @@ static int set_listen(struct config *c, const char *value, int tls,
 	strcpy(buf, value);
 	for (tok = strtok_r(buf, " ,\t", &save); tok; tok = strtok_r(NULL, " ,\t", &save)) {
 		struct listen_addr *l;
+		if (strchr(tok, '=')) {
+			/* An option of the address before it (set_listen added it
+			 * last, so it is c->listen[c->nlisten - 1] of this key). */
+			if (c->nlisten == 0 || c->listen[c->nlisten - 1].tls != tls ||
+			    tok == buf)
+				return cerr(err, cap, "option '%s' before any address", tok);
+			if (listen_option(&c->listen[c->nlisten - 1], tok, err, cap) < 0)
+				return -1;
+			continue;
+		}
 		if (c->nlisten >= CONF_MAX_LISTEN)
 			return cerr(err, cap, "more than %d listen addresses", CONF_MAX_LISTEN);
 		l = &c->listen[c->nlisten];
+		memset(l, 0, sizeof(*l));
+		l->ssl = -1;
 		if (parse_hostport(tok, l->host, sizeof(l->host), &l->port) < 0)
 			return cerr(err, cap, "bad address '%s' (want host:port, [v6]:port or *:port)", tok);
 		l->tls = tls;
 		c->nlisten++;
 	}
 	return 0;
+}
+
+int config_parse_net(const char *s, struct conf_net *n)
+{
+	char a[64];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned max, i;
+	uint64_t pfx;
+	memset(n, 0, sizeof(*n));
+	if (alen == 0 || alen >= sizeof(a))
+		return -1;
+	memcpy(a, s, alen);
+	a[alen] = '\0';
+	if (inet_pton(AF_INET, a, n->addr) == 1) {
+		n->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, a, n->addr) == 1) {
+		n->family = AF_INET6;
+		max = 128;
+	} else {
+		return -1;
+	}
+	pfx = max;
+	if (slash) {
+		const char *d = slash + 1;
+		size_t dl = strlen(d);
+		/* digits only, no leading zero ("/08"), within the family */
+		if (dl == 0 || (dl > 1 && d[0] == '0') ||
+		    parse_decimal(d, dl, max, &pfx) < 0)
+			return -1;
+	}
+	n->prefix = (unsigned)pfx;
+	/* strict: "10.0.0.1/8" is a typo for a host or for 10.0.0.0/8 */
+	for (i = n->prefix; i < max; i++)
+		if (n->addr[i / 8] & (0x80 >> (i % 8)))
+			return -1;
+	return 0;
+}
+
+static int set_nets(struct config *c, const char *value, char *err, size_t cap)
+{
+	char buf[1024], *tok, *save = NULL;
+	if (strlen(value) >= sizeof(buf))
+		return cerr(err, cap, "proxy_trusted: list too long");
+	strcpy(buf, value);
+	c->nproxy_trusted = 0;     /* a later line replaces the list */
+	for (tok = strtok_r(buf, " ,\t", &save); tok; tok = strtok_r(NULL, " ,\t", &save)) {
+		if (c->nproxy_trusted >= CONF_MAX_NETS)
+			return cerr(err, cap, "proxy_trusted: more than %d networks", CONF_MAX_NETS);
+		if (config_parse_net(tok, &c->proxy_trusted[c->nproxy_trusted]) < 0)
+			return cerr(err, cap, "proxy_trusted: bad network '%s' (want e.g. "
+				    "10.0.0.0/8, ::1/128 or 192.0.2.7, no host bits past the prefix)", tok);
+		c->nproxy_trusted++;
+	}
+	return 0;
+}
+
+static int net_match(const struct conf_net *n, const unsigned char *a, int family)
+{
+	unsigned full = n->prefix / 8, rest = n->prefix % 8;
+	if (n->family != family || memcmp(n->addr, a, full) != 0)
+		return 0;
+	return rest == 0 || ((n->addr[full] ^ a[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+int config_proxy_trusted(const struct config *c, const struct sockaddr_storage *ss)
+{
+	const unsigned char *a;
+	int family = ss->ss_family, i;
+	if (family == AF_INET) {
+		a = (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr;
+	} else if (family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
+			a += 12;
+			family = AF_INET;
+		}
+	} else {
+		return 0;
+	}
+	for (i = 0; i < c->nproxy_trusted; i++)
+		if (net_match(&c->proxy_trusted[i], a, family))
+			return 1;
+	return 0;
+}
+
+enum conf_ssl config_listen_ssl(const struct config *c, const struct listen_addr *l)
+{
+	return l->ssl >= 0 ? (enum conf_ssl)l->ssl : c->ssl;
+}
+
+const struct listen_addr *config_listen_by_port(const struct config *c, unsigned port)
+{
+	int i;
+	for (i = 0; i < c->nlisten; i++)
+		if (c->listen[i].port == port)
+			return &c->listen[i];
+	return NULL;
 }
 
 /* K_ENUM: the index of v in names, or -1; the list of names for errors. */
@@ -269,6 +411,8 @@ int config_set(struct config *c, const char *key, const char *value,
 		return 0;
 	case K_LISTEN:
 		return set_listen(c, value, (int)k->off, err, cap);
+	case K_NETS:
+		return set_nets(c, value, err, cap);
 	case K_CERT:
 		if (c->ncerts >= CONF_MAX_CERTS)
 			return cerr(err, cap, "more than %d certificates", CONF_MAX_CERTS);
@@ -403,6 +547,15 @@ int config_check(const struct config *c, char *err, size_t cap)
 			return cerr(err, cap, "listen_tls needs ssl_cert and ssl_key");
 		if (c->listen[i].tls && c->ssl == CONF_SSL_OFF)
 			return cerr(err, cap, "listen_tls cannot be used with ssl = off");
+		if (c->listen[i].ssl >= 0 && c->ssl == CONF_SSL_OFF)
+			return cerr(err, cap, "listen %s:%u: ssl= needs the global ssl not off",
+				    c->listen[i].host[0] ? c->listen[i].host : "*", c->listen[i].port);
+		if (c->listen[i].ssl == CONF_SSL_REQUIRED && c->ncerts == 0)
+			return cerr(err, cap, "listen %s:%u: ssl=required needs ssl_cert and ssl_key",
+				    c->listen[i].host[0] ? c->listen[i].host : "*", c->listen[i].port);
+		if (c->listen[i].proxy && c->nproxy_trusted == 0)
+			return cerr(err, cap, "listen %s:%u: proxy=yes needs proxy_trusted",
+				    c->listen[i].host[0] ? c->listen[i].host : "*", c->listen[i].port);
 	}
 	if (c->ssl == CONF_SSL_REQUIRED && c->ncerts == 0)
 		return cerr(err, cap, "ssl = required needs ssl_cert and ssl_key");
@@ -431,7 +584,25 @@ static void print_listen(const struct config *c, FILE *out, int tls)
 			fprintf(out, "%s[%s]:%u", first ? " " : ", ", l->host, l->port);
 		else
 			fprintf(out, "%s%s:%u", first ? " " : ", ", l->host, l->port);
+		if (l->ssl >= 0)
+			fprintf(out, " ssl=%s", ssl_names[l->ssl]);
+		if (l->proxy)
+			fprintf(out, " proxy=yes");
 		first = 0;
+	}
+	fputc('\n', out);
+}
+
+static void print_nets(const struct config *c, FILE *out)
+{
+	int i;
+	fprintf(out, "proxy_trusted =");
+	for (i = 0; i < c->nproxy_trusted; i++) {
+		char a[INET6_ADDRSTRLEN];
+		const struct conf_net *n = &c->proxy_trusted[i];
+		if (!inet_ntop(n->family, n->addr, a, sizeof(a)))
+			strcpy(a, "?");
+		fprintf(out, " %s/%u", a, n->prefix);
 	}
 	fputc('\n', out);
 }
@@ -501,6 +672,9 @@ void config_print(const struct config *c, FILE *out)
 					c->certs[j].cert, c->certs[j].key);
 			break;
 		case K_KEY:
+			break;
+		case K_NETS:
+			print_nets(c, out);
 			break;
 		}
 	}

@@ -218,7 +218,7 @@ static const struct spec specs[IPC_TYPE_END] = {
 					 BIN(0, SCRAM_PROOF_LEN) } },
 	[IPC_TLS_FAIL] = { 1, 0, 0, { BIN(0, IPC_REASON_MAX) } },
 	[IPC_CONN] = { 1, 1, 2, { BIN(1, IPC_MAX_MSG) } },
-	[IPC_ACCEPT] = { 1, 1, 1, { TEXT(2, 2) } },
+	[IPC_ACCEPT] = { 2, 1, 1, { TEXT(3, 3), BIN(0, IPC_ORIGIN_MAX) } },
 	[IPC_RECHECK] = { 0, 0, 0, { { 0, 0, 0 } } },
 	[IPC_SLEEP_TAKE] = { 0, 0, 0, { { 0, 0, 0 } } },
 	[IPC_SLEEP_END] = { 0, 0, 0, { { 0, 0, 0 } } },
@@ -470,19 +470,24 @@ int ipc_decode_tls_fail(const struct ipc_msg *m, struct ipc_tls_fail *t)
 
 int ipc_send_accept(int sock, const struct ipc_accept *a)
 {
-	char flags[2] = { a->tls ? '1' : '0', a->greeted ? '1' : '0' };
-	const char *f[1] = { flags };
-	size_t fl[1] = { 2 };
-	return send_fields(sock, IPC_ACCEPT, 1, f, fl, 1, &a->fd);
+	char flags[3] = { a->tls ? '1' : '0', a->greeted ? '1' : '0', (char)('0' + a->ssl) };
+	const char *f[2] = { flags, (const char *)a->origin };
+	size_t fl[2] = { 3, a->origin_len };
+	if (a->ssl < 0 || a->ssl > 2 || a->origin_len > IPC_ORIGIN_MAX)
+		return -1;
+	return send_fields(sock, IPC_ACCEPT, 2, f, fl, 1, &a->fd);
 }
 
 int ipc_decode_accept(const struct ipc_msg *m, struct ipc_accept *a)
 {
 	if (check(m, IPC_ACCEPT) < 0 || !strchr("01", m->field[0][0]) ||
-	    !strchr("01", m->field[0][1]))
+	    !strchr("01", m->field[0][1]) || !strchr("012", m->field[0][2]))
 		return -1;
 	a->tls = m->field[0][0] == '1';
 	a->greeted = m->field[0][1] == '1';
+	a->ssl = m->field[0][2] - '0';
+	memcpy(a->origin, m->field[1], m->flen[1]);
+	a->origin_len = m->flen[1];
 	a->fd = m->fds[0];
 	return 0;
 }

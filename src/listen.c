@@ -66,6 +66,9 @@ again:
 		return -1;
 	out->fd = fd;
 	out->tls = la->tls;
+	out->ssl = la->ssl;
+	out->proxy = la->proxy;
+	out->port = la->port;
 	return 0;
 }
 
@@ -85,7 +88,8 @@ int listen_bind_all(const struct config *cfg, struct listener *l, int *nl, char 
 
 /* systemd socket activation (sd_listen_fds(3) without libsystemd): fds
  * from 3; a socket is implicit TLS when its name (FileDescriptorName=) is
- * "pop3s" or its port is one of listen_tls's. */
+ * "pop3s" or its port is one of listen_tls's; its ssl= and proxy= are
+ * those of the listen or listen_tls line with its port. */
 int listen_systemd(const struct config *cfg, struct listener *l, int *nl)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
@@ -125,16 +129,26 @@ int listen_systemd(const struct config *cfg, struct listener *l, int *nl)
 				     ((struct sockaddr_in *)&ss)->sin_port);
 		l[i].fd = fd;
 		l[i].tls = strcmp(name, "pop3s") == 0;
-		for (j = 0; j < cfg->nlisten; j++)
-			if (cfg->listen[j].tls && cfg->listen[j].port == port)
-				l[i].tls = 1;
+		l[i].port = port;
 	}
 	*nl = (int)n;
+	listen_options(cfg, l, *nl);
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	plog(LOG_INFO, "using %d socket(s) from systemd", *nl);
 	return 1;
+}
+
+void listen_options(const struct config *cfg, struct listener *l, int nl)
+{
+	for (int i = 0; i < nl; i++) {
+		const struct listen_addr *la = config_listen_by_port(cfg, l[i].port);
+		l[i].ssl = la ? la->ssl : -1;
+		l[i].proxy = la ? la->proxy : 0;
+		if (la && la->tls)
+			l[i].tls = 1;
+	}
 }
 
 void listen_close_all(struct listener *l, int *nl)

@@ -36,10 +36,12 @@ static void print_version(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: postern [-f config] [-i [-S]] [-d] [-t | -T] [-V]\n"
+	fprintf(f, "usage: postern [-f config] [-i [-S] [-P]] [-d] [-t | -T] [-V]\n"
 		"  -f FILE  configuration file (default %s/postern/postern.conf)\n"
 		"  -i       inetd mode: serve one session on stdin/stdout\n"
 		"  -S       with -i: the session is implicit TLS (port 995)\n"
+		"  -P       with -i: a PROXY protocol header comes first, from a\n"
+		"           proxy_trusted address\n"
 		"  -d       log to stderr instead of syslog\n"
 		"  -t       check the configuration, certificates, users and\n"
 		"           credentials file, and exit\n"
@@ -55,15 +57,16 @@ static void warn_stderr(void *arg, const char *msg)
 int main(int argc, char **argv)
 {
 	const char *path = SYSCONFDIR "/postern/postern.conf";
-	int inetd = 0, implicit_tls = 0, to_stderr = 0, check = 0, print = 0, opt;
+	int inetd = 0, implicit_tls = 0, proxy = 0, to_stderr = 0, check = 0, print = 0, opt;
 	struct config cfg;
 	char err[512];
 
-	while ((opt = getopt(argc, argv, "f:iSdtTVh")) != -1) {
+	while ((opt = getopt(argc, argv, "f:iSPdtTVh")) != -1) {
 		switch (opt) {
 		case 'f': path = optarg; break;
 		case 'i': inetd = 1; break;
 		case 'S': implicit_tls = 1; break;
+		case 'P': proxy = 1; break;
 		case 'd': to_stderr = 1; break;
 		case 't': check = 1; break;
 		case 'T': print = 1; break;
@@ -72,7 +75,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc || (implicit_tls && !inetd)) {
+	if (optind != argc || ((implicit_tls || proxy) && !inetd)) {
 		usage(stderr);
 		return 2;
 	}
@@ -134,7 +137,18 @@ int main(int argc, char **argv)
 			plog(LOG_ERR, "-S needs ssl_cert and ssl_key");
 			return 1;
 		}
-		return monitor_run(&cfg, 0, 1, implicit_tls, 0, uid, gid, tls);
+		if (proxy && cfg.nproxy_trusted == 0) {
+			plog(LOG_ERR, "-P needs proxy_trusted");
+			return 1;
+		}
+		{
+			struct conn_start st;
+			memset(&st, 0, sizeof(st));
+			st.tls_listener = implicit_tls;
+			st.ssl = cfg.ssl;
+			st.proxy_inetd = proxy;
+			return monitor_run(&cfg, 0, 1, &st, uid, gid, tls);
+		}
 	}
 	return master_run(&cfg, path);
 }

@@ -12,6 +12,7 @@
 #include "master.h"
 #include "srclimits.h"
 #include "listen.h"
+#include "proxy_wait.h"
 #include "sandbox.h"
 #include "sdnotify.h"
 #include "session.h"
@@ -84,7 +85,7 @@ static void on_signal(int sig)
  * out), and those of them not logged in yet. */
 static unsigned live(void)
 {
-	return M.nkids - M.nevicted;
+	return M.nkids - M.nevicted + proxy_wait_count();   /* + those awaiting a PROXY header */
 }
 
 static unsigned preauth_count(void)
@@ -222,6 +223,7 @@ static void child_setup(void)
 	close(M.sigpipe[0]);
 	close(M.sigpipe[1]);
 	limits_forked();
+	proxy_wait_forked();
 	for (i = 0; i < M.nspares; i++)
 		close(M.spares[i].chan);
 }
@@ -279,11 +281,21 @@ static void spares_retire(void)
 
 /* Hand fd to a spare.  Returns its pid, which is now a session like any
  * forked one, or -1 when there is no spare that took it. */
-static pid_t spare_take(int fd, int tls, int greeted)
+static pid_t spare_take(int fd, const struct conn_start *st)
 {
+	static struct ipc_accept a;
+	memset(&a, 0, sizeof(a));
+	a.tls = st->tls_listener;
+	a.greeted = st->greeted;
+	a.ssl = st->ssl;
+	a.fd = fd;
+	if (st->origin.via[0]) {   /* a PROXY header was read */
+		_Static_assert(sizeof(st->origin) <= IPC_ORIGIN_MAX, "origin fits IPC_ACCEPT");
+		memcpy(a.origin, &st->origin, sizeof(st->origin));
+		a.origin_len = sizeof(st->origin);
+	}
 	while (M.nspares > 0) {
 		struct spare sp = M.spares[--M.nspares];
-		struct ipc_accept a = { tls, greeted, fd };
 		int rc = ipc_send_accept(sp.chan, &a);
 		close(sp.chan);
 		if (rc == 0)
@@ -293,28 +305,26 @@ static pid_t spare_take(int fd, int tls, int greeted)
 	return -1;
 }
 
-static void serve(const struct listener *l)
+/* Admit fd (the client at ss; o: what its PROXY header said, or NULL) and
+ * hand it to a spare or a forked connection monitor. */
+static void dispatch(int fd, const struct listener *l, const struct sockaddr_storage *ss,
+		     const struct conn_origin *o)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	unsigned char key[LIMITS_KEY];
 	char txt[64];
-	int fd;
 	pid_t pid;
-	int greeted = 0;
+	struct conn_start st;
 
-	memset(&ss, 0, sizeof(ss));
-	fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
-
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			plog(LOG_ERR, "accept: %s", strerror(errno));
-		if (errno == EMFILE || errno == ENFILE)
-			sleep_ms(100);
-		return;
+	memset(&st, 0, sizeof(st));
+	st.tls_listener = l->tls;
+	st.ssl = l->ssl >= 0 ? l->ssl : (int)M.cfg.ssl;
+	if (o) {
+		st.origin = *o;
+		if (o->proxied)
+			ss = &o->src;   /* the client, for the per-source limits */
 	}
-	limits_source(&ss, key, txt, sizeof(txt));
-	if (admit(key, txt, sockaddr_is_loopback(&ss) && M.cfg.loopback_is_local)) {
+	limits_source(ss, key, txt, sizeof(txt));
+	if (admit(key, txt, sockaddr_is_loopback(ss) && M.cfg.loopback_is_local)) {
 		static const char msg[] = "-ERR [SYS/TEMP] too many connections, try again later\r\n";
 		/* On an implicit-TLS port a plaintext line would only be a TLS
 		 * error to the client (and a handshake costs what the limit is
@@ -329,10 +339,10 @@ static void serve(const struct listener *l)
 	if (!l->tls && !M.cfg.apop) {
 		/* Constant text, nothing read: the client can answer it while
 		 * the fork runs.  A fresh socket takes 19 bytes whole or not. */
-		greeted = send(fd, PLAIN_GREETING, sizeof(PLAIN_GREETING) - 1,
-			       MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(PLAIN_GREETING) - 1;
+		st.greeted = send(fd, PLAIN_GREETING, sizeof(PLAIN_GREETING) - 1,
+				  MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(PLAIN_GREETING) - 1;
 	}
-	pid = spare_take(fd, l->tls, greeted);
+	pid = spare_take(fd, &st);
 	if (pid < 0)
 		pid = fork();
 	if (pid < 0) {
@@ -345,7 +355,7 @@ static void serve(const struct listener *l)
 			plog(LOG_WARNING, "setpgid: %s", strerror(errno));
 		child_setup();
 		fcntl(fd, F_SETFD, 0);
-		_exit(monitor_run(&M.cfg, fd, fd, l->tls, greeted, M.unpriv_uid, M.unpriv_gid,
+		_exit(monitor_run(&M.cfg, fd, fd, &st, M.unpriv_uid, M.unpriv_gid,
 				  l->tls || M.cfg.ssl != CONF_SSL_OFF ? M.tls : NULL));
 	}
 	close(fd);
@@ -361,6 +371,77 @@ static void serve(const struct listener *l)
 	snprintf(M.kids[M.nkids].rip, sizeof(M.kids[0].rip), "%s", txt);
 	M.kids[M.nkids].seq = ++M.seq;
 	M.nkids++;
+}
+
+/* A PROXY header came complete (proxy_wait.c): the connection is now the
+ * client's own, at the address the header gives. */
+static void proxied(int fd, const struct listener *l, const struct conn_origin *o)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (!o->proxied && getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
+		close(fd);   /* gone already */
+		return;
+	}
+	dispatch(fd, l, &ss, o);
+}
+
+/* proxy=yes: the peer must be a trusted balancer; its header is read in
+ * the poll loop (proxy_wait.c), within proxy_timeout.  The waiting count
+ * against max_sessions, and at most max_preauth_sessions wait at once. */
+static void await_header(int fd, const struct listener *l, const struct sockaddr_storage *ss)
+{
+	unsigned cap = preauth_limit();
+	const char *why = NULL;
+	if (!config_proxy_trusted(&M.cfg, ss)) {
+		proxy_log_refusal(ss, PROXY_IO_UNTRUSTED);
+		close(fd);
+		return;
+	}
+	if (cap == 0 || cap > PROXY_PENDING_MAX)
+		cap = PROXY_PENDING_MAX;
+	if (proxy_wait_count() >= cap)
+		why = "max_preauth_sessions";
+	else if (M.cfg.max_sessions && live() >= M.cfg.max_sessions)
+		why = "max_sessions";
+	if (why) {
+		unsigned char key[LIMITS_KEY];
+		char txt[64];
+		limits_source(ss, key, txt, sizeof(txt));
+		if (limits_log_refusal(key, time(NULL)))
+			plog(LOG_WARNING, "connection refused before its PROXY header: rip=%s "
+			     "limit=%s (logged once a minute per source)", txt, why);
+		close(fd);
+		return;
+	}
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		close(fd);
+		return;
+	}
+	proxy_wait_add(fd, l, ss, now_ms() + M.cfg.proxy_timeout_ms);
+}
+
+static void serve(const struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			plog(LOG_ERR, "accept: %s", strerror(errno));
+		if (errno == EMFILE || errno == ENFILE)
+			sleep_ms(100);
+		return;
+	}
+	if (l->proxy)
+		await_header(fd, l, &ss);
+	else
+		dispatch(fd, l, &ss, NULL);
 }
 
 static int load_tls(const struct config *cfg, struct tls_server **out)
@@ -394,7 +475,8 @@ static int reload_config(void)
 		return -1;
 	}
 	if (M.from_systemd) {
-		/* systemd owns the sockets; listen lines do not apply. */
+		/* systemd owns the sockets; only the options of listen lines apply. */
+		listen_options(&nc, M.l, M.nl);
 	} else if (nc.nlisten != M.cfg.nlisten ||
 	    memcmp(nc.listen, M.cfg.listen, sizeof(nc.listen[0]) * (size_t)nc.nlisten) != 0) {
 		struct listener nl[LISTEN_MAX];
@@ -516,12 +598,15 @@ int master_run(const struct config *cfg, const char *cfgpath)
 	sdnotify("READY=1\nSTATUS=%u sessions (%u logged in)\n", 0u, 0u);
 
 	for (;;) {
-		struct pollfd p[LISTEN_MAX + 2];
+		static struct pollfd p[LISTEN_MAX + 2 + PROXY_PENDING_MAX];
 		unsigned char sig;
-		int wait = status_update(), np;
+		int wait = status_update(), np, nw, pw;
 		spares_fill();
 		if (M.nspares < M.cfg.spare_sessions && (wait < 0 || wait > 1000))
 			wait = 1000;   /* paused after a failure: try again then */
+		pw = proxy_wait_timeout(now_ms());
+		if (pw >= 0 && (wait < 0 || pw < wait))
+			wait = pw;
 		p[0].fd = M.sigpipe[0];
 		p[0].events = POLLIN;
 		p[1].fd = limits_report_fd();   /* logins: for the STATUS= line */
@@ -531,7 +616,8 @@ int master_run(const struct config *cfg, const char *cfgpath)
 			p[np].fd = M.l[i].fd;
 			p[np++].events = POLLIN;
 		}
-		if (poll(p, (nfds_t)np, wait) < 0) {
+		nw = proxy_wait_pollfds(p + np);   /* none unless a listener has proxy=yes */
+		if (poll(p, (nfds_t)(np + nw), wait) < 0) {
 			if (errno != EINTR)
 				plog(LOG_ERR, "poll: %s", strerror(errno));
 			continue;
@@ -551,6 +637,8 @@ int master_run(const struct config *cfg, const char *cfgpath)
 		}
 		reap();
 		note_logins();
+		if (nw || proxy_wait_count())
+			proxy_wait_run(p + np, nw, now_ms(), proxied);
 		for (i = 0; i < M.nl; i++)
 			if (p[i + 2].revents & POLLIN)
 				serve(&M.l[i]);

@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-void session_peer(struct session *s, int fd)
+void session_peer(struct session *s, int fd, const struct conn_origin *o)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -64,6 +64,16 @@ void session_peer(struct session *s, int fd)
 			s->conn.lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		else if (ss.ss_family == AF_INET6)
 			s->conn.lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	if (o && o->proxied) {
+		/* The client as the trusted load balancer saw it: its address
+		 * is the one for the logs, the limits and the plaintext policy
+		 * (HAProxy on loopback does not make a remote client local). */
+		proxy_addr_text(&o->src, s->conn.rip, sizeof(s->conn.rip));
+		s->conn.rport = ntohs(o->src.ss_family == AF_INET6 ?
+				      ((const struct sockaddr_in6 *)&o->src)->sin6_port :
+				      ((const struct sockaddr_in *)&o->src)->sin_port);
+		s->conn.loopback = sockaddr_is_loopback(&o->src);
 	}
 }
 
@@ -494,17 +504,35 @@ static int next_request(struct monitor *mo, struct ipc_msg *m)
 }
 
 /* Serve one connection with the pre-auth process already started. */
-static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
+static int monitor_serve(int rfd, int wfd, const struct conn_start *st)
 {
 	struct monitor *mo = &the_monitor;
-	int status;
+	int status, greeted = st->greeted, tls_listener = st->tls_listener;
 	pid_t pre;
-	struct ipc_msg *m = xmalloc(sizeof(*m)), *h = xmalloc(sizeof(*h));
-	struct ipc_tls_fail *tf = xmalloc(sizeof(*tf));
+	struct ipc_msg *m, *h;
+	struct ipc_tls_fail *tf;
+	struct conn_origin inetd_origin;
+	const struct conn_origin *o = &st->origin;
 
+	if (st->proxy_inetd) {
+		if (proxy_inetd(mo->s.cfg, rfd, &inetd_origin) < 0) {
+			close(mo->sock);   /* the pre-auth process ends with it */
+			while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
+				;
+			return 1;
+		}
+		o = &inetd_origin;
+	}
+	m = xmalloc(sizeof(*m));
+	h = xmalloc(sizeof(*h));
+	tf = xmalloc(sizeof(*tf));
 	mo->s.conn.tls_listener = tls_listener;
+	mo->s.conn.ssl = st->ssl;
 	mo->started = now_ms();
-	session_peer(&mo->s, rfd);
+	session_peer(&mo->s, rfd, o);
+	if (o->via[0])
+		plog(LOG_INFO, "proxied: rip=%s via=%s%s%s", mo->s.conn.rip, o->via,
+		     o->ssl[0] ? " proxy_ssl=" : "", o->ssl);
 	{
 		/* Every reply (and each TLS record) goes out at once: with Nagle a
 		 * small write after unacknowledged data waits for the client's
@@ -597,13 +625,13 @@ static int monitor_serve(int rfd, int wfd, int tls_listener, int greeted)
 	return 0;
 }
 
-int monitor_run(const struct config *cfg, int rfd, int wfd, int tls_listener, int greeted,
+int monitor_run(const struct config *cfg, int rfd, int wfd, const struct conn_start *st,
 		uid_t unpriv_uid, gid_t unpriv_gid, struct tls_server *tls)
 {
 	monitor_init(cfg, unpriv_uid, unpriv_gid, tls);
 	if (start_preauth(-1) < 0)
 		return 1;
-	return monitor_serve(rfd, wfd, tls_listener, greeted);
+	return monitor_serve(rfd, wfd, st);
 }
 
 /* A spare: start the pre-auth process now and wait for the master to hand
@@ -615,6 +643,7 @@ int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t un
 	struct monitor *mo = &the_monitor;
 	struct ipc_msg *m;
 	struct ipc_accept a;
+	struct conn_start st;
 	struct pollfd p[2];
 
 	/* "postern-spare" in ps(1) until a client comes (the master set it
@@ -646,6 +675,12 @@ int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t un
 		return 1;
 	}
 	free(m);
+	memset(&st, 0, sizeof(st));
+	st.tls_listener = a.tls;
+	st.greeted = a.greeted;
+	st.ssl = a.ssl;
+	if (a.origin_len == sizeof(st.origin))
+		memcpy(&st.origin, a.origin, sizeof(st.origin));
 	prctl(PR_SET_NAME, program_name(), 0, 0, 0);
-	return monitor_serve(a.fd, a.fd, a.tls, a.greeted);
+	return monitor_serve(a.fd, a.fd, &st);
 }

@@ -33,7 +33,7 @@ static void err(struct preauth *p, const char *text)
 
 static int tls_possible(const struct preauth *p)
 {
-	return p->tls_srv && p->cfg->ssl != CONF_SSL_OFF;
+	return p->tls_srv && p->s->conn.ssl != CONF_SSL_OFF;
 }
 
 /* May passwords cross this connection as they are? */
@@ -41,7 +41,7 @@ static int plaintext_ok(const struct preauth *p)
 {
 	if (p->tls)
 		return 1;
-	if (p->cfg->ssl == CONF_SSL_REQUIRED)
+	if (p->s->conn.ssl == CONF_SSL_REQUIRED)   /* the listener's ssl= */
 		return 0;
 	if (p->cfg->plaintext_auth == CONF_PLAINTEXT_ALWAYS)
 		return 1;
@@ -51,7 +51,7 @@ static int plaintext_ok(const struct preauth *p)
 /* ssl = required: nothing logs in before TLS, not even SCRAM. */
 static int login_ok(const struct preauth *p)
 {
-	return p->tls || p->cfg->ssl != CONF_SSL_REQUIRED;
+	return p->tls || p->s->conn.ssl != CONF_SSL_REQUIRED;
 }
 
 /* What this connection may use, for CAPA and the AUTH listing. */
@@ -107,7 +107,7 @@ static void cmd_capa(void *ctx, const struct pop3_req *r)
 static void refuse_plaintext(struct preauth *p)
 {
 	char text[160];
-	unsigned port = p->cfg->ssl != CONF_SSL_OFF ? config_tls_port(p->cfg) : 0;
+	unsigned port = p->s->conn.ssl != CONF_SSL_OFF ? config_tls_port(p->cfg) : 0;
 	int n = snprintf(text, sizeof(text), "[AUTH] plaintext authentication is not "
 			 "allowed on this connection");
 	if (tls_possible(p) && port)

@@ -3,7 +3,9 @@
  * and config_print output loading back to the same settings. */
 #include "unit.h"
 #include "config.h"
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 static char tmp_path[256];
@@ -665,6 +667,167 @@ static void test_print_round_trip(void **state)
  * parse_size and parse_duration_ms take at most 4294967295 before the unit,
  * so "max_mailbox_size = 8G" prints as 8589934592, which postern then
  * refuses to load ("bad size"); same for durations over ~136 years. */
+
+/* Options after a listen address apply to it: ssl=, proxy=. */
+static void test_listen_options(void **state)
+{
+	struct config c;
+	char err[512], *t;
+	size_t k;
+	config_defaults(&c);
+	assert_int_equal(c.listen[0].ssl, -1);
+	assert_int_equal(c.listen[0].proxy, 0);
+	assert_int_equal(set(&c, "listen", "127.0.0.1:110 ssl=required proxy=yes, [::1]:110, "
+			     "*:1110 ssl=optional"), 0);
+	assert_int_equal(c.nlisten, 3);
+	assert_int_equal(c.listen[0].ssl, CONF_SSL_REQUIRED);
+	assert_int_equal(c.listen[0].proxy, 1);
+	assert_int_equal(c.listen[1].ssl, -1);
+	assert_int_equal(c.listen[1].proxy, 0);
+	assert_int_equal(c.listen[2].ssl, CONF_SSL_OPTIONAL);
+	assert_int_equal(config_listen_ssl(&c, &c.listen[1]), CONF_SSL_OPTIONAL);
+	c.ssl = CONF_SSL_REQUIRED;
+	assert_int_equal(config_listen_ssl(&c, &c.listen[1]), CONF_SSL_REQUIRED);
+	assert_int_equal(config_listen_ssl(&c, &c.listen[2]), CONF_SSL_OPTIONAL);
+	assert_int_equal(set(&c, "listen_tls", "*:995 proxy=yes"), 0);
+	assert_int_equal(c.listen[3].tls, 1);
+	assert_int_equal(c.listen[3].proxy, 1);
+	assert_ptr_equal(config_listen_by_port(&c, 995), &c.listen[3]);
+	assert_ptr_equal(config_listen_by_port(&c, 1110), &c.listen[2]);
+	assert_null(config_listen_by_port(&c, 111));
+	t = print_text(&c);
+	assert_non_null(strstr(t, "listen = 127.0.0.1:110 ssl=required proxy=yes, [::1]:110, "
+			       "*:1110 ssl=optional\n"));
+	assert_non_null(strstr(t, "listen_tls = *:995 proxy=yes\n"));
+	free(t);
+	assert_int_equal(set(&c, "proxy_trusted", "127.0.0.1"), 0);
+	round_trip(&c);
+	static const struct { const char *key, *v, *msg; } bad[] = {
+		{ "listen", "ssl=required *:110", "before any address" },
+		{ "listen", "*:110 ssl=off", "ssl=required or ssl=optional" },
+		{ "listen", "*:110 ssl=", "ssl=required or ssl=optional" },
+		{ "listen", "*:110 proxy=maybe", "proxy=yes or proxy=no" },
+		{ "listen", "*:110 tls=yes", "unknown listen option" },
+		{ "listen", "*:110 =yes", "unknown listen option" },
+		{ "listen_tls", "*:995 ssl=required", "always TLS" },
+		{ "listen_tls", "proxy=yes", "before any address" },
+	};
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		config_defaults(&c);
+		if (config_set(&c, bad[k].key, bad[k].v, err, sizeof(err)) != -1)
+			fail_msg("%s accepted '%s'", bad[k].key, bad[k].v);
+		if (!strstr(err, bad[k].msg))
+			fail_msg("%s '%s': error '%s' lacks '%s'", bad[k].key, bad[k].v, err,
+				 bad[k].msg);
+	}
+	/* The checks: proxy=yes needs proxy_trusted; ssl=required needs a
+	 * certificate; ssl= needs the global ssl not off. */
+	config_defaults(&c);
+	assert_int_equal(set(&c, "listen", "*:110 proxy=yes"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "proxy_trusted"));
+	assert_int_equal(set(&c, "proxy_trusted", "10.0.0.0/8"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(set(&c, "listen", "*:110 ssl=required"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "ssl=required needs ssl_cert"));
+	assert_int_equal(set(&c, "listen", "*:110 ssl=optional"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(set(&c, "ssl", "off"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "global ssl not off"));
+}
+
+static void sin4(struct sockaddr_storage *ss, const char *a)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, a, &((struct sockaddr_in *)ss)->sin_addr), 1);
+}
+
+static void sin6(struct sockaddr_storage *ss, const char *a)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = AF_INET6;
+	assert_int_equal(inet_pton(AF_INET6, a, &((struct sockaddr_in6 *)ss)->sin6_addr), 1);
+}
+
+static void test_proxy_trusted(void **state)
+{
+	struct config c;
+	struct conf_net n;
+	struct sockaddr_storage ss;
+	char err[512], *t;
+	size_t k;
+	static const char *good[] = {
+		"127.0.0.1/32", "10.0.0.0/8", "0.0.0.0/0", "::1/128", "::/0", "192.0.2.7",
+		"2001:db8::/32", "10.128.0.0/9", "fe80::/10",
+	};
+	static const char *bad[] = {
+		"10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/08", "10.0.0.0/-1",
+		"10.0.0.0/+8", "10.0.0.0/8x", "::1/129", "2001:db8::1/32", "10.0.0", "host",
+		"/8", "", "10.0.0.0/8/8", "1.2.3.4 ", "010.0.0.0/8", "::ffff:/96x",
+	};
+	for (k = 0; k < sizeof(good) / sizeof(good[0]); k++)
+		if (config_parse_net(good[k], &n) != 0)
+			fail_msg("refused '%s'", good[k]);
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		if (config_parse_net(bad[k], &n) != -1)
+			fail_msg("accepted '%s'", bad[k]);
+	config_defaults(&c);
+	assert_int_equal(c.nproxy_trusted, 0);
+	assert_int_equal(c.proxy_timeout_ms, 3000);
+	sin4(&ss, "127.0.0.1");
+	assert_int_equal(config_proxy_trusted(&c, &ss), 0);   /* nothing by default */
+	assert_int_equal(set(&c, "proxy_trusted", "127.0.0.1/32 ::1/128, 10.128.0.0/9"), 0);
+	assert_int_equal(c.nproxy_trusted, 3);
+	assert_int_equal(config_proxy_trusted(&c, &ss), 1);
+	sin4(&ss, "127.0.0.2");
+	assert_int_equal(config_proxy_trusted(&c, &ss), 0);
+	sin4(&ss, "10.200.1.1");
+	assert_int_equal(config_proxy_trusted(&c, &ss), 1);
+	sin4(&ss, "10.127.255.255");
+	assert_int_equal(config_proxy_trusted(&c, &ss), 0);
+	sin6(&ss, "::1");
+	assert_int_equal(config_proxy_trusted(&c, &ss), 1);
+	sin6(&ss, "::2");
+	assert_int_equal(config_proxy_trusted(&c, &ss), 0);
+	sin6(&ss, "::ffff:127.0.0.1");   /* v4-mapped: the v4 networks */
+	assert_int_equal(config_proxy_trusted(&c, &ss), 1);
+	sin6(&ss, "::ffff:127.0.0.3");
+	assert_int_equal(config_proxy_trusted(&c, &ss), 0);
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_UNIX;
+	assert_int_equal(config_proxy_trusted(&c, &ss), 0);
+	t = print_text(&c);
+	assert_non_null(strstr(t, "proxy_trusted = 127.0.0.1/32 ::1/128 10.128.0.0/9\n"));
+	assert_non_null(strstr(t, "proxy_timeout = 3s\n"));
+	free(t);
+	round_trip(&c);
+	/* a later line replaces the list; an empty one empties it */
+	assert_int_equal(set(&c, "proxy_trusted", "192.0.2.0/24"), 0);
+	assert_int_equal(c.nproxy_trusted, 1);
+	assert_int_equal(set(&c, "proxy_trusted", ""), 0);
+	assert_int_equal(c.nproxy_trusted, 0);
+	assert_int_equal(config_set(&c, "proxy_trusted", "10.0.0.0/8 10.0.0.1/8", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "10.0.0.1/8"));
+	/* 32 fit, 33 do not */
+	char many[1024] = "";
+	for (k = 0; k < 33; k++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "10.0.0.%zu ", k);
+	assert_int_equal(config_set(&c, "proxy_trusted", many, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "more than 32"));
+	many[0] = '\0';
+	for (k = 0; k < 32; k++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "10.0.0.%zu ", k);
+	assert_int_equal(set(&c, "proxy_trusted", many), 0);
+	assert_int_equal(c.nproxy_trusted, 32);
+	/* proxy_timeout: a duration, at least 100ms */
+	assert_int_equal(set(&c, "proxy_timeout", "500ms"), 0);
+	assert_int_equal(c.proxy_timeout_ms, 500);
+	assert_int_equal(set(&c, "proxy_timeout", "99ms"), -1);
+}
+
 static void test_print_round_trip_big_values(void **state)
 {
 	struct config c;
@@ -706,6 +869,8 @@ int main(void)
 		cmocka_unit_test(test_extension_keys),
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_print_round_trip_big_values),
+		cmocka_unit_test(test_listen_options),
+		cmocka_unit_test(test_proxy_trusted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

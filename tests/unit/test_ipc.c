@@ -57,7 +57,7 @@ static const struct tcase good[] = {
 	    B(proof, SCRAM_PROOF_LEN, SCRAM_PROOF_LEN) }, 0, 0, 0 },
 	{ "tls_fail", IPC_TLS_FAIL, 1, { B("no shared cipher\0", 17, IPC_REASON_MAX) }, 0, 0, 0 },
 	{ "conn", IPC_CONN, 1, { B("12345678", 8, 8) }, 1, 1, 2 },
-	{ "accept", IPC_ACCEPT, 1, { S("10", 2, 1) }, 1, 1, 1 },
+	{ "accept", IPC_ACCEPT, 2, { S("101", 3, 1), B("\0\1\2", 3, IPC_ORIGIN_MAX) }, 1, 1, 1 },
 };
 #define NGOOD (sizeof(good) / sizeof(good[0]))
 
@@ -410,18 +410,39 @@ static void test_round_trips(void **state)
 	}
 	{
 		struct ipc_tls_fail a = { "handshake: no shared cipher" }, b;
-		struct ipc_accept c = { 1, 0, fd }, d;
+		static struct ipc_accept c, d;
 		char info[8] = "abcdefg", got[8];
 		assert_int_equal(ipc_send_tls_fail(sv[0], &a), 0);
 		assert_int_equal(ipc_recv(sv[1], m), 0);
 		assert_int_equal(ipc_decode_tls_fail(m, &b), 0);
 		assert_string_equal(b.why, a.why);
+		c.tls = 1;
+		c.greeted = 0;
+		c.ssl = 0;
+		c.fd = fd;
+		memcpy(c.origin, "origin", 6);
+		c.origin_len = 6;
 		assert_int_equal(ipc_send_accept(sv[0], &c), 0);
 		assert_int_equal(ipc_recv(sv[1], m), 0);
 		assert_int_equal(ipc_decode_accept(m, &d), 0);
 		assert_int_equal(d.tls, 1);
 		assert_int_equal(d.greeted, 0);
+		assert_int_equal(d.ssl, 0);
+		assert_int_equal(d.origin_len, 6);
+		assert_memory_equal(d.origin, "origin", 6);
 		ipc_close_fds(m);
+		/* no origin (no PROXY header), ssl = optional */
+		c.ssl = 1;
+		c.origin_len = 0;
+		assert_int_equal(ipc_send_accept(sv[0], &c), 0);
+		assert_int_equal(ipc_recv(sv[1], m), 0);
+		assert_int_equal(ipc_decode_accept(m, &d), 0);
+		assert_int_equal(d.ssl, 1);
+		assert_int_equal(d.origin_len, 0);
+		ipc_close_fds(m);
+		/* an ssl digit out of range is refused on both sides */
+		c.ssl = 3;
+		assert_int_equal(ipc_send_accept(sv[0], &c), -1);
 		assert_int_equal(ipc_send_conn(sv[0], info, sizeof(info), fd, fd), 0);
 		assert_int_equal(ipc_recv(sv[1], m), 0);
 		assert_int_equal(m->nfds, 1);
