@@ -415,10 +415,8 @@ static void await_header(int fd, const struct listener *l, const struct sockaddr
 		close(fd);
 		return;
 	}
-	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
-		close(fd);
-		return;
-	}
+	/* The socket stays blocking for the session: proxy_io.c reads it
+	 * with MSG_DONTWAIT. */
 	proxy_wait_add(fd, l, ss, now_ms() + M.cfg.proxy_timeout_ms);
 }
 
