@@ -14,6 +14,7 @@ close the connection with a log line while the master keeps serving; the
 bytes after the header (a POP3 command, a TLS ClientHello) reach the
 session; `postern -i -P`; `-T` and `-t`."""
 import os
+import re
 import shutil
 import socket
 import struct
@@ -365,3 +366,36 @@ def test_print_and_check(setup, tmp_path):
         bad.write_text(open(s.conf).read() + text)
         r = subprocess.run([POSTERN, "-f", str(bad), "-t"], capture_output=True, text=True)
         assert r.returncode == 1 and msg in r.stderr, r.stderr
+
+
+def test_fail2ban_filter(setup, tmp_path):
+    """The filter of the checkout bans an untrusted PROXY sender and, behind
+    the balancer, the client address from the header; it never matches the
+    lines that name the trusted balancer."""
+    s, ports, _ = setup
+    c = PPop(ports["proxy"], source="127.0.0.11", header=v2("192.0.2.70"), greeting=False)
+    assert c.closed()
+    c = PPop(ports["proxy"], source="127.0.0.76", greeting=False)
+    c.sock.sendall(b"NOT A HEADER\r\n")
+    assert c.closed()
+    c = PPop(ports["proxy"], header=v2("192.0.2.71"))
+    c.stls(client_ctx(setup[2]))
+    assert c.cmd("USER ptalice").startswith("+OK")
+    assert c.cmd("PASS wrong").startswith("-ERR")
+    wait_log(s, r"auth failed: user=<ptalice> rip=192\.0\.2\.71 ")
+    wait_log(s, r"PROXY header refused: rip=127\.0\.0\.76 ")
+    lines = [l for l in s.logtext().splitlines() if l.startswith("postern[")]
+    stamp = time.strftime("%b %d %H:%M:%S", time.localtime())
+    log = tmp_path / "mail.log"
+    log.write_text("".join(f"{stamp} mailhost {l}\n" for l in lines))
+    filt = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "fail2ban",
+                        "filter.d", "postern.conf")
+    r = subprocess.run(["fail2ban-regex", "--print-all-matched", str(log), filt],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"Lines: (\d+) lines, \d+ ignored, (\d+) matched", r.stdout)
+    assert m and int(m.group(2)) == 2, r.stdout
+    hits = r.stdout.split("Matched line(s):")[1].split("Missed line(s):")[0]
+    assert "rip=127.0.0.11 limit=proxy_trusted" in hits, r.stdout
+    assert "rip=192.0.2.71 method=USER" in hits, r.stdout
+    assert "PROXY header refused" not in hits and "proxied:" not in hits, r.stdout
