@@ -22,7 +22,7 @@ UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve
 UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_scram \
              tests/unit/test_maildir_fallback tests/unit/test_deliver_fallback \
              tests/unit/test_msgstream $(UNIT_PROTO) tests/unit/test_sandbox \
-             tests/unit/test_srclimits
+             tests/unit/test_srclimits tests/unit/test_proxy_io
 # Each test links the code under test from libpostern.a (the linker takes
 # the members it needs) or names its object; headers are tracked by
 # -MMD (DEPFLAGS), the .d files included by the top Makefile.
@@ -66,6 +66,10 @@ tests/unit/test_deliver_fallback: tests/unit/test_deliver_fallback.c src/deliver
 # The per-source limits table, driven with its clock argument.
 tests/unit/test_srclimits: tests/unit/test_srclimits.c src/srclimits.o $(LIB)
 	$(UNIT_CC) -o $@ $< src/srclimits.o $(LIB) -lcmocka $(SSL_LIBS)
+
+# Reading a PROXY header off real socket pairs (peek, then exactly the header).
+tests/unit/test_proxy_io: tests/unit/test_proxy_io.c src/proxy_io.o src/srclimits.o $(LIB)
+	$(UNIT_CC) -o $@ $< src/proxy_io.o src/srclimits.o $(LIB) -lcmocka $(SSL_LIBS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
