@@ -399,3 +399,41 @@ def test_fail2ban_filter(setup, tmp_path):
     assert "rip=127.0.0.11 limit=proxy_trusted" in hits, r.stdout
     assert "rip=192.0.2.71 method=USER" in hits, r.stdout
     assert "PROXY header refused" not in hits and "proxied:" not in hits, r.stdout
+
+
+def test_systemd_socket_takes_options_by_port(setup, tmp_path):
+    """A socket systemd passes (LISTEN_FDS) gets proxy= from the listen line
+    with its port: a header is read on it, a missing one refused."""
+    s, _, _ = setup
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    port = ls.getsockname()[1]
+    conf = tmp_path / "sd.conf"
+    conf.write_text(open(s.conf).read() + f"listen = 127.0.0.1:{port} proxy=yes\n"
+                    "listen_tls =\n")
+    log = open(tmp_path / "sd.log", "wb")
+    fd = ls.fileno()
+
+    def preexec():
+        os.dup2(fd, 3)
+        os.environ["LISTEN_PID"] = str(os.getpid())
+        os.environ["LISTEN_FDS"] = "1"
+    p = subprocess.Popen([POSTERN, "-f", str(conf), "-d"], stdout=log, stderr=log,
+                         preexec_fn=preexec, pass_fds=(3,) if fd != 3 else ())
+    ls.close()
+    try:
+        c = PPop(port, header=v2("192.0.2.80"))
+        assert c.greeting.startswith("+OK")
+        assert c.cmd("USER ptalice").startswith(PLAINTEXT_REFUSED)
+        c.sock.close()
+        c = PPop(port, source="127.0.0.77", greeting=False)
+        c.sock.sendall(b"USER ptalice\r\n")
+        assert c.closed()
+        text = lambda: open(tmp_path / "sd.log", errors="replace").read()  # noqa: E731
+        wait_for(lambda: "PROXY header refused: rip=127.0.0.77" in text())
+        assert "using 1 socket(s) from systemd" in text()
+        assert "proxied: rip=192.0.2.80 via=127.0.0.1" in text()
+    finally:
+        p.terminate()
+        p.wait(10)
