@@ -32,7 +32,7 @@ ALL_CFLAGS     = $(HARDEN_CFLAGS) $(WARN) $(SSL_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS    = $(HARDEN_LDFLAGS) $(LDFLAGS)
 
 # Pure code (no process-model assumptions): unit-tested and fuzzed.
-CORE_OBJS = src/util.o src/parse.o src/config.o src/msgencode.o src/proxy.o \
+CORE_OBJS = src/util.o src/parse.o src/config.o src/confnet.o src/msgencode.o src/proxy.o \
             src/mdname.o src/passwd_line.o src/log.o src/heap.o src/rcpt.o \
             src/base64.o src/ipc.o
 # Credential checks and SCRAM (its secret format too), used by the daemon's

@@ -18,9 +18,13 @@
 typedef void (*proxy_done_fn)(int fd, const struct listener *l, const struct conn_origin *o);
 
 unsigned proxy_wait_count(void);
-/* Take fd (from peer, on l) to wait for its header until deadline_ms. */
-void proxy_wait_add(int fd, const struct listener *l, const struct sockaddr_storage *peer,
-		    uint64_t deadline_ms);
+/* A connection accepted on a proxy=yes listener l from peer: closed
+ * (and logged, once a minute per source) if peer is not in proxy_trusted,
+ * if full (max_sessions reached) or if cap (max_preauth_sessions, 0: no
+ * limit; never more than PROXY_PENDING_MAX) connections wait already;
+ * otherwise it waits for its header until proxy_timeout from now. */
+void proxy_wait_accept(const struct config *cfg, int fd, const struct listener *l,
+		       const struct sockaddr_storage *peer, unsigned cap, int full);
 /* Fill p (room for PROXY_PENDING_MAX) with the waiting sockets; the count. */
 int proxy_wait_pollfds(struct pollfd *p);
 /* Milliseconds to the next deadline, -1 when nothing waits. */

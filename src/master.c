@@ -387,37 +387,12 @@ static void proxied(int fd, const struct listener *l, const struct conn_origin *
 	dispatch(fd, l, &ss, o);
 }
 
-/* proxy=yes: the peer must be a trusted balancer; its header is read in
- * the poll loop (proxy_wait.c), within proxy_timeout.  The waiting count
- * against max_sessions, and at most max_preauth_sessions wait at once. */
+/* proxy=yes: the header is read in the poll loop (proxy_wait.c); the
+ * waiting count against max_sessions and max_preauth_sessions. */
 static void await_header(int fd, const struct listener *l, const struct sockaddr_storage *ss)
 {
-	unsigned cap = preauth_limit();
-	const char *why = NULL;
-	if (!config_proxy_trusted(&M.cfg, ss)) {
-		proxy_log_refusal(ss, PROXY_IO_UNTRUSTED);
-		close(fd);
-		return;
-	}
-	if (cap == 0 || cap > PROXY_PENDING_MAX)
-		cap = PROXY_PENDING_MAX;
-	if (proxy_wait_count() >= cap)
-		why = "max_preauth_sessions";
-	else if (M.cfg.max_sessions && live() >= M.cfg.max_sessions)
-		why = "max_sessions";
-	if (why) {
-		unsigned char key[LIMITS_KEY];
-		char txt[64];
-		limits_source(ss, key, txt, sizeof(txt));
-		if (limits_log_refusal(key, time(NULL)))
-			plog(LOG_WARNING, "connection refused before its PROXY header: rip=%s "
-			     "limit=%s (logged once a minute per source)", txt, why);
-		close(fd);
-		return;
-	}
-	/* The socket stays blocking for the session: proxy_io.c reads it
-	 * with MSG_DONTWAIT. */
-	proxy_wait_add(fd, l, ss, now_ms() + M.cfg.proxy_timeout_ms);
+	proxy_wait_accept(&M.cfg, fd, l, ss, preauth_limit(),
+			  M.cfg.max_sessions && live() >= M.cfg.max_sessions);
 }
 
 static void serve(const struct listener *l)

@@ -8,9 +8,11 @@
  * the master nothing else.  Listeners without proxy=yes never come here. */
 #include "proxy_wait.h"
 #include "log.h"
+#include "srclimits.h"
 #include "util.h"
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct waiting {
@@ -29,18 +31,44 @@ unsigned proxy_wait_count(void)
 	return NW;
 }
 
-void proxy_wait_add(int fd, const struct listener *l, const struct sockaddr_storage *peer,
-		    uint64_t deadline_ms)
+void proxy_wait_accept(const struct config *cfg, int fd, const struct listener *l,
+		       const struct sockaddr_storage *peer, unsigned cap, int full)
 {
 	struct waiting *w;
-	if (NW >= PROXY_PENDING_MAX || !(w = calloc(1, sizeof(*w)))) {
-		close(fd);   /* the caller checked the count; out of memory */
+	const char *why = NULL;
+	if (!config_proxy_trusted(cfg, peer)) {
+		proxy_log_refusal(peer, PROXY_IO_UNTRUSTED);
+		close(fd);
 		return;
 	}
+	if (cap == 0 || cap > PROXY_PENDING_MAX)
+		cap = PROXY_PENDING_MAX;
+	if (NW >= cap)
+		why = "max_preauth_sessions";
+	else if (full)
+		why = "max_sessions";
+	if (why) {
+		/* The peer is the balancer: not the fail2ban line. */
+		unsigned char key[LIMITS_KEY];
+		char txt[64];
+		limits_source(peer, key, txt, sizeof(txt));
+		if (limits_log_refusal(key, time(NULL)))
+			plog(LOG_WARNING, "connection refused before its PROXY header: rip=%s "
+			     "limit=%s (logged once a minute per source)", txt, why);
+		close(fd);
+		return;
+	}
+	if (!(w = calloc(1, sizeof(*w)))) {
+		plog(LOG_ERR, "PROXY: out of memory");
+		close(fd);
+		return;
+	}
+	/* The socket stays blocking for the session: proxy_io.c reads it
+	 * with MSG_DONTWAIT. */
 	w->fd = fd;
 	w->l = *l;
 	w->peer = *peer;
-	w->deadline = deadline_ms;
+	w->deadline = now_ms() + cfg->proxy_timeout_ms;
 	W[NW++] = w;
 }
 
