@@ -345,6 +345,20 @@ def test_inetd_proxy(setup):
     assert sock_closed(c)
     p.wait(10)
     wait_log(s, r"PROXY header refused: rip=127\.0\.0\.75 reason=")
+    # -i -S -P: the header, then the TLS handshake on the same socket.
+    c, p = inetd_once(s, ["-S", "-P"], header=v2("192.0.2.62"))
+    t = client_ctx(setup[2]).wrap_socket(c, server_hostname="mail.test")
+    f = t.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    t.sendall(b"USER ptalice\r\n")
+    assert f.readline().startswith(b"+OK")
+    t.sendall(b"PASS s3cret pass\r\n")
+    assert f.readline().startswith(b"+OK")
+    t.sendall(b"QUIT\r\n")
+    assert f.readline().startswith(b"+OK")
+    t.close()
+    p.wait(10)
+    wait_log(s, r"login: user=<ptalice> rip=192\.0\.2\.62 .*tls=TLSv1")
     # -P without -i is a usage error.
     r = subprocess.run([POSTERN, "-f", s.conf, "-P"], capture_output=True, text=True)
     assert r.returncode == 2
