@@ -22,9 +22,11 @@ unsigned proxy_wait_count(void);
  * (and logged, once a minute per source) if peer is not in proxy_trusted,
  * if full (max_sessions reached) or if cap (max_preauth_sessions, 0: no
  * limit; never more than PROXY_PENDING_MAX) connections wait already;
- * otherwise it waits for its header until proxy_timeout from now. */
+ * otherwise it waits for its header until proxy_timeout from now (and
+ * goes to done at once if the whole header is there already). */
 void proxy_wait_accept(const struct config *cfg, int fd, const struct listener *l,
-		       const struct sockaddr_storage *peer, unsigned cap, int full);
+		       const struct sockaddr_storage *peer, unsigned cap, int full,
+		       proxy_done_fn done);
 /* Fill p (room for PROXY_PENDING_MAX) with the waiting sockets; the count. */
 int proxy_wait_pollfds(struct pollfd *p);
 /* Milliseconds to the next deadline, -1 when nothing waits. */

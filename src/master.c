@@ -392,7 +392,7 @@ static void proxied(int fd, const struct listener *l, const struct conn_origin *
 static void await_header(int fd, const struct listener *l, const struct sockaddr_storage *ss)
 {
 	proxy_wait_accept(&M.cfg, fd, l, ss, preauth_limit(),
-			  M.cfg.max_sessions && live() >= M.cfg.max_sessions);
+			  M.cfg.max_sessions && live() >= M.cfg.max_sessions, proxied);
 }
 
 static void serve(const struct listener *l)

@@ -32,8 +32,10 @@ unsigned proxy_wait_count(void)
 }
 
 void proxy_wait_accept(const struct config *cfg, int fd, const struct listener *l,
-		       const struct sockaddr_storage *peer, unsigned cap, int full)
+		       const struct sockaddr_storage *peer, unsigned cap, int full,
+		       proxy_done_fn done)
 {
+	struct pollfd now;
 	struct waiting *w;
 	const char *why = NULL;
 	if (!config_proxy_trusted(cfg, peer)) {
@@ -70,6 +72,11 @@ void proxy_wait_accept(const struct config *cfg, int fd, const struct listener *
 	w->peer = *peer;
 	w->deadline = now_ms() + cfg->proxy_timeout_ms;
 	W[NW++] = w;
+	/* A balancer sends the header as soon as it is connected: it is
+	 * often there already, and then needs no trip through poll. */
+	now.fd = fd;
+	now.events = now.revents = POLLIN;
+	proxy_wait_run(&now, 1, 0, done);
 }
 
 int proxy_wait_pollfds(struct pollfd *p)
