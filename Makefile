@@ -105,6 +105,7 @@ check:
 	$(MAKE) static
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) cluster-test
 	$(MAKE) fuzz-quick
 	$(MAKE) fuzz-proto-quick
 	$(MAKE) valgrind
@@ -114,6 +115,7 @@ check:
 
 -include tests/unit/unit.mk
 -include tests/integration/integration.mk
+-include tests/cluster/cluster.mk
 -include tests/fuzz/fuzz.mk
 -include tests/fuzz/fuzz-proto.mk
 -include tests/sanitize.mk
@@ -124,4 +126,5 @@ clean:
 	rm -f src/*.o src/*.d $(LIB) $(BINS) tests/unit/*.o tests/unit/*.d $(UNIT_BINS)
 	rm -rf demo build-deb build-rpm
 
-.PHONY: all install uninstall deb rpm package-test run deps check clean unit integration
+.PHONY: all install uninstall deb rpm package-test run deps check clean unit integration \
+	cluster-test

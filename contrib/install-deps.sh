@@ -8,7 +8,7 @@ test="$build libcmocka-dev python3 python3-pytest fetchmail getmail6 mpop curl
       valgrind procps iproute2 testssl.sh libnet-ssleay-perl dovecot-core
       dovecot-pop3d gnuplot-nox postfix gdb haproxy systemd groff-base
       build-essential dpkg-dev debhelper lintian rpm fail2ban python3-systemd
-      man-db"
+      man-db glusterfs-server glusterfs-client fuse3"
 case "$1" in
 build) want=$build ;;
 test) want=$test ;;
