@@ -20,7 +20,8 @@ UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
 UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve \
              tests/unit/test_mailstate tests/unit/test_userext
 UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_scram \
-             tests/unit/test_maildir_fallback tests/unit/test_deliver_fallback \
+             tests/unit/test_maildir_fallback tests/unit/test_maildir_lock \
+             tests/unit/test_deliver_fallback \
              tests/unit/test_msgstream $(UNIT_PROTO) tests/unit/test_sandbox \
              tests/unit/test_srclimits tests/unit/test_proxy_io
 # Each test links the code under test from libpostern.a (the linker takes
@@ -54,6 +55,11 @@ tests/unit/test_maildir_fallback: tests/unit/test_maildir_fallback.c $(MAILDIR_O
 # A byte range of a file streamed in POP3 form (the mail store's RETR/TOP).
 tests/unit/test_msgstream: tests/unit/test_msgstream.c src/msgstream.o src/netio.o $(LIB)
 	$(UNIT_CC) -o $@ $< src/msgstream.o src/netio.o $(LIB) -lcmocka $(SSL_LIBS)
+
+# The mailbox lock when the file system refuses fcntl locks (fcntl wrapped
+# to fail on demand), and a real lock whose holder is killed.
+tests/unit/test_maildir_lock: tests/unit/test_maildir_lock.c $(MAILDIR_OBJS) src/netio.o $(LIB)
+	$(UNIT_CC) -Wl,--wrap=fcntl -o $@ $< $(MAILDIR_OBJS) src/netio.o $(LIB) -lcmocka $(SSL_LIBS)
 
 # The real pre-auth seccomp filter, loaded in forked children.
 tests/unit/test_sandbox: tests/unit/test_sandbox.c src/sandbox_linux.o $(LIB)
