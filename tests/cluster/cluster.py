@@ -18,7 +18,8 @@ import subprocess
 import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-POSTERN = os.path.join(TOP, "postern")
+# POSTERN_BIN: another build of the daemon, as in tests/integration.
+POSTERN = os.environ.get("POSTERN_BIN", os.path.join(TOP, "postern"))
 DELIVER = os.path.join(TOP, "postern-deliver")
 PASSWD_TOOL = os.path.join(TOP, "postern-passwd")
 GLUSTERD = "/usr/sbin/glusterd"
