@@ -29,6 +29,12 @@ HAPROXY = "/usr/sbin/haproxy"
 GLUSTER_HOST = "127.0.0.5"
 GLUSTER_PORT = 24007
 RUNDIR = "/var/run/gluster"
+# What README "Scaling out" asks of a GlusterFS volume: its client caches
+# (md-cache) are told when another client changes a file or directory.
+# With the defaults a host may, for a second, see the directory times and
+# the size cache from before another host's QUIT, and list messages that
+# QUIT deleted (tests/cluster/test_stale_index.py fails so).
+COHERENT = {"features.cache-invalidation": "on", "performance.cache-invalidation": "on"}
 
 
 def wait_port(host, port, timeout, proc=None, what="server"):
@@ -131,7 +137,9 @@ class Gluster:
                                f"glusterd log:\n{tail(os.path.join(self.logs, 'glusterd.log'))}")
         return r
 
-    def start(self):
+    def start(self, options=None):
+        """glusterd, then the volume, with options {KEY: VALUE} (gluster
+        volume set) before it starts."""
         for p in (GLUSTERD, GLUSTERFS, GLUSTER):
             if not os.access(p, os.X_OK):
                 raise RuntimeError(f"{p} missing: run contrib/install-deps.sh test "
@@ -178,14 +186,18 @@ class Gluster:
             # Not expected on Debian 12; a plain volume still shares the tree.
             self.cli("volume", "create", self.vol, bricks[0], "force")
             self.replica = 1
+        for k, v in (options or {}).items():
+            self.cli("volume", "set", self.vol, k, v)
         self.cli("volume", "start", self.vol)
 
-    def mount(self, mnt):
+    def mount(self, mnt, *options):
+        """Mount the volume at mnt; options go to glusterfs (for example
+        --attribute-timeout=30)."""
         os.makedirs(mnt, exist_ok=True)
         name = os.path.basename(mnt)
         pidf = os.path.join(self.tmp, f"mount-{name}.pid")
         r = subprocess.run([GLUSTERFS, f"--volfile-server={GLUSTER_HOST}",
-                            f"--volfile-id={self.vol}", "-l",
+                            f"--volfile-id={self.vol}", *options, "-l",
                             os.path.join(self.logs, f"mount-{name}.log"), "-p", pidf, mnt],
                            capture_output=True, text=True, timeout=60)
         if r.returncode != 0 or not mounted(mnt):

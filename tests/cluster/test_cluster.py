@@ -288,7 +288,7 @@ def test_cluster(world):
     assert os.path.exists(cluster.POSTERN), "run make first"
     ensure_user("postern", True)
     vm = ensure_user(VMAIL, False)
-    g.start()
+    g.start(cluster.COHERENT)
     mnts = {k: os.path.join(tmp, "mnt", k) for k in ("node1", "node2", "node3", "mx")}
     for m in mnts.values():
         g.mount(m)
@@ -463,7 +463,7 @@ def test_cluster(world):
 
     count = lambda pred: sum(1 for s in sessions if pred(s))  # noqa: E731
     print("\ncluster test summary"
-          f"\n  GlusterFS volume: replica {g.replica}, 4 FUSE mounts; "
+          f"\n  GlusterFS volume: replica {g.replica}, cache invalidation on, 4 FUSE mounts; "
           f"PROXY v2: {'on' if proxy else 'off (postern has no PROXY settings yet)'}"
           f"\n  load: {CLIENTS} clients, {len(USERS)} mailboxes, {LOAD_SECONDS:.0f} s; "
           f"node2 killed at {t_kill - start:.1f} s ({killed} processes and its mount)"
