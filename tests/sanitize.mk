@@ -80,6 +80,12 @@ $(SAN_DIR)/test_msgstream: tests/unit/test_msgstream.c src/msgstream.c src/netio
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
 	    src/msgstream.c src/netio.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
 
+$(SAN_DIR)/test_maildir_lock: tests/unit/test_maildir_lock.c $(MAILDIR_OBJS:.o=.c) \
+		src/netio.c $(SAN_CORE) $(wildcard tests/unit/*.h include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -Wl,--wrap=fcntl \
+	    -o $@ $< $(MAILDIR_OBJS:.o=.c) src/netio.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
+
 # The protocol tests link their daemon sources (UNIT_PROTO_OBJS_* in
 # tests/unit/unit.mk) and the loop's test wraps plog.
 $(SAN_DIR)/test_pop3cmd $(SAN_DIR)/test_netio $(SAN_DIR)/test_serve: $(SAN_DIR)/test_%: \
