@@ -59,7 +59,10 @@ def free_port():
 
 
 def port_in_use(host, port):
+    """Someone listens there (connections of an earlier run in TIME_WAIT
+    do not count: glusterd binds with SO_REUSEADDR too)."""
     s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind((host, port))
         return False
