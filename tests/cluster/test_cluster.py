@@ -398,12 +398,13 @@ def test_cluster(world):
                 crash_dups.add((u, tok))
             else:
                 problems.append(f"{u}: {tok} served under UIDLs {us}")
-    committed, uncertain = {}, set()
+    committed, committer, uncertain = {}, {}, set()
     for s in sessions:
         for uidl in s.dele:
             tok = uidl_token.get((s.user, uidl))
             if s.end == "quit-ok":
                 committed.setdefault((s.user, uidl), s.t_quit_ok)
+                committer.setdefault((s.user, uidl), s.client)
                 if (s.user, uidl) in present_uidls:
                     problems.append(f"{tok} deleted by a QUIT with +OK but still there")
             elif s.end == "quit-unknown":
@@ -436,8 +437,10 @@ def test_cluster(world):
             t = committed.get((s.user, uidl))
             if t is not None and t < s.t_pass:
                 served_deleted += 1
-                problems.append(f"{s.user}: {uidl} listed at a login after its deletion "
-                                "was committed")
+                problems.append(f"{s.user}: {uidl} listed by client {s.client} at "
+                                f"{s.t_pass - start:.2f} s, {s.t_pass - t:.3f} s after client "
+                                f"{committer[(s.user, uidl)]}'s QUIT deleting it got +OK "
+                                f"(node2 killed at {t_kill - start:.2f} s)")
     # One session per mailbox: while a session certainly held the mailbox
     # (from its +OK to PASS until the QUIT or drop left the client), no other
     # session of that mailbox can have got its +OK.
@@ -477,7 +480,7 @@ def test_cluster(world):
     if logged < count(lambda s: s.login == "ok"):
         problems.append(f"{logged} logins logged, {count(lambda s: s.login == 'ok')} seen")
     print("\ncluster test summary"
-          f"\n  GlusterFS volume: replica {g.replica}, cache invalidation on, 4 FUSE mounts; "
+          f"\n  GlusterFS volume: replica {g.replica}, client caches off, 4 FUSE mounts; "
           f"PROXY v2: {'on' if proxy else 'off (postern has no PROXY settings yet)'}"
           f"\n  load: {CLIENTS} clients, {len(USERS)} mailboxes, {LOAD_SECONDS:.0f} s; "
           f"node2 killed at {t_kill - start:.1f} s ({killed} processes and its mount)"

@@ -5,10 +5,10 @@ postern-sizes stands in for listing cur/ when cur/'s mtime equals the one
 it recorded, so a host that takes the lock must see cur/'s current mtime
 and the current postern-sizes.  Both hosts serve one Maildir on one
 replica-3 GlusterFS volume, each through its own FUSE mount, configured as
-README "Scaling out" says (cluster.COHERENT: cache invalidation on).  With
-GlusterFS's default client caches instead, B lists the deleted message
-when it logs in within a second of A's QUIT, which this test does.  The
-clients talk to each host directly."""
+README "Scaling out" says (cluster.COHERENT and cluster.MOUNT_OPTIONS: no
+client caching).  With GlusterFS's default client caches instead, B lists
+the deleted message when it logs in within a second of A's QUIT, which
+this test does.  The clients talk to each host directly."""
 import os
 import poplib
 import pwd
