@@ -101,9 +101,9 @@ def kill_pid(pid, sig=signal.SIGKILL):
         pass
 
 
-def group_pids(pgid):
-    """Every live process of process group pgid (from /proc)."""
-    out = []
+def parent_map():
+    """{pid: parent pid} of every live process, from /proc."""
+    out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -113,8 +113,22 @@ def group_pids(pgid):
         except OSError:
             continue
         fields = st[st.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(d))
+        if fields[0] != "Z":
+            out[int(d)] = int(fields[1])
+    return out
+
+
+def tree(root):
+    """root and every live descendant of it."""
+    children = {}
+    for pid, ppid in parent_map().items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = set(), [root]
+    while todo:
+        p = todo.pop()
+        if p not in out:
+            out.add(p)
+            todo.extend(children.get(p, []))
     return out
 
 
@@ -276,8 +290,7 @@ class Gluster:
 
 class Node:
     """A postern master on its own loopback address, serving the Maildir
-    tree through its own mount.  Its processes are one process group
-    (postern forks sessions without setsid), so it dies like a host."""
+    tree through its own mount."""
 
     def __init__(self, tmp, idx, addr, port, mnt, passwd_lines, proxy_conf):
         self.idx, self.addr, self.port, self.mnt = idx, addr, port, mnt
@@ -300,44 +313,44 @@ class Node:
                     "max_sessions_per_source = 0\n"
                     "timeout = 30s\n" + proxy_conf)
         self.proc = None
-        self.pgid = None
 
     def start(self):
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen([POSTERN, "-f", self.conf, "-d"], stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf, start_new_session=True)
-        self.pgid = self.proc.pid
         try:
             wait_port(self.addr, self.port, 30, self.proc, f"postern node{self.idx}")
         except RuntimeError as e:
             raise RuntimeError(f"{e}\n{tail(self.log)}")
 
     def kill(self):
-        """SIGKILL to the master and every session it forked, at once."""
-        if self.pgid is None:
+        """SIGKILL to the master and every process it forked, at once, as
+        if the host died.  Sessions have process groups of their own, so
+        the tree is found from /proc: stopped first (nothing forks any
+        more, nothing is reparented), then killed together."""
+        if self.proc is None or self.proc.poll() is not None:
             return 0
-        pids = group_pids(self.pgid)
-        try:
-            os.killpg(self.pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.proc is not None:
-            self.proc.wait()
+        pids = {self.proc.pid}
+        for _ in range(100):
+            for pid in pids:
+                kill_pid(pid, signal.SIGSTOP)
+            now = tree(self.proc.pid)
+            if now <= pids:
+                break
+            pids |= now
+        for pid in pids:
+            kill_pid(pid)
+        self.proc.wait()
         end = time.time() + 10
-        while group_pids(self.pgid) and time.time() < end:
+        while time.time() < end and set(parent_map()) & (pids - {self.proc.pid}):
             time.sleep(0.05)
-        self.pgid = None
         return len(pids)
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
+        """The end of the test: the whole tree, as kill() (a SIGTERM would
+        leave sessions in progress running on their own)."""
         self.kill()
-        if self.proc is not None:
+        if self.proc is not None and not self.logf.closed:
             self.logf.close()
 
     def log_text(self):

@@ -23,6 +23,7 @@ import os
 import pwd
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -287,6 +288,11 @@ def world():
         for n in w["nodes"]:
             n.stop()
         w["gluster"].stop()
+        keep = os.environ.get("POSTERN_LOG_DIR")   # as in tests/integration
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            for n in w["nodes"]:
+                shutil.copy(n.log, os.path.join(keep, f"cluster-{os.getpid()}-node{n.idx}.log"))
         subprocess.run(["rm", "-rf", tmp])
 
 
