@@ -263,8 +263,9 @@ def base(uidl):
 
 
 def maildir_state(root):
-    """{user: {token: [file names]}} read through a mount."""
-    out = {}
+    """{user: {token: [file names]}} read through a mount, and
+    {(user, name): inode}."""
+    out, inodes = {}, {}
     for u in USERS:
         md = os.path.join(root, "home", u, "Maildir")
         toks = out.setdefault(u, {})
@@ -272,8 +273,9 @@ def maildir_state(root):
             for n in os.listdir(os.path.join(md, sub)):
                 with open(os.path.join(md, sub, n), "rb") as f:
                     m = re.search(rb"^X-Cluster-Token: (\S+)$", f.read(), re.M)
+                    inodes[(u, n)] = os.fstat(f.fileno()).st_ino
                 toks.setdefault(m.group(1).decode() if m else "?" + n, []).append(n)
-    return out
+    return out, inodes
 
 
 @pytest.fixture
@@ -374,7 +376,7 @@ def test_cluster(world):
         n.stop()
 
     # ---- the invariants --------------------------------------------------
-    state = maildir_state(mnts["mx"])
+    state, inodes = maildir_state(mnts["mx"])
     present, present_uidls = {}, set()
     problems = []
     # This file system has no RENAME_NOREPLACE: postern moves a message by
@@ -387,11 +389,14 @@ def test_cluster(world):
     # after the kill, not failed; any other twin is an error.
     crash_dups = set()
     early_dups = set()
+    linked_dups = 0          # ... still in the Maildir as hard links of one file
     for u, toks in state.items():
         for tok, names in toks.items():
             if len(names) > 1:
                 if len({base(unique(n)) for n in names}) == 1:
                     crash_dups.add((u, tok))
+                    if len({inodes[(u, n)] for n in names}) == 1:
+                        linked_dups += 1
                 else:
                     problems.append(f"{u}: {tok} is there {len(names)} times: {names}")
             if tok not in delivered or delivered[tok][0] != u:
@@ -513,7 +518,7 @@ def test_cluster(world):
           f"{len(uncertain)} (of which gone: {len(gone_uncertain)}), "
           f"left in Maildirs {len(present)}, one message under two names (a "
           f"link+unlink move seen half done) {len(crash_dups)}, {len(early_dups)} of "
-          "them before the kill"
+          f"them before the kill, {linked_dups} left as two links of one file"
           f"\n  lost {len(lost)}, served after committed deletion {served_deleted}, "
           f"mailbox held twice {overlaps}, logins on surviving nodes "
           + ", ".join(f"node{k}: {len(v)} ({len(set(v))} addresses)" for k, v in rips.items()))
