@@ -15,8 +15,9 @@ Afterwards the Maildirs, the clients' records and the nodes' logs must show:
 - no mailbox was held by two sessions at once;
 - after the kill every mailbox can be opened again (the dead host's locks
   went with it);
-- the surviving hosts log the clients' own addresses when HAProxy sends
-  PROXY v2 headers, HAProxy's address otherwise.
+- the surviving hosts log the clients' own addresses (each client has its
+  own, 127.0.1.N), which reach them in HAProxy's PROXY v2 headers, never
+  HAProxy's (127.0.0.9).
 
 Run with `make cluster-test` (as root, after make).  Bounded: about 45 s of
 load; all processes and mounts are removed even when it fails."""
@@ -63,24 +64,18 @@ def ensure_user(name, system):
 
 
 def proxy_settings(tmp, port):
-    """The postern settings that make a listener read PROXY headers from
-    HAProxy, if this build has them, else "": postern -t must accept the
-    same file without them, and with them."""
+    """The settings of a node listener behind HAProxy: PROXY v2 headers,
+    from HAProxy's address only.  postern -t must accept them."""
     passwd = os.path.join(tmp, "probe.passwd")
     open(passwd, "w").close()
     os.chmod(passwd, 0o640)
     extra = f"proxy_trusted = {HAPROXY_SOURCE}/32\n"
-
-    def check(listen, more):
-        conf = os.path.join(tmp, "probe.conf")
-        with open(conf, "w") as f:
-            f.write(f"listen = {listen}\npasswd_file = {passwd}\n" + more)
-        return subprocess.run([cluster.POSTERN, "-t", "-f", conf], capture_output=True,
-                              text=True)
-
-    base = check(f"127.0.0.2:{port}", "")
-    assert base.returncode == 0, f"postern -t refuses the probe: {base.stdout}{base.stderr}"
-    return extra if check(f"127.0.0.2:{port} proxy=yes", extra).returncode == 0 else ""
+    conf = os.path.join(tmp, "probe.conf")
+    with open(conf, "w") as f:
+        f.write(f"listen = 127.0.0.2:{port} proxy=yes\npasswd_file = {passwd}\n" + extra)
+    r = subprocess.run([cluster.POSTERN, "-t", "-f", conf], capture_output=True, text=True)
+    assert r.returncode == 0, f"postern -t refuses the PROXY settings: {r.stdout}{r.stderr}"
+    return extra
 
 
 # ---- a small POP3 client that records what it sees ----------------------
@@ -325,7 +320,6 @@ def test_cluster(world):
 
     port = cluster.free_port()
     proxy_conf = proxy_settings(tmp, port)
-    proxy = bool(proxy_conf)
     nodes = [Node(tmp, i + 1, a, port, mnts[f"node{i + 1}"], lines, proxy_conf)
              for i, a in enumerate(NODES)]
     world["nodes"] = nodes
@@ -348,7 +342,7 @@ def test_cluster(world):
     for n in nodes:
         n.start()
     hp_port = cluster.free_port()
-    hp = HAProxy(tmp, hp_port, nodes, HAPROXY_SOURCE, proxy)
+    hp = HAProxy(tmp, hp_port, nodes, HAPROXY_SOURCE, proxy=True)
     world["haproxy"] = hp
     hp.start()
     time.sleep(1.5)                       # the first health checks pass
@@ -484,9 +478,9 @@ def test_cluster(world):
         rips[n.idx] = found
         if not found:
             problems.append(f"node{n.idx} logged no login")
-        # With PROXY v2 the clients' own addresses (127.0.1.x), without it
-        # HAProxy's (its "source"): either way the test sees which it was.
-        want = {client_addr(i) for i in range(CLIENTS)} if proxy else {HAPROXY_SOURCE}
+        # The clients' own addresses (127.0.1.x) from the PROXY v2 headers,
+        # never HAProxy's (its "source").
+        want = {client_addr(i) for i in range(CLIENTS)}
         wrong = set(found) - want
         if wrong:
             problems.append(f"node{n.idx} logged logins from {sorted(wrong)}")
@@ -499,7 +493,7 @@ def test_cluster(world):
         problems.append(f"{logged} logins logged, {count(lambda s: s.login == 'ok')} seen")
     print("\ncluster test summary"
           f"\n  GlusterFS volume: replica {g.replica}, client caches off, 4 FUSE mounts; "
-          f"PROXY v2: {'on' if proxy else 'off (postern has no PROXY settings yet)'}"
+          "PROXY v2 from HAProxy"
           f"\n  load: {CLIENTS} clients, {len(USERS)} mailboxes, {LOAD_SECONDS:.0f} s; "
           f"node2 killed at {t_kill - start:.1f} s ({killed} processes and its mount)"
           f"\n  deliveries: {len(delivered)} ok, {len(dfail)} failed"
