@@ -80,5 +80,5 @@ void mdx_save(struct mailstore *s, size_t known);
 
 /* maildir_dups.c: two files with one unique part */
 size_t md_mark_dups(struct mailstore *s);
-void md_resolve_dups(struct mailstore *s);
+uint64_t md_resolve_dups(struct mailstore *s);   /* octets of twins removed */
 #endif

@@ -395,7 +395,7 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 	}
 	s->n = kept;
 	if (ndup)
-		md_resolve_dups(s);
+		total -= md_resolve_dups(s);
 	mdx_order(s);
 	if (o->max_bytes && total > o->max_bytes) {
 		snprintf(err, errcap, "mailbox holds %llu octets, limit is %llu",

@@ -14,6 +14,9 @@
 #include "log.h"
 #include "util.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,9 +129,38 @@ static int rename_dup(struct mailstore *s, size_t i, const uint32_t *tab, size_t
 	return -1;
 }
 
-void md_resolve_dups(struct mailstore *s)
+/* Are the two names links of one file?  A move from new/ to cur/ by link
+ * and unlink (no RENAME_NOREPLACE, as on GlusterFS) that was cut short by
+ * a crash, or raced by another host, leaves exactly that. */
+static int same_file(const struct mailstore *s, const struct mdmsg *a, const struct mdmsg *b)
 {
-	size_t size, i, j;
+	struct stat sa, sb;
+	if (fstatat(s->dfd, a->path, &sa, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    fstatat(s->dfd, b->path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	return S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+	       sa.st_nlink > 1;
+}
+
+/* Drop message i, a second name of the file that best has: the file stays
+ * whole under best's name, so nothing is lost and no UIDL is made up. */
+static int unlink_twin(struct mailstore *s, struct mdmsg *m, const struct mdmsg *best)
+{
+	if (unlinkat(s->dfd, m->path, 0) < 0 && errno != ENOENT) {
+		plog(LOG_WARNING, "maildir: cannot remove %s, a second name of %s: %s",
+		     m->path, best->path, strerror(errno));
+		return -1;
+	}
+	plog(LOG_NOTICE, "maildir: %s was a second name of %s (a move cut short): removed",
+	     m->path, best->path);
+	return 0;
+}
+
+uint64_t md_resolve_dups(struct mailstore *s)
+{
+	size_t size, i, j, kept;
+	uint64_t dropped = 0;
+	unsigned char *gone = xcalloc(s->n ? s->n : 1, 1);
 	/* Room for every message twice: a renamed one is added again. */
 	uint32_t *tab = utab_new(s->n, 4, &size);
 	for (i = 0; i < s->n; i++)
@@ -144,8 +176,25 @@ void md_resolve_dups(struct mailstore *s)
 			    keeps_unique(o, best))
 				best = o;
 		}
-		if (best != m && rename_dup(s, i, tab, size) == 0)
+		if (best == m)
+			continue;
+		if (same_file(s, m, best) && unlink_twin(s, &s->msg[i], best) == 0) {
+			gone[i] = 1;
+			s->renamed = 1;
+			continue;
+		}
+		if (rename_dup(s, i, tab, size) == 0)
 			utab_add(s, tab, size, i);
 	}
 	free(tab);
+	for (i = 0, kept = 0; i < s->n; i++) {
+		if (gone[i]) {
+			dropped += s->msg[i].size;
+			continue;
+		}
+		s->msg[kept++] = s->msg[i];
+	}
+	s->n = kept;
+	free(gone);
+	return dropped;
 }

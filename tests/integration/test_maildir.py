@@ -888,3 +888,33 @@ def test_same_unique_part_when_cur_cannot_be_renamed_in(server):
     finally:
         os.chmod(cur, 0o700)
     assert md.contents() == sorted(datas) and len(md.files()) == 2
+
+
+def test_two_links_of_one_file_are_one_message(any_server):
+    """A move from new/ to cur/ by link and unlink (a file system without
+    RENAME_NOREPLACE, such as GlusterFS) that was cut short leaves two names
+    of one file: that is one message, listed once under its own UIDL; the
+    extra name is removed and nothing else is."""
+    md = any_server.maildirs["ptalice"]
+    data = b"Subject: moved halfway\n\nbody\n"
+    md.add(data, where="cur", name=U + ":2,S")
+    os.link(os.path.join(md.path, "cur", U + ":2,S"), os.path.join(md.path, "new", U))
+    other = b"Subject: another\n\nkept\n"
+    md.add(other, where="new", name="1700001105.other.host")
+    got = dup_session(any_server)
+    assert sorted(u for u, _, _ in got) == sorted([U, "1700001105.other.host"])
+    assert md.contents() == sorted([data, other])
+    assert len(md.files()) == 2
+    assert "a second name of" in any_server.logtext()
+    # The next session sees the same, with nothing more to do.
+    assert dup_session(any_server) == got
+
+
+def test_two_files_with_one_unique_part_are_not_merged(any_server):
+    """Two distinct files (not links of one) keep both messages, as before."""
+    md = any_server.maildirs["ptalice"]
+    md.add(b"Subject: a\n\none\n", where="cur", name=U + ":2,S")
+    md.add(b"Subject: b\n\ntwo\n", where="new", name=U)
+    got = dup_session(any_server)
+    assert sorted(u for u, _, _ in got) == [U, U + ".dup1"]
+    assert "a second name of" not in any_server.logtext()
