@@ -81,7 +81,9 @@ int pw_extra_get(const char *extra, const char *key, char *val, size_t cap)
 	size_t klen = strlen(key);
 	const char *p = extra;
 	int found = 0;
-	while (p && *p) {
+	if (!p)
+		return 0;
+	while (*p) {
 		const char *w = p, *end;
 		while (*w == ' ' || *w == '\t')
 			w++;
