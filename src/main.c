@@ -36,7 +36,7 @@ static void print_version(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: postern [-f config] [-i [-S] [-P]] [-d] [-t | -T] [-V]\n"
+	fprintf(f, "usage: postern [-f config] [-i [-S] [-P]] [-d] [-t | -T] [-V | -h]\n"
 		"  -f FILE  configuration file (default %s/postern/postern.conf)\n"
 		"  -i       inetd mode: serve one session on stdin/stdout\n"
 		"  -S       with -i: the session is implicit TLS (port 995)\n"
@@ -46,7 +46,8 @@ static void usage(FILE *f)
 		"  -t       check the configuration, certificates, users and\n"
 		"           credentials file, and exit\n"
 		"  -T       print the effective settings and exit\n"
-		"  -V       print the version and exit\n", SYSCONFDIR);
+		"  -V       print the version and exit\n"
+		"  -h       print this help and exit\n", SYSCONFDIR);
 }
 
 static void warn_stderr(void *arg, const char *msg)
