@@ -59,21 +59,24 @@ static const int clocks[] = {
  * falls through to the default action: the process is killed. */
 static int self_only_rules(scmp_filter_ctx ctx)
 {
+	/* Each comparison names datum_b (unused by SCMP_CMP_EQ) as 0: the
+	 * macros build a compound literal, and clang's
+	 * -Wmissing-field-initializers (-Wextra) refuses one that leaves it out. */
 	size_t i;
 	int rc;
 	/* prlimit64(0, ...): glibc's getrlimit/setrlimit.  Another pid would
 	 * let one session set a 1-second CPU limit on every other. */
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
-			      SCMP_A0(SCMP_CMP_EQ, 0));
+			      SCMP_A0(SCMP_CMP_EQ, 0, 0));
 	for (i = 0; i < sizeof(fcntl_cmds) / sizeof(fcntl_cmds[0]) && rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
-				      SCMP_A1_32(SCMP_CMP_EQ, (uint32_t)fcntl_cmds[i]));
+				      SCMP_A1_32(SCMP_CMP_EQ, (uint32_t)fcntl_cmds[i], 0));
 	for (i = 0; i < sizeof(clocks) / sizeof(clocks[0]) && rc == 0; i++) {
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clock_gettime), 1,
-				      SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)clocks[i]));
+				      SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)clocks[i], 0));
 		if (rc == 0)
 			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clock_nanosleep), 1,
-					      SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)clocks[i]));
+					      SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)clocks[i], 0));
 	}
 	return rc;
 }
