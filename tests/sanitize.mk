@@ -9,6 +9,7 @@
 #                  suite against build-asan/postern.  Fails on any test
 #                  failure and on any sanitizer report (report files in
 #                  build-asan/logs/, or a report in a daemon log).
+#   make asan-unit only the unit tests of that pass.
 #   make valgrind  one full session (USER/PASS, LIST, UIDL, RETR, TOP, DELE,
 #                  QUIT) in inetd mode and one standalone, every process
 #                  under memcheck; fails on any error or definite leak.
@@ -86,9 +87,24 @@ $(SAN_DIR)/test_maildir_lock: tests/unit/test_maildir_lock.c $(MAILDIR_OBJS:.o=.
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -Wl,--wrap=fcntl \
 	    -o $@ $< $(MAILDIR_OBJS:.o=.c) src/netio.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
 
+# The delivery agent's no-replace rename, with renameat2 wrapped.
+$(SAN_DIR)/test_deliver_fallback: tests/unit/test_deliver_fallback.c src/deliver.c $(SAN_CORE) \
+		$(wildcard tests/unit/*.h include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -Wl,--wrap=renameat2 \
+	    -o $@ $< src/deliver.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
+
+# The per-source limits table.
+$(SAN_DIR)/test_srclimits: tests/unit/test_srclimits.c src/srclimits.c $(SAN_CORE) \
+		$(wildcard tests/unit/*.h include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
+	    src/srclimits.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
+
 # The protocol tests link their daemon sources (UNIT_PROTO_OBJS_* in
-# tests/unit/unit.mk) and the loop's test wraps plog.
-$(SAN_DIR)/test_pop3cmd $(SAN_DIR)/test_netio $(SAN_DIR)/test_serve: $(SAN_DIR)/test_%: \
+# tests/unit/unit.mk, which lists them in UNIT_PROTO) and the loop's test
+# wraps plog.
+$(UNIT_PROTO:tests/unit/%=$(SAN_DIR)/%): $(SAN_DIR)/test_%: \
 		tests/unit/test_%.c $$(UNIT_PROTO_OBJS_%:.o=.c) $(SAN_CORE) \
 		$(wildcard tests/unit/*.h include/*.h)
 	@mkdir -p $(SAN_DIR)
@@ -97,19 +113,25 @@ $(SAN_DIR)/test_pop3cmd $(SAN_DIR)/test_netio $(SAN_DIR)/test_serve: $(SAN_DIR)/
 
 asan-build: $(SAN_DIR)/postern $(SAN_DIR)/postern-deliver $(SAN_UNIT)
 
+# The unit tests alone (also the first half of make asan).
+asan-unit: $(SAN_UNIT)
+	rm -rf $(SAN_LOGS)
+	mkdir -p $(SAN_LOGS)
+	chmod 1777 $(SAN_LOGS)    # mail processes run as the mail users
+	@fail=0; for t in $(SAN_UNIT); do \
+	    echo "== $$t"; $(SAN_ENV) ./$$t || { echo "FAILED: $$t"; fail=1; }; \
+	done; \
+	if ls $(SAN_LOGS)/asan.* $(SAN_LOGS)/ubsan.* >/dev/null 2>&1; then \
+	    echo "asan-unit: sanitizer reports:"; head -50 $(SAN_LOGS)/asan.* $(SAN_LOGS)/ubsan.* \
+	        2>/dev/null; fail=1; fi; exit $$fail
+
 # testssl.sh is left out of the sanitizer pass: it audits the TLS settings,
 # which are the same in both builds (the normal integration run covers it),
 # and its many short probes time out on the much slower ASan build.  The
 # memory_scan tests (no keys or hashes in a mail process's memory) are left
 # out too: they test the production allocator, and ASan's reserves
 # terabytes of address space and keeps freed blocks in quarantine.
-asan: all asan-build
-	rm -rf $(SAN_LOGS)
-	mkdir -p $(SAN_LOGS)
-	chmod 1777 $(SAN_LOGS)    # mail processes run as the mail users
-	@fail=0; for t in $(SAN_UNIT); do \
-	    echo "== $$t"; $(SAN_ENV) ./$$t || { echo "FAILED: $$t"; fail=1; }; \
-	done; exit $$fail
+asan: all asan-build asan-unit
 	$(SAN_ENV) POSTERN_BIN=$(abspath $(SAN_DIR)/postern) \
 	    POSTERN_DELIVER_BIN=$(abspath $(SAN_DIR)/postern-deliver) \
 	    POSTERN_TEST_CONF='$(SAN_TEST_CONF)' POSTERN_LOG_DIR=$(SAN_LOGS)/daemon \
@@ -164,4 +186,4 @@ static:
 sanitize-clean:
 	rm -rf $(SAN_DIR) $(VG_DIR)
 
-.PHONY: asan asan-build valgrind static sanitize-clean
+.PHONY: asan asan-build asan-unit valgrind static sanitize-clean
