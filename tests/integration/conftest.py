@@ -175,6 +175,11 @@ class Server:
         self.write_conf("\n".join(conf) + "\n" + extra_conf)
 
     def write_conf(self, text):
+        # A text read back from self.conf ends with TEST_CONF already; its
+        # lines written twice would be repeated keys, which `postern -t`
+        # warns about on stderr.
+        if TEST_CONF and text.endswith(TEST_CONF):
+            text = text[:-len(TEST_CONF)]
         if TEST_CONF and text and not text.endswith("\n"):
             text += "\n"
         with open(self.conf, "w") as f:
