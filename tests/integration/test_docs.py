@@ -122,6 +122,15 @@ def test_every_key_is_in_the_example_config():
     assert [k for k in listed if k not in keys] == []
 
 
+def test_example_config_loads(tmp_path, defaults):
+    """The file as shipped is read by the daemon: only its active lines
+    differ from the defaults."""
+    got = settings(tmp_path, read("etc", "postern.conf"))
+    active = {k: v for k, v, on in example_lines() if on}
+    assert active == {"listen": "127.0.0.1:110"}
+    assert {k: v for k, v in got.items() if defaults.get(k) != v} == active
+
+
 def test_example_config_comments_out_the_defaults(tmp_path, defaults):
     """README: etc/postern.conf lists every key "commented out at their
     defaults" (the certificate paths are examples: no default exists)."""
