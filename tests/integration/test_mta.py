@@ -344,7 +344,11 @@ def test_without_the_recipient_limit_two_users_bounce(mta_without_limit):
     s = mta_without_limit
     pf = s.postfix
     send(pf, ["vana@mail.test", "vbert@mail.test"], b"Subject: both\r\n\r\nx\r\n")
-    assert wait_until(lambda: pf.logtext().count("status=bounced") == 2, 30), \
+    # Only the two recipients' lines: the notification to the sender
+    # bounces as well (example.org does not resolve here), and when it does
+    # so between two looks the total is 3 and never 2.
+    bounced = re.compile(r"to=<(vana|vbert)@mail\.test>, relay=postern, .*status=bounced")
+    assert wait_until(lambda: len(bounced.findall(pf.logtext())) == 2, 30), \
         pf.logtext()[-3000:]
     assert "usage: postern-deliver" in pf.logtext()
     for u in ("vana", "vbert"):
