@@ -148,6 +148,8 @@ def readme_settings():
     for line in table.splitlines()[2:]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         keys = re.findall(r"`(\w+)`", cells[0])
+        if cells[0].startswith("(after an address)"):
+            continue        # the per-listener options, not keys of their own
         if cells[1] == "(none)":
             values = [None] * len(keys)
         else:
