@@ -590,7 +590,7 @@ int master_run(const struct config *cfg, const char *cfgpath)
 			p[np++].events = POLLIN;
 		}
 		nw = proxy_wait_pollfds(p + np);   /* none unless a listener has proxy=yes */
-		if (poll(p, (nfds_t)(np + nw), wait) < 0) {
+		if (poll(p, (nfds_t)np + (nfds_t)nw, wait) < 0) {
 			if (errno != EINTR)
 				plog(LOG_ERR, "poll: %s", strerror(errno));
 			continue;
