@@ -101,6 +101,13 @@ $(SAN_DIR)/test_srclimits: tests/unit/test_srclimits.c src/srclimits.c $(SAN_COR
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
 	    src/srclimits.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
 
+# Reading a PROXY header off real socket pairs (as in unit.mk).
+$(SAN_DIR)/test_proxy_io: tests/unit/test_proxy_io.c src/proxy_io.c src/srclimits.c $(SAN_CORE) \
+		$(wildcard tests/unit/*.h include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
+	    src/proxy_io.c src/srclimits.c $(SAN_CORE) -lcmocka $(SSL_LIBS)
+
 # The protocol tests link their daemon sources (UNIT_PROTO_OBJS_* in
 # tests/unit/unit.mk, which lists them in UNIT_PROTO) and the loop's test
 # wraps plog.

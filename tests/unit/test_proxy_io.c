@@ -44,7 +44,8 @@ static size_t v2_hdr(unsigned char *b, int command, const unsigned char *tlv, si
 		static const unsigned char a[12] = { 192, 0, 2, 1, 10, 0, 0, 5, 0x9c, 0x40, 0, 110 };
 		memcpy(b + n, a, 12);
 		n += 12;
-		memcpy(b + n, tlv, tlvlen);
+		if (tlvlen)     /* tlv may be NULL: memcpy's arguments never may */
+			memcpy(b + n, tlv, tlvlen);
 		n += tlvlen;
 	}
 	return n;
