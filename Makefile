@@ -34,7 +34,7 @@ ALL_LDFLAGS    = $(HARDEN_LDFLAGS) $(LDFLAGS)
 # Pure code (no process-model assumptions): unit-tested and fuzzed.
 CORE_OBJS = src/util.o src/parse.o src/config.o src/confnet.o src/msgencode.o src/proxy.o \
             src/mdname.o src/passwd_line.o src/log.o src/heap.o src/rcpt.o \
-            src/base64.o src/ipc.o
+            src/base64.o src/ipc.o src/uidl_import.o
 # Credential checks and SCRAM (its secret format too), used by the daemon's
 # monitor, by postern-deliver and by postern-passwd.
 SHARED_OBJS = src/authcheck.o src/scram.o
@@ -44,7 +44,7 @@ LIB      = libpostern.a
 LIB_OBJS = $(CORE_OBJS) $(SHARED_OBJS)
 # The Maildir provider of the mail store (the mail process).
 MAILDIR_OBJS = src/maildir.o src/maildir_index.o src/maildir_dups.o \
-               src/maildirsize.o src/msgstream.o
+               src/maildirsize.o src/msgstream.o src/uidl_map.o
 # The daemon's processes.
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o src/preauth_sasl.o \
               src/mailproc.o $(MAILDIR_OBJS) src/netio.o \

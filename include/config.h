@@ -56,6 +56,8 @@ struct config {
 	unsigned max_login_commands;
 	int apop;
 	int size_cache;
+	int uidl_import;                     /* keep a previous server's UIDLs */
+	char dovecot_uidl_format[128];       /* its pop3_uidl_format */
 	uint64_t max_messages;
 	uint64_t max_mailbox_size;
 	unsigned max_sessions;

@@ -59,6 +59,7 @@ struct mailstore {
 	uint32_t *ctab;        /* open addressing: 1 + index into cent, 0 empty */
 	size_t csize;          /* slots, a power of two */
 	int renamed;           /* a duplicate was renamed: rewrite the index */
+	struct uidl_map *imp;  /* UIDLs of a previous server (uidl_map.c), or NULL */
 };
 
 /* maildir.c */

@@ -35,6 +35,8 @@ struct mailstore_opts {
 	uint64_t max_bytes;        /* 0 = no limit */
 	int size_cache;
 	uid_t owner;               /* files must belong to this uid */
+	int uidl_import;           /* serve a previous server's UIDLs (uidl_map.h) */
+	const char *uidl_format;   /* Dovecot's pop3_uidl_format, for that */
 };
 
 struct commit_result {

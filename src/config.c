@@ -3,6 +3,7 @@
  * in "postern -t". */
 #include "config.h"
 #include "parse.h"
+#include "uidl_import.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -46,6 +47,8 @@ static const struct key keys[] = {
 	{ "max_login_commands", K_UINT, O(max_login_commands), 0, NULL, 1, 0 },
 	{ "apop", K_BOOL, O(apop), 0, NULL, 0, 0 },
 	{ "size_cache", K_BOOL, O(size_cache), 0, NULL, 0, 0 },
+	{ "uidl_import", K_BOOL, O(uidl_import), 0, NULL, 0, 0 },
+	{ "dovecot_uidl_format", K_STR, S(dovecot_uidl_format), NULL, 0, 0 },
 	{ "max_messages", K_SIZE, O(max_messages), 0, NULL, 0, 0 },
 	{ "max_mailbox_size", K_SIZE, O(max_mailbox_size), 0, NULL, 0, 0 },
 	{ "max_sessions", K_UINT, O(max_sessions), 0, NULL, 0, 0 },
@@ -109,6 +112,8 @@ void config_defaults(struct config *c)
 	c->max_login_commands = 30;
 	c->apop = 0;
 	c->size_cache = 1;
+	c->uidl_import = 1;
+	strcpy(c->dovecot_uidl_format, "%08Xu%08Xv");
 	c->max_messages = 1000000;
 	c->max_mailbox_size = 0;
 	c->max_sessions = 1000;
@@ -283,6 +288,11 @@ int config_set(struct config *c, const char *key, const char *value,
 	case K_STR:
 		if (strlen(value) >= k->cap)
 			return cerr(err, cap, "%s: value too long", key);
+		if (k->off == O(dovecot_uidl_format)) {
+			const char *why;
+			if (uidl_format_check(value, &why) < 0)
+				return cerr(err, cap, "%s: '%s': %s", key, value, why);
+		}
 		strcpy(base + k->off, value);
 		return 0;
 	case K_ENUM: {

@@ -22,6 +22,7 @@
 #include "mdname.h"
 #include "msgencode.h"
 #include "netio.h"
+#include "uidl_map.h"
 #include "util.h"
 #include <dirent.h>
 #include <errno.h>
@@ -244,6 +245,7 @@ static void free_store(struct mailstore *s)
 	free(s->ctab);
 	free(s->cent);
 	free(s->cache_buf);
+	uidl_map_free(s->imp);
 	msgstream_free(&s->out);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
@@ -358,6 +360,10 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 	sweep_tmp(s);
 	if (o->size_cache)
 		mdx_load(s);
+	if (o->uidl_import) {
+		const char *source;
+		s->imp = uidl_map_open(s->dfd, s->owner, o->uidl_format, 1, &source);
+	}
 	mdx_cur_stamp(s, &cur_mtime);
 	if ((mdx_list_cur(s, &cur_mtime) < 0 && scan_dir(s, "cur", 0) < 0) ||
 	    scan_dir(s, "new", 1) < 0) {
@@ -423,8 +429,12 @@ static const char *md_uidl(const struct mailstore *s, size_t i)
 {
 	static char buf[UIDL_MAX + 1];
 	const struct mdmsg *m = &s->msg[i];
+	const char *old;
 	if (m->alt_uidl)
 		return m->alt_uidl;
+	/* The UIDL a previous server handed out, if any (uidl_map.c). */
+	if (s->imp && (old = uidl_map_get(s->imp, m->path + 4, m->base_len)))
+		return old;
 	if (m->uidl_ok) {
 		memcpy(buf, m->path + 4, m->unique_len);
 		buf[m->unique_len] = '\0';
@@ -433,6 +443,10 @@ static const char *md_uidl(const struct mailstore *s, size_t i)
 		mdname_parse(m->path + 4, &mn);
 		mdname_uidl(m->path + 4, &mn, buf);
 	}
+	/* A newer message must not get a UIDL a client has seen for an
+	 * old one: it gets the digest of its unique part instead. */
+	if (s->imp && uidl_map_taken(s->imp, buf, strlen(buf)))
+		mdname_digest(m->path + 4, m->unique_len, buf);
 	return buf;
 }
 

@@ -454,6 +454,8 @@ void mail_main(struct session *s, int rfd, int wfd, const char *pending, size_t 
 	m.o.max_messages = s->cfg->max_messages;
 	m.o.max_bytes = s->cfg->max_mailbox_size;
 	m.o.size_cache = s->cfg->size_cache;
+	m.o.uidl_import = s->cfg->uidl_import;
+	m.o.uidl_format = s->cfg->dovecot_uidl_format;
 	m.o.owner = getuid();
 	if (mailbox_enter(&m, err, sizeof(err)) < 0) {
 		reply_err(&m, err);

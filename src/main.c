@@ -6,6 +6,7 @@
 #include "master.h"
 #include "session.h"
 #include "tls.h"
+#include "uidl_map.h"
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +37,7 @@ static void print_version(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: postern [-f config] [-i [-S] [-P]] [-d] [-t | -T] [-V | -h]\n"
+	fprintf(f, "usage: postern [-f config] [-i [-S] [-P]] [-d] [-t | -T | -U maildir] [-V | -h]\n"
 		"  -f FILE  configuration file (default %s/postern/postern.conf)\n"
 		"  -i       inetd mode: serve one session on stdin/stdout\n"
 		"  -S       with -i: the session is implicit TLS (port 995)\n"
@@ -46,6 +47,8 @@ static void usage(FILE *f)
 		"  -t       check the configuration, certificates, users and\n"
 		"           credentials file, and exit\n"
 		"  -T       print the effective settings and exit\n"
+		"  -U DIR   report how many messages of Maildir DIR keep the UIDL\n"
+		"           of the previous server (read only) and exit\n"
 		"  -V       print the version and exit\n"
 		"  -h       print this help and exit\n", SYSCONFDIR);
 }
@@ -57,12 +60,12 @@ static void warn_stderr(void *arg, const char *msg)
 
 int main(int argc, char **argv)
 {
-	const char *path = SYSCONFDIR "/postern/postern.conf";
+	const char *path = SYSCONFDIR "/postern/postern.conf", *report = NULL;
 	int inetd = 0, implicit_tls = 0, proxy = 0, to_stderr = 0, check = 0, print = 0, opt;
 	struct config cfg;
 	char err[512];
 
-	while ((opt = getopt(argc, argv, "f:iSPdtTVh")) != -1) {
+	while ((opt = getopt(argc, argv, "f:iSPdtTU:Vh")) != -1) {
 		switch (opt) {
 		case 'f': path = optarg; break;
 		case 'i': inetd = 1; break;
@@ -71,6 +74,7 @@ int main(int argc, char **argv)
 		case 'd': to_stderr = 1; break;
 		case 't': check = 1; break;
 		case 'T': print = 1; break;
+		case 'U': report = optarg; break;
 		case 'V': print_version(); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -86,6 +90,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "postern: %s\n", err);
 		return 1;
 	}
+	if (report)
+		return uidl_report(report, cfg.dovecot_uidl_format, stdout) < 0 ? 1 : 0;
 	if (check || print) {
 		if (cfg.ncerts && cfg.ssl != CONF_SSL_OFF) {
 			struct tls_server *t = tls_server_new(&cfg, err, sizeof(err));
