@@ -156,7 +156,7 @@ static void listing(const char *sub, char *out, size_t cap)
 
 static struct mailstore *open_store(void)
 {
-	struct mailstore_opts o = { 0, 0, 0, geteuid() };
+	struct mailstore_opts o = { 0, 0, 0, geteuid(), 0, NULL };
 	struct mailstore *s = NULL;
 	char path[256], err[256];
 	snprintf(path, sizeof(path), "%s/Maildir", top);
