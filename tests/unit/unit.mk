@@ -4,7 +4,7 @@
 #   make unit          build and run every test; fails if any test fails
 #   make unit-strict   also fail on the KNOWN BUG tests (reported, unfixed)
 UNIT_NAMES = parse msgencode mdname passwd_line config util heap rcpt proxy proxy_v2 \
-             base64 ipc
+             base64 ipc uidl_import
 UNIT_CORE  = $(UNIT_NAMES:%=tests/unit/test_%)
 # SCRAM: the pre-auth side's message splitting (the server is in the library).
 UNIT_SCRAM_OBJS = src/sasl.o
