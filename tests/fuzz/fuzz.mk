@@ -13,7 +13,7 @@ FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 300
 FUZZ_QUICK_SECONDS ?= 10
 FUZZ_EXTRA         ?=
-FUZZ_PURE_NAMES  := parse msgencode mdname passwd_line config rcpt proxy
+FUZZ_PURE_NAMES  := parse msgencode mdname passwd_line config rcpt proxy uidl_import
 FUZZ_PURE_BINS    = $(FUZZ_PURE_NAMES:%=tests/fuzz/fuzz_%)
 # The fuzz build has its own objects: other compiler, other flags.
 FUZZ_PURE_OBJDIR  = tests/fuzz/obj
@@ -32,6 +32,7 @@ FUZZ_MAXLEN_passwd_line = 1024
 FUZZ_MAXLEN_config      = 4096
 FUZZ_MAXLEN_rcpt        = 4096
 FUZZ_MAXLEN_proxy       = 2200
+FUZZ_MAXLEN_uidl_import = 4096
 
 $(FUZZ_PURE_OBJDIR)/%.o: src/%.c $(wildcard include/*.h)
 	@mkdir -p $(FUZZ_PURE_OBJDIR)
