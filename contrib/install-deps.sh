@@ -14,6 +14,23 @@ build) want=$build ;;
 test) want=$test ;;
 *) echo "usage: $0 build|test" >&2; exit 2 ;;
 esac
+# Courier's POP3 server for tests/integration/test_migrate.py: courier-pop
+# conflicts with dovecot as an installed package, so its .debs are only
+# downloaded (apt-get download, nothing installed) and the test unpacks them
+# with dpkg -x.
+courier_debs="courier-pop courier-base courier-authlib libcourier-unicode4"
+deb_cache=/var/cache/postern-test-debs
+if [ "$1" = test ]; then
+	for p in $courier_debs; do
+		ls "$deb_cache/${p}_"*.deb >/dev/null 2>&1 && continue
+		if [ "$(id -u)" != 0 ]; then
+			echo "missing $deb_cache/$p (run as root)" >&2
+			exit 1
+		fi
+		mkdir -p "$deb_cache"
+		(cd "$deb_cache" && apt-get download -q "$p" >/dev/null)
+	done
+fi
 missing=""
 for p in $want; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
