@@ -392,7 +392,7 @@ struct uidl_map *uidl_map_open(int dirfd, uid_t owner, const char *fmt, int save
 static int count_dir(int dirfd, const char *dir, const struct uidl_map *m,
 		     size_t *total, size_t *kept)
 {
-	int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d;
 	struct dirent *de;
 	if (fd < 0 || !(d = fdopendir(fd))) {

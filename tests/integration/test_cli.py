@@ -87,6 +87,10 @@ def test_check_commented_example(srv):
     ("timeout = 500ms", "timeout: must be at least 1s"),
     ("login_timeout = 0s", "login_timeout: must be at least 1s"),
     ("spare_sessions = 65", "spare_sessions: must be at most 64"),
+    ("dovecot_uidl_format = %m", "dovecot_uidl_format: '%m': %m (header MD5) is mbox only"),
+    ("dovecot_uidl_format = %v", "dovecot_uidl_format: '%v': the format has none of %u %f %g"),
+    ("dovecot_uidl_format = %x", "dovecot_uidl_format: '%x': unknown variable"),
+    ("uidl_import = sometimes", "uidl_import: 'sometimes' is not yes or no"),
 ])
 def test_check_bad_config_names_file_and_line(conf, line, message):
     good = open(conf).read().splitlines()

@@ -393,6 +393,12 @@ def test_from_courier(server_factory):
         header = f.readline().split()
     assert header[0] == "/3"
     assert sorted(old.values()) == sorted(f"UID{n}-{header[2]}" for n in range(1, 13))
+    # The report before the move reads the old file and writes nothing.
+    r = subprocess.run([POSTERN, "-f", server.conf, "-U", md.path], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (f"{md.path}: 12 messages, 12 keep the UIDL of the previous server, "
+                        "0 get postern's own (old UIDLs from: courierpop3dsizelist, 12 entries)\n")
+    assert not os.path.exists(os.path.join(md.path, "postern-uidls"))
     now, _ = migrate_and_check(server, old, work, idfile, 12)
     server.stop()
     os.unlink(os.path.join(md.path, "courierpop3dsizelist"))
