@@ -30,7 +30,7 @@ FUZZP_SRC_pop3cmd = pop3cmd netio
 FUZZP_SRC_sasl    = sasl scram
 FUZZP_SRC_ipc     =
 FUZZP_SRC_session = mailproc mailbox sleep mailstate maildir maildir_index maildir_dups maildirsize msgstream \
-                    netio pop3cmd serve capa uidindex
+                    uidl_map netio pop3cmd serve capa uidindex
 # The session target runs mail_main() in process: its _exit(), the logging
 # calls and the allocations are redirected into the harness (see
 # fuzz_session.c), so a session "exits" back into the fuzzer.
