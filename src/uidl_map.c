@@ -327,54 +327,55 @@ static struct uidl_map *open_map(int dirfd, uid_t owner, const char *fmt, int sa
 	buf = read_file(dirfd, UIDLS_FILE, owner, &len, &st);
 	if (buf) {
 		m->file = UIDLS_FILE;
-		if (uidls_file_parse(buf, len, src, sizeof(src), uidls_rec, bad_line, m) < 0) {
-			if (!quiet)
-				plog(LOG_ERR, "uidl import: " UIDLS_FILE " has a bad header; "
-				     "old UIDLs are not served (remove it to import again)");
-			*source = "none (" UIDLS_FILE " unreadable)";
-		} else {
-			*source = UIDLS_FILE;
-		}
+		long r = uidls_file_parse(buf, len, src, sizeof(src), uidls_rec, bad_line, m);
 		free(buf);
-		build(m);
-	} else {
-		if (errno != ENOENT) {
-			if (!quiet)
-				plog(LOG_ERR, "uidl import: cannot read " UIDLS_FILE ": %s",
-				     strerror(errno));
-			*source = "none (" UIDLS_FILE " unreadable)";
-			uidl_map_free(m);
-			return NULL;
+		if (r >= 0) {
+			*source = UIDLS_FILE;
+			build(m);
+			goto done;
 		}
-		have_d = fstatat(dirfd, DOVECOT_FILE, &sd, AT_SYMLINK_NOFOLLOW) == 0;
-		have_c = fstatat(dirfd, COURIER_FILE, &sc, AT_SYMLINK_NOFOLLOW) == 0;
-		if (!have_d && !have_c) {
-			*source = "none";
-			uidl_map_free(m);
-			return NULL;
-		}
-		/* The newer file first: its entries win. */
-		if (have_d && have_c && (sc.st_mtim.tv_sec > sd.st_mtim.tv_sec ||
-					 (sc.st_mtim.tv_sec == sd.st_mtim.tv_sec &&
-					  sc.st_mtim.tv_nsec > sd.st_mtim.tv_nsec))) {
-			used |= import(m, dirfd, owner, COURIER_FILE) ? 2 : 0;
-			used |= import(m, dirfd, owner, DOVECOT_FILE) ? 1 : 0;
-		} else {
-			if (have_d)
-				used |= import(m, dirfd, owner, DOVECOT_FILE) ? 1 : 0;
-			if (have_c)
-				used |= import(m, dirfd, owner, COURIER_FILE) ? 2 : 0;
-		}
-		*source = used == 3 ? DOVECOT_FILE "+" COURIER_FILE : used == 1 ? DOVECOT_FILE :
-			  used == 2 ? COURIER_FILE : "none (old files unusable)";
-		build(m);
+		/* Damaged (it is written whole, by rename): import again if
+		 * the old files are still there, else serve postern's own. */
 		if (!quiet)
-			plog(LOG_NOTICE, "uidl import: %zu UIDLs from %s kept, %u entries dropped",
-			     m->n, *source, m->dropped);
-		if (save_it)
-			save(m, dirfd, used == 3 ? "dovecot+courier" : used == 1 ? "dovecot" :
-			     used == 2 ? "courier" : "none");
+			plog(LOG_ERR, "uidl import: " UIDLS_FILE " has a bad header; not used");
+	} else if (errno != ENOENT) {
+		if (!quiet)
+			plog(LOG_ERR, "uidl import: cannot read " UIDLS_FILE ": %s", strerror(errno));
+		*source = "none (" UIDLS_FILE " unreadable)";
+		uidl_map_free(m);
+		return NULL;
 	}
+
+	have_d = fstatat(dirfd, DOVECOT_FILE, &sd, AT_SYMLINK_NOFOLLOW) == 0;
+	have_c = fstatat(dirfd, COURIER_FILE, &sc, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!have_d && !have_c) {
+		*source = "none";
+		uidl_map_free(m);
+		return NULL;
+	}
+	/* The newer file first: its entries win. */
+	if (have_d && have_c && (sc.st_mtim.tv_sec > sd.st_mtim.tv_sec ||
+				 (sc.st_mtim.tv_sec == sd.st_mtim.tv_sec &&
+				  sc.st_mtim.tv_nsec > sd.st_mtim.tv_nsec))) {
+		used |= import(m, dirfd, owner, COURIER_FILE) ? 2 : 0;
+		used |= import(m, dirfd, owner, DOVECOT_FILE) ? 1 : 0;
+	} else {
+		if (have_d)
+			used |= import(m, dirfd, owner, DOVECOT_FILE) ? 1 : 0;
+		if (have_c)
+			used |= import(m, dirfd, owner, COURIER_FILE) ? 2 : 0;
+	}
+	*source = used == 3 ? DOVECOT_FILE "+" COURIER_FILE : used == 1 ? DOVECOT_FILE :
+		  used == 2 ? COURIER_FILE : "none (old files unusable)";
+	build(m);
+	if (!quiet)
+		plog(LOG_NOTICE, "uidl import: %zu UIDLs from %s kept, %u entries dropped",
+		     m->n, *source, m->dropped);
+	if (save_it)
+		save(m, dirfd, used == 3 ? "dovecot+courier" : used == 1 ? "dovecot" :
+		     used == 2 ? "courier" : "none");
+
+done:
 	if (m->n == 0) {
 		uidl_map_free(m);
 		return NULL;

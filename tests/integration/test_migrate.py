@@ -433,3 +433,59 @@ def test_courier_malformed_lines_and_import_off(server_factory):
     assert "courierpop3dsizelist line 3 skipped: bad uid" in server.logtext()
     st = os.stat(os.path.join(md.path, "postern-uidls"))
     assert st.st_uid == md.uid
+
+
+def test_both_files_newer_wins_and_bad_files(server_factory):
+    """Both old files: for a message both list, the newer file's UIDL; the
+    others from whichever lists them.  A file not owned by the mailbox
+    owner is not read; a postern-uidls with a bad header is not used
+    (logged), and UIDLs are then postern's own."""
+    server = server_factory()
+    md = server.maildirs[USER]
+    a = md.add(b"Message-ID: <a>\n\na\n", name="1700000001.M1P1.h")
+    b = md.add(b"Message-ID: <b>\n\nb\n", name="1700000002.M2P2.h")
+    c = md.add(b"Message-ID: <c>\n\nc\n", name="1700000003.M3P3.h")
+    dc = os.path.join(md.path, "dovecot-uidlist")
+    cr = os.path.join(md.path, "courierpop3dsizelist")
+    with open(dc, "w") as f:
+        f.write(f"3 V77 N3\n1 :{a}\n2 :{b}\n")
+    with open(cr, "w") as f:
+        f.write(f"/3 9 55\n{b} 1 8:55:0\n{c} 1 9:55:0\n")
+    for p in (dc, cr):
+        os.chown(p, md.uid, md.gid)
+    os.utime(dc, (1700000000, 1700000000))      # Courier's is newer
+    server.start()
+    got = uidl_by_message(server.port)
+    assert got == {"Message-ID: <a>": "%08x%08x" % (1, 77), "Message-ID: <b>": "UID8-55",
+                   "Message-ID: <c>": "UID9-55"}
+    with open(os.path.join(md.path, "postern-uidls")) as f:
+        assert f.readline() == "postern-uidls 1 dovecot+courier\n"
+    server.stop()
+
+    # A foreign-owned old file is ignored (and said so).
+    os.unlink(os.path.join(md.path, "postern-uidls"))
+    os.chown(cr, 0, 0)
+    server.start()
+    got = uidl_by_message(server.port)
+    assert got["Message-ID: <b>"] == "%08x%08x" % (2, 77)
+    assert got["Message-ID: <c>"] == c
+    assert "cannot read courierpop3dsizelist: not owned by the mailbox owner" in server.logtext()
+    server.stop()
+
+    # A damaged postern-uidls: not used (logged), never a wrong UIDL; the
+    # old files, still there, are imported again.
+    p = os.path.join(md.path, "postern-uidls")
+    with open(p, "w") as f:
+        f.write(f"postern-uidls 9 x\n{a} WRONG\n")
+    os.chown(p, md.uid, md.gid)
+    server.start()
+    assert uidl_by_message(server.port) == got
+    assert "postern-uidls has a bad header" in server.logtext()
+    server.stop()
+    # ... and without them: postern's own UIDLs.
+    with open(p, "w") as f:
+        f.write(f"postern-uidls 9 x\n{a} WRONG\n")
+    os.chown(p, md.uid, md.gid)
+    os.unlink(dc)
+    server.start()
+    assert sorted(uidl_by_message(server.port).values()) == sorted([a, b, c])
