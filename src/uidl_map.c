@@ -34,6 +34,7 @@
 struct uentry {
 	size_t name, name_len;   /* offsets into pool */
 	size_t uidl, uidl_len;
+	uint32_t hname, huidl;   /* their hashes (low bits) */
 };
 
 struct uidl_map {
@@ -50,12 +51,22 @@ struct uidl_map {
 	int quiet;               /* postern -U: no syslog noise */
 };
 
-static uint64_t hash(const char *s, size_t n)
+/* Eight bytes a step: a warm login of a migrated mailbox hashes every
+ * entry twice and every message once. */
+static uint32_t hash(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	while (n--)
-		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
-	return h;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+	while (n >= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+		s += 8;
+		n -= 8;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return (uint32_t)(h ^ (h >> 29));
 }
 
 static size_t pool_add(struct uidl_map *m, const char *s, size_t n)
@@ -85,28 +96,25 @@ static void add(struct uidl_map *m, const char *name, size_t nlen, const char *u
 	x->name_len = nlen;
 	x->uidl = pool_add(m, uidl, ulen);
 	x->uidl_len = ulen;
+	x->hname = hash(name, nlen);
+	x->huidl = hash(uidl, ulen);
 }
 
-static long find(const struct uidl_map *m, const uint32_t *tab, int by_uidl, const char *s, size_t n)
+/* The slot of s[0..n) (hash h) in tab: its entry, or the empty slot where
+ * it would go. */
+static size_t probe(const struct uidl_map *m, const uint32_t *tab, int by_uidl, const char *s,
+		    size_t n, uint32_t h)
 {
 	size_t i;
-	if (!tab)
-		return -1;
-	for (i = hash(s, n) & (m->tsize - 1); tab[i]; i = (i + 1) & (m->tsize - 1)) {
+	for (i = h & (m->tsize - 1); tab[i]; i = (i + 1) & (m->tsize - 1)) {
 		const struct uentry *x = &m->e[tab[i] - 1];
-		size_t off = by_uidl ? x->uidl : x->name, len = by_uidl ? x->uidl_len : x->name_len;
-		if (len == n && memcmp(m->pool + off, s, n) == 0)
-			return (long)(tab[i] - 1);
+		if ((by_uidl ? x->huidl : x->hname) != h ||
+		    (by_uidl ? x->uidl_len : x->name_len) != n)
+			continue;
+		if (memcmp(m->pool + (by_uidl ? x->uidl : x->name), s, n) == 0)
+			break;
 	}
-	return -1;
-}
-
-static void put(const struct uidl_map *m, uint32_t *tab, const char *s, size_t n, size_t idx)
-{
-	size_t i;
-	for (i = hash(s, n) & (m->tsize - 1); tab[i]; i = (i + 1) & (m->tsize - 1))
-		;
-	tab[i] = (uint32_t)idx + 1;
+	return i;
 }
 
 /* Index the entries; the later of two with one name or one UIDL goes. */
@@ -120,9 +128,11 @@ static void build(struct uidl_map *m)
 	for (i = 0; i < m->n; i++) {
 		struct uentry x = m->e[i];
 		const char *name = m->pool + x.name, *uidl = m->pool + x.uidl;
-		if (find(m, m->by_name, 0, name, x.name_len) >= 0)
+		size_t sn = probe(m, m->by_name, 0, name, x.name_len, x.hname), su;
+		if (m->by_name[sn])
 			continue; /* the newer file's entry stands */
-		if (find(m, m->by_uidl, 1, uidl, x.uidl_len) >= 0) {
+		su = probe(m, m->by_uidl, 1, uidl, x.uidl_len, x.huidl);
+		if (m->by_uidl[su]) {
 			if (!m->quiet)
 				plog(LOG_WARNING, "uidl import: %s has UIDL %s a second time: "
 				     "that message gets postern's own", name, uidl);
@@ -130,8 +140,7 @@ static void build(struct uidl_map *m)
 			continue;
 		}
 		m->e[k] = x;
-		put(m, m->by_name, name, x.name_len, k);
-		put(m, m->by_uidl, uidl, x.uidl_len, k);
+		m->by_name[sn] = m->by_uidl[su] = (uint32_t)k + 1;
 		k++;
 	}
 	m->n = k;
@@ -139,13 +148,13 @@ static void build(struct uidl_map *m)
 
 const char *uidl_map_get(const struct uidl_map *m, const char *name, size_t len)
 {
-	long i = find(m, m->by_name, 0, name, len);
-	return i < 0 ? NULL : m->pool + m->e[i].uidl;
+	size_t i = probe(m, m->by_name, 0, name, len, hash(name, len));
+	return m->by_name[i] ? m->pool + m->e[m->by_name[i] - 1].uidl : NULL;
 }
 
 int uidl_map_taken(const struct uidl_map *m, const char *uidl, size_t len)
 {
-	return find(m, m->by_uidl, 1, uidl, len) >= 0;
+	return m->by_uidl[probe(m, m->by_uidl, 1, uidl, len, hash(uidl, len))] != 0;
 }
 
 size_t uidl_map_count(const struct uidl_map *m)
@@ -326,6 +335,11 @@ static struct uidl_map *open_map(int dirfd, uid_t owner, const char *fmt, int sa
 	m->quiet = quiet;
 	buf = read_file(dirfd, UIDLS_FILE, owner, &len, &st);
 	if (buf) {
+		/* Room for all of it at once: no reallocation while reading. */
+		m->pool_cap = len + 1;
+		m->pool = xmalloc(m->pool_cap);
+		m->cap = len / 16 + 16;
+		m->e = xmalloc(m->cap * sizeof(*m->e));
 		m->file = UIDLS_FILE;
 		long r = uidls_file_parse(buf, len, src, sizeof(src), uidls_rec, bad_line, m);
 		free(buf);
