@@ -7,7 +7,8 @@
  * UIDL is made as that server made it, and the result is written to
  * postern-uidls, even when empty: from then on only that file is read, so
  * the old files may go and a warm login reads one small file (or finds
- * none: one failed open for a Maildir that never had a previous server).
+ * none: three failed lookups for a Maildir that never had a previous
+ * server).
  *
  * Uniqueness: an entry whose name or UIDL an earlier entry has is dropped
  * (the message gets postern's own UIDL) and logged, as is a UIDL that is not
