@@ -273,8 +273,16 @@ def test_dovecot_saved_uidl_and_collisions(server_factory):
     assert "dovecot-uidlist line 5 skipped" in log
     assert "UIDL saved-uidl-b a second time" in log
     assert "not 1-70 characters" in log
-    # The same on the next login (from postern-uidls).
+    # The same on the next login (from postern-uidls), and UID-PARAM finds
+    # messages by the imported UIDL, not by their own.
     assert uidl_by_message(server.port) == got
+    p = poplib.POP3("127.0.0.1", server.port, timeout=30)
+    p.user(USER)
+    p.pass_(PASSWORD)
+    assert p._shortcmd("UIDL UID:saved-uidl-b") == b"+OK 2 saved-uidl-b"
+    with pytest.raises(poplib.error_proto, match="UID/NOT-FOUND"):
+        p._shortcmd(f"UIDL UID:{b}")
+    p.quit()
 
 
 # ---- Courier ----
