@@ -105,7 +105,7 @@ static void make_maildir(void)
 
 static enum ms_status try_open(struct mailstore **s, char *err, size_t cap)
 {
-	struct mailstore_opts o = { 0, 0, 1, geteuid() };
+	struct mailstore_opts o = { 0, 0, 1, geteuid(), 0, NULL };
 	*s = NULL;
 	return maildir_ops.open(md, &o, s, err, cap);
 }
