@@ -17,25 +17,31 @@ esac
 # Courier's POP3 server for tests/integration/test_migrate.py: courier-pop
 # conflicts with dovecot as an installed package, so its .debs are only
 # downloaded (apt-get download, nothing installed) and the test unpacks them
-# with dpkg -x.
+# with dpkg -x.  After the package lists are fresh (apt-get update below).
 courier_debs="courier-pop courier-base courier-authlib libcourier-unicode4"
 deb_cache=/var/cache/postern-test-debs
-if [ "$1" = test ]; then
+fetch_courier() {
+	[ "$1" = test ] || return 0
 	for p in $courier_debs; do
 		ls "$deb_cache/${p}_"*.deb >/dev/null 2>&1 && continue
 		if [ "$(id -u)" != 0 ]; then
 			echo "missing $deb_cache/$p (run as root)" >&2
-			exit 1
+			return 1
 		fi
+		[ -n "$updated" ] || { apt-get update -q >/dev/null || true; updated=1; }
 		mkdir -p "$deb_cache"
-		(cd "$deb_cache" && apt-get download -q "$p" >/dev/null)
+		(cd "$deb_cache" && apt-get download -q "$p" >/dev/null) || return 1
 	done
-fi
+}
+updated=""
 missing=""
 for p in $want; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	fetch_courier "$1"
+	exit $?
+fi
 if [ "$(id -u)" != 0 ]; then
 	echo "missing packages:$missing (run as root, or install them)" >&2
 	exit 1
@@ -56,7 +62,9 @@ fi
 # instance: no system configuration, no system service.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -q >/dev/null || true
+updated=1
 rc=0
 apt-get install -y -q --no-install-recommends $missing >/dev/null || rc=$?
 [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+[ $rc = 0 ] && { fetch_courier "$1" || rc=$?; }
 exit $rc

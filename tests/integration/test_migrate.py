@@ -10,9 +10,8 @@ afterwards must get UIDLs none of the old ones has.
 
 The Courier packages come from /var/cache/postern-test-debs, filled by
 `sh contrib/install-deps.sh test` (apt-get download; courier-pop conflicts
-with dovecot as an installed package, so it is never installed).  When that
-cache is empty this fixture runs the same `apt-get download` (documented in
-README: nothing is installed)."""
+with dovecot as an installed package, so it is never installed).  A fixture
+never runs apt-get itself: an empty cache fails the test loudly."""
 import glob
 import grp
 import os
@@ -292,12 +291,8 @@ def courier_root(tmp):
     debs = []
     for pkg in COURIER_DEBS:
         found = sorted(glob.glob(os.path.join(DEB_CACHE, f"{pkg}_*.deb")))
-        if not found:
-            os.makedirs(DEB_CACHE, exist_ok=True)
-            subprocess.run(["apt-get", "download", pkg], cwd=DEB_CACHE, check=True,
-                           capture_output=True)
-            found = sorted(glob.glob(os.path.join(DEB_CACHE, f"{pkg}_*.deb")))
-        assert found, f"no .deb for {pkg} in {DEB_CACHE}"
+        assert found, (f"no .deb for {pkg} in {DEB_CACHE}: "
+                       "run sh contrib/install-deps.sh test (make check does)")
         debs.append(found[-1])
     root = os.path.join(tmp, "courier")
     os.makedirs(root)
