@@ -19,6 +19,8 @@ struct capa_info {
 	int sasl;            /* a SASL line: logins possible at all (not with
 	                      * ssl = required before TLS) */
 	int scram_plus;      /* SCRAM-SHA-256-PLUS: TLS with channel binding */
+	unsigned mechs;      /* auth_mechanisms: the CONF_MECH_* bits that may
+	                      * be offered at all */
 	int pipelining;      /* PIPELINING */
 	long login_delay;    /* LOGIN-DELAY n; < 0: not listed */
 	int login_delay_user; /* ... followed by USER: it varies per user */
@@ -36,6 +38,9 @@ struct capa_info {
 /* The SASL mechanisms, space-separated ("" when none).  Returns the length
  * (as snprintf). */
 size_t capa_mechanisms(const struct capa_info *ci, char *buf, size_t cap);
+/* The CONF_MECH_* bit of a SASL mechanism's name (any case), 0 if postern
+ * knows no such mechanism. */
+unsigned capa_mech_bit(const char *name);
 /* The USER and SASL lines, CRLF-terminated ("" when none). */
 size_t capa_auth_lines(const struct capa_info *ci, char *buf, size_t cap);
 /* The whole reply, "+OK ...\r\n" to ".\r\n".  Returns its length; cap

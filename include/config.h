@@ -35,6 +35,16 @@ enum conf_ssl { CONF_SSL_REQUIRED, CONF_SSL_OPTIONAL, CONF_SSL_OFF };
 enum conf_plaintext { CONF_PLAINTEXT_TLS_OR_LOOPBACK, CONF_PLAINTEXT_ALWAYS };
 enum conf_tls_version { CONF_TLS_V1_2, CONF_TLS_V1_3 };
 
+/* Credential sources (passdb), tried in the order given. */
+enum conf_passdb { CONF_PASSDB_FILE, CONF_PASSDB_PAM, CONF_PASSDB_CHECKPASSWORD };
+#define CONF_MAX_PASSDB 3
+
+/* SASL mechanisms (auth_mechanisms), a bit each. */
+#define CONF_MECH_PLAIN      1u
+#define CONF_MECH_LOGIN      2u
+#define CONF_MECH_SCRAM      4u   /* SCRAM-SHA-256 */
+#define CONF_MECH_SCRAM_PLUS 8u   /* SCRAM-SHA-256-PLUS */
+
 struct cert_pair {
 	char cert[256];
 	char key[256];
@@ -44,6 +54,13 @@ struct config {
 	struct listen_addr listen[CONF_MAX_LISTEN];
 	int nlisten;
 	char passwd_file[256];
+	int passdb[CONF_MAX_PASSDB];         /* enum conf_passdb, in order */
+	int npassdb;
+	char pam_service[64];
+	char checkpassword[256];             /* the program's absolute path */
+	uint64_t passdb_timeout_ms;          /* PAM and checkpassword checks */
+	uint64_t passdb_fail_time_ms;        /* their failures answered after this */
+	unsigned auth_mechanisms;            /* CONF_MECH_* */
 	char mail_location[256];
 	char unpriv_user[64];
 	char empty_dir[256];
@@ -123,6 +140,8 @@ int config_set(struct config *c, const char *key, const char *value,
 	       char *err, size_t errcap);
 /* Check cross-key consistency after loading. */
 int config_check(const struct config *c, char *err, size_t errcap);
+/* 1 if source (enum conf_passdb) is one of c's passdb sources. */
+int config_has_passdb(const struct config *c, int source);
 /* Print the effective settings in the file's own syntax. */
 void config_print(const struct config *c, FILE *out);
 #endif

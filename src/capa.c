@@ -3,7 +3,9 @@
  * pre-auth process answers CAPA and AUTH with it, and the mail process
  * answers CAPA with it after the login. */
 #include "capa.h"
+#include "config.h"
 #include <stdio.h>
+#include <strings.h>
 
 /* snprintf's length, or what fitted when the text was cut. */
 static size_t fitted(int n, size_t cap)
@@ -17,19 +19,42 @@ static size_t fitted(int n, size_t cap)
 
 size_t capa_mechanisms(const struct capa_info *ci, char *buf, size_t cap)
 {
-	return fitted(snprintf(buf, cap, "%s%s", ci->user ? "PLAIN LOGIN " : "",
-			       !ci->sasl ? "" :
-			       ci->scram_plus ? "SCRAM-SHA-256 SCRAM-SHA-256-PLUS" :
-			       "SCRAM-SHA-256"), cap);
+	/* auth_mechanisms says what may be offered; the connection says what
+	 * can be used on it: PLAIN and LOGIN where passwords may cross it,
+	 * SCRAM where logins are possible, -PLUS with channel binding. */
+	int plain = ci->user && (ci->mechs & CONF_MECH_PLAIN);
+	int login = ci->user && (ci->mechs & CONF_MECH_LOGIN);
+	int scram = ci->sasl && (ci->mechs & CONF_MECH_SCRAM);
+	int plus = ci->sasl && ci->scram_plus && (ci->mechs & CONF_MECH_SCRAM_PLUS);
+	char all[80];
+	snprintf(all, sizeof(all), "%s%s%s%s", plain ? " PLAIN" : "", login ? " LOGIN" : "",
+		 scram ? " SCRAM-SHA-256" : "", plus ? " SCRAM-SHA-256-PLUS" : "");
+	/* Without the leading blank. */
+	return fitted(snprintf(buf, cap, "%s", all[0] ? all + 1 : ""), cap);
+}
+
+unsigned capa_mech_bit(const char *name)
+{
+	if (strcasecmp(name, "PLAIN") == 0)
+		return CONF_MECH_PLAIN;
+	if (strcasecmp(name, "LOGIN") == 0)
+		return CONF_MECH_LOGIN;
+	if (strcasecmp(name, "SCRAM-SHA-256") == 0)
+		return CONF_MECH_SCRAM;
+	if (strcasecmp(name, "SCRAM-SHA-256-PLUS") == 0)
+		return CONF_MECH_SCRAM_PLUS;
+	return 0;
 }
 
 size_t capa_auth_lines(const struct capa_info *ci, char *buf, size_t cap)
 {
 	char mech[128];
-	capa_mechanisms(ci, mech, sizeof(mech));
+	/* No SASL line when no mechanism can be offered (RFC 2449: it
+	 * lists at least one). */
+	int sasl = ci->sasl && capa_mechanisms(ci, mech, sizeof(mech)) > 0;
 	return fitted(snprintf(buf, cap, "%s%s%s%s", ci->user ? "USER\r\n" : "",
-			       ci->sasl ? "SASL " : "", ci->sasl ? mech : "",
-			       ci->sasl ? "\r\n" : ""), cap);
+			       sasl ? "SASL " : "", sasl ? mech : "",
+			       sasl ? "\r\n" : ""), cap);
 }
 
 size_t capa_text(const struct capa_info *ci, char *buf, size_t cap)

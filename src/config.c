@@ -14,7 +14,7 @@
 #include <strings.h>
 
 enum ktype { K_STR, K_ENUM, K_DUR, K_UINT, K_UID, K_GID, K_BOOL, K_SIZE, K_LISTEN, K_CERT, K_KEY,
-	     K_DELAY, K_EXPIRE, K_NETS };
+	     K_DELAY, K_EXPIRE, K_NETS, K_PASSDB, K_MECHS };
 
 struct key {
 	const char *name;
@@ -28,6 +28,14 @@ struct key {
 static const char *const ssl_names[] = { "required", "optional", "off", NULL };
 static const char *const plaintext_names[] = { "tls-or-loopback", "always", NULL };
 static const char *const tlsver_names[] = { "TLSv1.2", "TLSv1.3", NULL };
+/* passdb words, in enum conf_passdb order. */
+static const char *const passdb_names[] = { "passwd-file", "pam", "checkpassword", NULL };
+/* auth_mechanisms words and their CONF_MECH_* bits, in CAPA order. */
+static const struct { const char *name; unsigned bit; } mech_names[] = {
+	{ "plain", CONF_MECH_PLAIN }, { "login", CONF_MECH_LOGIN },
+	{ "scram-sha-256", CONF_MECH_SCRAM }, { "scram-sha-256-plus", CONF_MECH_SCRAM_PLUS },
+};
+#define NMECHS (sizeof(mech_names) / sizeof(mech_names[0]))
 
 #define O(f) offsetof(struct config, f)
 #define S(f) O(f), sizeof(((struct config *)0)->f)
@@ -35,6 +43,12 @@ static const struct key keys[] = {
 	{ "listen", K_LISTEN, 0, 0, NULL, 0, 0 },
 	{ "listen_tls", K_LISTEN, 1, 0, NULL, 0, 0 },
 	{ "passwd_file", K_STR, S(passwd_file), NULL, 0, 0 },
+	{ "passdb", K_PASSDB, 0, 0, NULL, 0, 0 },
+	{ "pam_service", K_STR, S(pam_service), NULL, 0, 0 },
+	{ "checkpassword", K_STR, S(checkpassword), NULL, 0, 0 },
+	{ "passdb_timeout", K_DUR, O(passdb_timeout_ms), 0, NULL, 1000, 0 },
+	{ "passdb_fail_time", K_DUR, O(passdb_fail_time_ms), 0, NULL, 0, 0 },
+	{ "auth_mechanisms", K_MECHS, 0, 0, NULL, 0, 0 },
 	{ "mail_location", K_STR, S(mail_location), NULL, 0, 0 },
 	{ "unpriv_user", K_STR, S(unpriv_user), NULL, 0, 0 },
 	{ "empty_dir", K_STR, S(empty_dir), NULL, 0, 0 },
@@ -100,6 +114,12 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	strcpy(c->passwd_file, SYSCONFDIR "/postern/passwd");
 	strcpy(c->mail_location, "%h/Maildir");
+	c->passdb[0] = CONF_PASSDB_FILE;
+	c->npassdb = 1;
+	strcpy(c->pam_service, "postern");
+	c->passdb_timeout_ms = 10000;
+	c->passdb_fail_time_ms = 1000;
+	c->auth_mechanisms = CONF_MECH_PLAIN | CONF_MECH_LOGIN;
 	strcpy(c->postmaster, "postmaster");
 	strcpy(c->unpriv_user, "postern");
 	strcpy(c->empty_dir, "/run/postern/empty");
@@ -247,6 +267,62 @@ const struct listen_addr *config_listen_by_port(const struct config *c, unsigned
 	return NULL;
 }
 
+/* passdb = SOURCE [SOURCE...]: each at most once, tried in this order. */
+static int set_passdb(struct config *c, const char *value, char *err, size_t cap)
+{
+	char buf[256], *tok, *save = NULL;
+	int n = 0, i, j, list[CONF_MAX_PASSDB];
+	if (strlen(value) >= sizeof(buf))
+		return cerr(err, cap, "passdb: value too long");
+	strcpy(buf, value);
+	for (tok = strtok_r(buf, " ,\t", &save); tok; tok = strtok_r(NULL, " ,\t", &save)) {
+		for (i = 0; passdb_names[i] && strcmp(passdb_names[i], tok) != 0; i++)
+			;
+		if (!passdb_names[i])
+			return cerr(err, cap, "passdb: '%s' is not one of passwd-file, pam, "
+				    "checkpassword", tok);
+		for (j = 0; j < n; j++)
+			if (list[j] == i)
+				return cerr(err, cap, "passdb: '%s' given twice", tok);
+		list[n++] = i;     /* at most CONF_MAX_PASSDB distinct words */
+	}
+	if (n == 0)
+		return cerr(err, cap, "passdb: name at least one source");
+	memcpy(c->passdb, list, sizeof(list[0]) * (size_t)n);
+	c->npassdb = n;
+	return 0;
+}
+
+/* auth_mechanisms = MECH [MECH...], case-insensitive as in Dovecot. */
+static int set_mechs(struct config *c, const char *value, char *err, size_t cap)
+{
+	char buf[256], *tok, *save = NULL;
+	unsigned bits = 0;
+	size_t i;
+	if (strlen(value) >= sizeof(buf))
+		return cerr(err, cap, "auth_mechanisms: value too long");
+	strcpy(buf, value);
+	for (tok = strtok_r(buf, " ,\t", &save); tok; tok = strtok_r(NULL, " ,\t", &save)) {
+		for (i = 0; i < NMECHS && strcasecmp(mech_names[i].name, tok) != 0; i++)
+			;
+		if (i == NMECHS)
+			return cerr(err, cap, "auth_mechanisms: '%s' is not one of plain, login, "
+				    "scram-sha-256, scram-sha-256-plus", tok);
+		bits |= mech_names[i].bit;
+	}
+	c->auth_mechanisms = bits;
+	return 0;
+}
+
+int config_has_passdb(const struct config *c, int source)
+{
+	int i;
+	for (i = 0; i < c->npassdb; i++)
+		if (c->passdb[i] == source)
+			return 1;
+	return 0;
+}
+
 /* K_ENUM: the index of v in names, or -1; the list of names for errors. */
 static int enum_index(const char *v, const char *const *names)
 {
@@ -356,6 +432,10 @@ int config_set(struct config *c, const char *key, const char *value,
 		return set_listen(c, value, (int)k->off, err, cap);
 	case K_NETS:
 		return set_nets(c, value, err, cap);
+	case K_PASSDB:
+		return set_passdb(c, value, err, cap);
+	case K_MECHS:
+		return set_mechs(c, value, err, cap);
 	case K_CERT:
 		if (c->ncerts >= CONF_MAX_CERTS)
 			return cerr(err, cap, "more than %d certificates", CONF_MAX_CERTS);
@@ -510,6 +590,17 @@ int config_check(const struct config *c, char *err, size_t cap)
 			    "max_sessions - 1 (%u)", c->max_sessions - 1);
 	if (c->sleeping && c->max_sleeping_sessions && c->sleeping_lock_file[0] != '/')
 		return cerr(err, cap, "sleeping_lock_file must be an absolute path");
+	if (config_has_passdb(c, CONF_PASSDB_CHECKPASSWORD) && c->checkpassword[0] != '/')
+		return cerr(err, cap, "passdb checkpassword needs checkpassword = an absolute path");
+	if (!config_has_passdb(c, CONF_PASSDB_FILE)) {
+		/* SCRAM and APOP need a secret stored for the user; only the
+		 * passwd file holds one. */
+		if (c->auth_mechanisms & (CONF_MECH_SCRAM | CONF_MECH_SCRAM_PLUS))
+			return cerr(err, cap, "auth_mechanisms: SCRAM needs passwd-file among the "
+				    "passdb sources (PAM and checkpassword hold no SCRAM secrets)");
+		if (c->apop)
+			return cerr(err, cap, "apop needs passwd-file among the passdb sources");
+	}
 	return 0;
 }
 
@@ -618,6 +709,19 @@ void config_print(const struct config *c, FILE *out)
 			break;
 		case K_NETS:
 			print_nets(c, out);
+			break;
+		case K_PASSDB:
+			fprintf(out, "%s =", k->name);
+			for (j = 0; j < c->npassdb; j++)
+				fprintf(out, " %s", passdb_names[c->passdb[j]]);
+			fputc('\n', out);
+			break;
+		case K_MECHS:
+			fprintf(out, "%s =", k->name);
+			for (j = 0; j < (int)NMECHS; j++)
+				if (c->auth_mechanisms & mech_names[j].bit)
+					fprintf(out, " %s", mech_names[j].name);
+			fputc('\n', out);
 			break;
 		}
 	}

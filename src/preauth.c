@@ -62,6 +62,7 @@ static void caps(const struct preauth *p, struct capa_info *ci)
 	ci->user = plaintext_ok(p);
 	ci->sasl = login_ok(p);
 	ci->scram_plus = p->tls && tls_can_bind(p->tls);
+	ci->mechs = p->cfg->auth_mechanisms;
 	ci->pipelining = 1;
 	/* RFC 2449 6.5, 6.7: the server's values, USER when some user has
 	 * their own (the monitor looked, IPC_CONN). */

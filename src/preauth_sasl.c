@@ -5,6 +5,7 @@
  * monitor checks the credentials. */
 #include "preauth.h"
 #include "base64.h"
+#include "capa.h"
 #include "log.h"
 #include "sasl.h"
 #include "tls.h"
@@ -255,6 +256,10 @@ void cmd_auth(void *ctx, const struct pop3_req *r)
 		for (s = strtok_r(mech, " ", &save); s; s = strtok_r(NULL, " ", &save))
 			conn_printf(&p->c, "%s\r\n", s);
 		conn_put(&p->c, ".\r\n", 3);
+		return;
+	}
+	if (!(p->cfg->auth_mechanisms & capa_mech_bit(r->argv[0]))) {
+		preauth_err(p, "unsupported authentication mechanism");
 		return;
 	}
 	if (strcasecmp(r->argv[0], "PLAIN") == 0 || strcasecmp(r->argv[0], "LOGIN") == 0) {

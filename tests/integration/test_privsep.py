@@ -631,7 +631,7 @@ def test_mail_process_holds_no_credentials(server_factory, how):
     hashes, not the user's own secret.  sleep-wake: with sleeping = yes the
     mail process is a child of the root parent, which reads the file again
     at every WAKE; the child still holds none of it."""
-    extra = "apop = yes\n"
+    extra = "apop = yes\nauth_mechanisms = plain login scram-sha-256\n"
     if how == "sleep-wake":
         extra += f"sleeping = yes\nsleeping_lock_file = /tmp/postern-privsep-{os.getpid()}.lock\n"
     s = server_factory(extra_conf=extra)

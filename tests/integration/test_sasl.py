@@ -32,7 +32,9 @@ def plain_ir(user="ptalice", password=PASSWORD, authz=""):
 
 
 def mk(server_factory, test_ca, extra=""):
-    s = tls_server(server_factory, test_ca, extra_conf="max_login_commands = 100\n" + extra)
+    # Every mechanism, SCRAM too (auth_mechanisms leaves it out by default).
+    s = tls_server(server_factory, test_ca, extra_conf="max_login_commands = 100\n"
+                   "auth_mechanisms = plain login scram-sha-256 scram-sha-256-plus\n" + extra)
     s.start()
     s.maildirs["ptalice"].add(MESSAGE)
     return s

@@ -663,6 +663,77 @@ static void test_print_round_trip(void **state)
 	round_trip(&c);
 }
 
+/* passdb (sources in order), their settings, and auth_mechanisms. */
+static void test_passdb_and_mechanisms(void **state)
+{
+	struct config c;
+	char err[512], *t;
+	config_defaults(&c);
+	/* Defaults: the passwd file only; PLAIN and LOGIN only. */
+	assert_int_equal(c.npassdb, 1);
+	assert_int_equal(c.passdb[0], CONF_PASSDB_FILE);
+	assert_string_equal(c.pam_service, "postern");
+	assert_true(c.passdb_timeout_ms == 10000 && c.passdb_fail_time_ms == 1000);
+	assert_int_equal(c.auth_mechanisms, CONF_MECH_PLAIN | CONF_MECH_LOGIN);
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+
+	assert_int_equal(set(&c, "passdb", "pam passwd-file"), 0);
+	assert_int_equal(c.npassdb, 2);
+	assert_int_equal(c.passdb[0], CONF_PASSDB_PAM);
+	assert_int_equal(c.passdb[1], CONF_PASSDB_FILE);
+	assert_true(config_has_passdb(&c, CONF_PASSDB_PAM));
+	assert_false(config_has_passdb(&c, CONF_PASSDB_CHECKPASSWORD));
+	assert_int_equal(set(&c, "passdb", "passwd-file, pam, checkpassword"), 0);
+	assert_int_equal(c.npassdb, 3);
+	/* A bad list leaves the old one. */
+	assert_int_equal(set(&c, "passdb", "pam ldap"), -1);
+	assert_int_equal(set(&c, "passdb", "pam pam"), -1);
+	assert_int_equal(set(&c, "passdb", ""), -1);
+	assert_int_equal(set(&c, "passdb", "PAM"), -1);
+	assert_int_equal(c.npassdb, 3);
+	/* checkpassword needs its program. */
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "checkpassword"));
+	assert_int_equal(set(&c, "checkpassword", "bin/check"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_int_equal(set(&c, "checkpassword", "/usr/bin/checkpassword"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+
+	assert_int_equal(set(&c, "auth_mechanisms", "SCRAM-SHA-256 plain"), 0);
+	assert_int_equal(c.auth_mechanisms, CONF_MECH_SCRAM | CONF_MECH_PLAIN);
+	assert_int_equal(set(&c, "auth_mechanisms", "scram-sha-256-plus,login"), 0);
+	assert_int_equal(c.auth_mechanisms, CONF_MECH_SCRAM_PLUS | CONF_MECH_LOGIN);
+	assert_int_equal(set(&c, "auth_mechanisms", "plain cram-md5"), -1);
+	assert_int_equal(set(&c, "auth_mechanisms", ""), 0);
+	assert_int_equal(c.auth_mechanisms, 0);
+	/* SCRAM and APOP need the passwd file among the sources. */
+	assert_int_equal(set(&c, "auth_mechanisms", "plain scram-sha-256"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(set(&c, "passdb", "pam checkpassword"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "SCRAM"));
+	assert_int_equal(set(&c, "auth_mechanisms", "plain login"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(set(&c, "apop", "yes"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "apop"));
+
+	assert_int_equal(set(&c, "passdb_timeout", "500ms"), -1);
+	assert_int_equal(set(&c, "passdb_fail_time", "0"), 0);
+	/* Printed in the file's own syntax, and loaded back the same. */
+	assert_int_equal(load_text(&c, "passdb = checkpassword passwd-file\n"
+				   "checkpassword = /bin/cpw\nauth_mechanisms = Login PLAIN\n"
+				   "passdb_fail_time = 250ms\n", err, sizeof(err)), 0);
+	t = print_text(&c);
+	assert_non_null(strstr(t, "passdb = checkpassword passwd-file\n"));
+	assert_non_null(strstr(t, "auth_mechanisms = plain login\n"));
+	assert_non_null(strstr(t, "passdb_fail_time = 250ms\n"));
+	free(t);
+	round_trip(&c);
+	expect_load_error("\n\npassdb = sql\n", 3, "passdb");
+	expect_load_error("auth_mechanisms = gssapi\n", 1, "auth_mechanisms");
+}
+
 /* config_print writes sizes in bytes and durations in s or ms, but
  * parse_size and parse_duration_ms take at most 4294967295 before the unit,
  * so "max_mailbox_size = 8G" prints as 8589934592, which postern then
@@ -868,6 +939,7 @@ int main(void)
 		cmocka_unit_test(test_load_directory),
 		cmocka_unit_test(test_extension_keys),
 		cmocka_unit_test(test_print_round_trip),
+		cmocka_unit_test(test_passdb_and_mechanisms),
 		cmocka_unit_test(test_print_round_trip_big_values),
 		cmocka_unit_test(test_listen_options),
 		cmocka_unit_test(test_proxy_trusted),

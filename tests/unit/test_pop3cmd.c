@@ -4,6 +4,7 @@
  * taken from the table under test. */
 #include "unit.h"
 #include "capa.h"
+#include "config.h"
 #include "pop3.h"
 #include "uidindex.h"
 
@@ -245,7 +246,8 @@ static struct capa_info pre(int stls, int user, int sasl, int plus)
 {
 	struct capa_info ci = { .state = ST_AUTH, .stls = stls, .user = user, .sasl = sasl,
 				.scram_plus = plus, .pipelining = 1, .login_delay = -1,
-				.expire = -1 };
+				.expire = -1, .mechs = CONF_MECH_PLAIN | CONF_MECH_LOGIN |
+				CONF_MECH_SCRAM | CONF_MECH_SCRAM_PLUS };
 	return ci;
 }
 
@@ -296,6 +298,50 @@ static void test_capa_mechanisms(void **state)
 	/* Cut short, not overrun. */
 	assert_int_equal(capa_auth_lines(&ci, buf, 8), 7);
 	assert_string_equal(buf, "USER\r\nS");
+}
+
+/* auth_mechanisms: only what it lists is offered, and still only where
+ * the connection allows it. */
+static void test_capa_auth_mechanisms(void **state)
+{
+	char buf[128];
+	/* The default (plain login): no SCRAM, even with channel binding. */
+	struct capa_info ci = pre(0, 1, 1, 1);
+	ci.mechs = CONF_MECH_PLAIN | CONF_MECH_LOGIN;
+	capa_mechanisms(&ci, buf, sizeof(buf));
+	assert_string_equal(buf, "PLAIN LOGIN");
+	check_capa(&ci, CAPA_HEAD "USER\r\nSASL PLAIN LOGIN\r\n" CAPA_TAIL);
+	/* A remote plain connection with the default: nothing SASL can
+	 * offer, so no SASL line (RFC 2449 lists at least one). */
+	ci = pre(1, 0, 1, 0);
+	ci.mechs = CONF_MECH_PLAIN | CONF_MECH_LOGIN;
+	assert_int_equal(capa_mechanisms(&ci, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	check_capa(&ci, CAPA_HEAD "STLS\r\n" CAPA_TAIL);
+	/* One mechanism of each kind. */
+	ci = pre(0, 1, 1, 1);
+	ci.mechs = CONF_MECH_LOGIN | CONF_MECH_SCRAM_PLUS;
+	capa_mechanisms(&ci, buf, sizeof(buf));
+	assert_string_equal(buf, "LOGIN SCRAM-SHA-256-PLUS");
+	ci.mechs = CONF_MECH_SCRAM;
+	capa_mechanisms(&ci, buf, sizeof(buf));
+	assert_string_equal(buf, "SCRAM-SHA-256");
+	/* -PLUS only where channel binding is possible. */
+	ci = pre(0, 1, 1, 0);
+	ci.mechs = CONF_MECH_SCRAM_PLUS | CONF_MECH_PLAIN;
+	capa_mechanisms(&ci, buf, sizeof(buf));
+	assert_string_equal(buf, "PLAIN");
+	/* The names AUTH takes, in any case. */
+	assert_int_equal(capa_mech_bit("plain"), CONF_MECH_PLAIN);
+	assert_int_equal(capa_mech_bit("Login"), CONF_MECH_LOGIN);
+	assert_int_equal(capa_mech_bit("scram-sha-256"), CONF_MECH_SCRAM);
+	assert_int_equal(capa_mech_bit("SCRAM-SHA-256-PLUS"), CONF_MECH_SCRAM_PLUS);
+	assert_int_equal(capa_mech_bit("SCRAM-SHA-1"), 0);
+	assert_int_equal(capa_mech_bit("PLAINX"), 0);
+	assert_int_equal(capa_mech_bit(""), 0);
+	/* None at all: USER still, no SASL line. */
+	ci.mechs = 0;
+	check_capa(&ci, CAPA_HEAD "USER\r\n" CAPA_TAIL);
 }
 
 static void test_capa_transaction(void **state)
@@ -452,6 +498,7 @@ int main(void)
 		cmocka_unit_test(test_msgnum),
 		cmocka_unit_test(test_capa_authorization),
 		cmocka_unit_test(test_capa_mechanisms),
+		cmocka_unit_test(test_capa_auth_mechanisms),
 		cmocka_unit_test(test_capa_transaction),
 		cmocka_unit_test(test_capa_optional_lines),
 		cmocka_unit_test(test_uid_arg),
