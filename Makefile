@@ -52,7 +52,8 @@ DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o src/preauth_sa
               src/tls_ctx.o src/tls_conn.o src/tls_relay.o \
               src/sasl.o src/sandbox_linux.o src/srclimits.o src/listen.o src/sdnotify.o \
               src/confcheck.o \
-              src/proxy_io.o src/proxy_wait.o
+              src/proxy_io.o src/proxy_wait.o \
+              src/passdb.o src/passdb_pam.o src/passdb_checkpw.o src/checkpw_proto.o
 PASSWD_OBJS = src/postern-passwd.o src/passwd_hash.o src/passwd_file.o
 DELIVER_OBJS = src/postern-deliver.o src/pickup.o src/pickup_record.o src/deliver.o
 
@@ -71,7 +72,7 @@ $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
 postern: $(DAEMON_OBJS) $(LIB)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS) -lseccomp
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS) -lseccomp -lpam
 
 postern-passwd: $(PASSWD_OBJS) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CRYPT_LIBS)

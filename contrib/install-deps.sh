@@ -2,13 +2,14 @@
 # Install what building (build) or testing (test) postern needs on Debian.
 # Runs apt-get only for packages that are missing; needs root for that.
 set -e
-build="gcc make pkg-config libssl-dev libcrypt-dev libseccomp-dev"
+build="gcc make pkg-config libssl-dev libcrypt-dev libseccomp-dev libpam0g-dev"
 test="$build libcmocka-dev python3 python3-pytest fetchmail getmail6 mpop curl
       openssl libio-socket-ssl-perl perl mandoc cppcheck clang libclang-rt-14-dev
       valgrind procps iproute2 testssl.sh libnet-ssleay-perl dovecot-core
       dovecot-pop3d gnuplot-nox postfix gdb haproxy systemd groff-base
       build-essential dpkg-dev debhelper lintian rpm fail2ban python3-systemd
-      man-db glusterfs-server glusterfs-client fuse3"
+      man-db glusterfs-server glusterfs-client fuse3
+      libpam-wrapper passwd"
 case "$1" in
 build) want=$build ;;
 test) want=$test ;;

@@ -4,6 +4,7 @@
 #include "confcheck.h"
 #include "log.h"
 #include "master.h"
+#include "passdb.h"
 #include "session.h"
 #include "tls.h"
 #include "uidl_map.h"
@@ -65,6 +66,9 @@ int main(int argc, char **argv)
 	struct config cfg;
 	char err[512];
 
+	/* Run by a checkpassword program as the program to start on success. */
+	if (argc == 2 && strcmp(argv[1], CPW_REPLY_ARG) == 0)
+		return cpw_reply_main();
 	while ((opt = getopt(argc, argv, "f:iSPdtTU:Vh")) != -1) {
 		switch (opt) {
 		case 'f': path = optarg; break;

@@ -8,6 +8,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "monparent.h"
+#include "passdb.h"
 #include "scram.h"
 #include "srclimits.h"
 #include "session.h"
@@ -200,7 +201,9 @@ static void handle_auth(struct monitor *mo, struct ipc_msg *m, struct ipc_msg *h
 		 * replay a digest it saw for an older timestamp. */
 		r = auth_apop(mo->s.cfg, a->user, mo->s.conn.apop_stamp, a->secret, &mo->u, &why);
 	} else if (a->method != AUTH_M_APOP) {
-		r = auth_password(mo->s.cfg, a->user, a->secret, a->secretlen, &mo->u, &why);
+		struct passdb_req rq = { a->user, a->secret, a->secretlen, mo->s.conn.rip,
+					 mo->s.conn.apop_stamp };
+		r = passdb_password(mo->s.cfg, &rq, &mo->u, &why);
 	} else {
 		r = AUTH_FAIL;
 	}

@@ -19,7 +19,7 @@ UNIT_PROTO_OBJS_userext = src/userext.o
 UNIT_PROTO_LD_serve     = -Wl,--wrap=plog
 UNIT_PROTO = tests/unit/test_pop3cmd tests/unit/test_netio tests/unit/test_serve \
              tests/unit/test_mailstate tests/unit/test_userext
-UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_scram \
+UNIT_BINS  = $(UNIT_CORE) tests/unit/test_authcheck tests/unit/test_scram tests/unit/test_passdb \
              tests/unit/test_maildir_fallback tests/unit/test_maildir_lock \
              tests/unit/test_deliver_fallback \
              tests/unit/test_msgstream $(UNIT_PROTO) tests/unit/test_sandbox \
@@ -44,6 +44,12 @@ tests/unit/test_authcheck: tests/unit/test_authcheck.c $(LIB)
 
 tests/unit/test_scram: tests/unit/test_scram.c $(UNIT_SCRAM_OBJS) $(LIB)
 	$(UNIT_CC) -o $@ $< $(UNIT_SCRAM_OBJS) $(LIB) -lcmocka $(SSL_LIBS)
+
+# The credential sources: checkpassword formats, the PAM conversation,
+# reading a child's pipes under a deadline.
+UNIT_PASSDB_OBJS = src/passdb.o src/passdb_pam.o src/passdb_checkpw.o src/checkpw_proto.o
+tests/unit/test_passdb: tests/unit/test_passdb.c $(UNIT_PASSDB_OBJS) $(LIB)
+	$(UNIT_CC) -o $@ $< $(UNIT_PASSDB_OBJS) $(LIB) -lcmocka -lpam $(SSL_LIBS) $(CRYPT_LIBS)
 
 # Maildir moves where renameat2(RENAME_NOREPLACE) is missing (link +
 # unlink), with renameat2 and unlinkat wrapped to fail on demand; the
