@@ -43,7 +43,7 @@ PYTEST     ?= /usr/bin/python3 -m pytest
 $(SAN_DIR)/postern: $(SAN_SRCS) $(wildcard include/*.h)
 	@mkdir -p $(SAN_DIR)
 	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ \
-	    $(SAN_SRCS) $(SSL_LIBS) $(CRYPT_LIBS) -lseccomp
+	    $(SAN_SRCS) $(SSL_LIBS) $(CRYPT_LIBS) -lseccomp -lpam
 
 $(SAN_DIR)/postern-deliver: $(DELIVER_OBJS:.o=.c) $(LIB_OBJS:.o=.c) $(wildcard include/*.h)
 	@mkdir -p $(SAN_DIR)
