@@ -135,6 +135,10 @@ enum auth_result passdb_checkpw(const struct config *cfg, const struct passdb_re
 	pid_t pid;
 
 	memset(u, 0, sizeof(*u));
+	if (!pw_user_valid(rq->user, strlen(rq->user))) {
+		*why = "invalid user name";
+		return AUTH_FAIL;
+	}
 	inlen = cpw_input(input, sizeof(input), rq->user, rq->pass, rq->passlen, rq->stamp);
 	if (inlen == 0) {
 		*why = "user or password not usable for checkpassword";

@@ -215,6 +215,11 @@ enum auth_result passdb_pam(const struct config *cfg, const struct passdb_req *r
 	pid_t pid;
 
 	memset(u, 0, sizeof(*u));
+	/* PAM modules get names of the passwd file's rule only. */
+	if (!pw_user_valid(rq->user, strlen(rq->user))) {
+		*why = "invalid user name";
+		return AUTH_FAIL;
+	}
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		*why = "pipe failed";
 		return AUTH_TEMPFAIL;
