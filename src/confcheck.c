@@ -1,6 +1,7 @@
 /* confcheck.c - the system checks of "postern -t": the unprivileged user,
  * the chroot directory, the credentials file line by line, the pickup's
- * postmaster and APOP against {PLAIN} entries.  Runs in "postern -t" only,
+ * postmaster, APOP against {PLAIN} entries, the PAM service file and the
+ * checkpassword program.  Runs in "postern -t" only,
  * as whoever started it (root to read the credentials file); reads, never
  * writes or creates anything. */
 #include "confcheck.h"
@@ -270,11 +271,44 @@ static void check_passwd(const struct config *c, struct report *r)
 	free(ps.users);
 }
 
+/* The sources besides the passwd file: the PAM service's file (without it
+ * libpam uses "other", on Debian a stack that refuses everyone) and the
+ * checkpassword program, which the monitor runs as root. */
+static void check_passdb(const struct config *c, struct report *r)
+{
+	char path[128];
+	struct stat st;
+	if (config_has_passdb(c, CONF_PASSDB_PAM)) {
+		int found = 0;
+		snprintf(path, sizeof(path), "/etc/pam.d/%s", c->pam_service);
+		found = stat(path, &st) == 0;
+		if (!found) {
+			snprintf(path, sizeof(path), "/usr/lib/pam.d/%s", c->pam_service);
+			found = stat(path, &st) == 0;
+		}
+		if (!found)
+			problem(r, 0, "passdb = pam: no /etc/pam.d/%s: libpam will use the "
+				"\"other\" service (install contrib/pam.d/postern)", c->pam_service);
+	}
+	if (config_has_passdb(c, CONF_PASSDB_CHECKPASSWORD)) {
+		if (stat(c->checkpassword, &st) < 0)
+			problem(r, 1, "checkpassword %s: %s", c->checkpassword, strerror(errno));
+		else if (!S_ISREG(st.st_mode) || access(c->checkpassword, X_OK) < 0)
+			problem(r, 1, "checkpassword %s is not an executable file", c->checkpassword);
+		else if (st.st_mode & S_IWOTH)
+			problem(r, 1, "checkpassword %s is world-writable: the daemon runs it "
+				"as root", c->checkpassword);
+	}
+}
+
 int confcheck_system(const struct config *c, FILE *out)
 {
 	struct report r = { out, 0 };
 	check_unpriv(c, &r);
 	check_empty_dir(c, &r);
-	check_passwd(c, &r);
+	/* The passwd file only when it is a credential source. */
+	if (config_has_passdb(c, CONF_PASSDB_FILE))
+		check_passwd(c, &r);
+	check_passdb(c, &r);
 	return r.errors;
 }

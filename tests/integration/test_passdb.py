@@ -289,6 +289,19 @@ def test_checkpassword_config_checks(tmp_path):
     conf.write_text("passdb = pam pam\n")
     r = subprocess.run([POSTERN, "-t", "-f", str(conf)], capture_output=True, text=True)
     assert r.returncode == 1 and "twice" in r.stderr
+    # postern -t: the program must be there; the passwd file is not
+    # checked when it is no source; a PAM service without a file warns.
+    conf.write_text("passdb = pam checkpassword\ncheckpassword = /nonexistent/cpw\n"
+                    "passwd_file = /nonexistent/passwd\npam_service = pt-no-such-svc\n")
+    r = subprocess.run([POSTERN, "-t", "-f", str(conf)], capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert "checkpassword /nonexistent/cpw: No such file" in r.stderr
+    assert "warning: passdb = pam: no /etc/pam.d/pt-no-such-svc" in r.stderr
+    assert "passwd_file" not in r.stderr
+    conf.write_text("passdb = pam checkpassword\ncheckpassword = /bin/true\n"
+                    "passwd_file = /nonexistent/passwd\n")
+    r = subprocess.run([POSTERN, "-t", "-f", str(conf)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
     conf.write_text("passdb = passwd-file checkpassword\ncheckpassword = /bin/false\n"
                     "auth_mechanisms = PLAIN login scram-sha-256\n")
     r = subprocess.run([POSTERN, "-T", "-f", str(conf)], capture_output=True, text=True)
