@@ -177,6 +177,19 @@ static void log_failure(struct monitor *mo, const char *user, size_t ulen,
 static void become_mail(struct monitor *mo, struct ipc_msg *m);
 #define close_fds ipc_close_fds
 
+/* auth_mechanisms: the pre-auth process offers only what it lists; the
+ * monitor does not rely on that. */
+static int mech_offered(const struct config *cfg, int method)
+{
+	switch (method) {
+	case AUTH_M_PLAIN: return (cfg->auth_mechanisms & CONF_MECH_PLAIN) != 0;
+	case AUTH_M_LOGIN: return (cfg->auth_mechanisms & CONF_MECH_LOGIN) != 0;
+	case AUTH_M_SCRAM: return (cfg->auth_mechanisms & CONF_MECH_SCRAM) != 0;
+	case AUTH_M_SCRAM_PLUS: return (cfg->auth_mechanisms & CONF_MECH_SCRAM_PLUS) != 0;
+	default: return 1;   /* USER/PASS; APOP has its own setting */
+	}
+}
+
 /* A credential check; h is the hand-over the pre-auth process sent right
  * behind it.  A good login becomes the mail process here and does not
  * return; otherwise h's descriptors are dropped and the answer is "no". */
@@ -200,7 +213,7 @@ static void handle_auth(struct monitor *mo, struct ipc_msg *m, struct ipc_msg *h
 		 * process: a subverted pre-auth process must not be able to
 		 * replay a digest it saw for an older timestamp. */
 		r = auth_apop(mo->s.cfg, a->user, mo->s.conn.apop_stamp, a->secret, &mo->u, &why);
-	} else if (a->method != AUTH_M_APOP) {
+	} else if (a->method != AUTH_M_APOP && mech_offered(mo->s.cfg, a->method)) {
 		struct passdb_req rq = { a->user, a->secret, a->secretlen, mo->s.conn.rip,
 					 mo->s.conn.apop_stamp };
 		r = passdb_password(mo->s.cfg, &rq, &mo->u, &why);
@@ -263,6 +276,11 @@ static void handle_scram_first(struct monitor *mo, struct ipc_msg *m)
 		return;
 	}
 	mo->scram_method = f->method;
+	if (!mech_offered(mo->s.cfg, f->method)) {
+		scram_failed(mo, mo->scram_method, SCRAM_FAIL, "mechanism not in auth_mechanisms");
+		free(f);
+		return;
+	}
 	found = auth_scram_lookup(mo->s.cfg, f->user, &mo->u, &secret, key);
 	if (found < 0) {
 		why = "passwd file unreadable";
