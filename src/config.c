@@ -590,6 +590,11 @@ int config_check(const struct config *c, char *err, size_t cap)
 			    "max_sessions - 1 (%u)", c->max_sessions - 1);
 	if (c->sleeping && c->max_sleeping_sessions && c->sleeping_lock_file[0] != '/')
 		return cerr(err, cap, "sleeping_lock_file must be an absolute path");
+	/* WAKE checks the account in the passwd file again (monparent.c);
+	 * an account PAM or checkpassword vouched for is not there. */
+	if (c->sleeping && (c->npassdb != 1 || c->passdb[0] != CONF_PASSDB_FILE))
+		return cerr(err, cap, "sleeping = yes needs passdb = passwd-file alone (WAKE "
+			    "checks the account in the passwd file again)");
 	if (config_has_passdb(c, CONF_PASSDB_CHECKPASSWORD) && c->checkpassword[0] != '/')
 		return cerr(err, cap, "passdb checkpassword needs checkpassword = an absolute path");
 	if (!config_has_passdb(c, CONF_PASSDB_FILE)) {

@@ -718,6 +718,17 @@ static void test_passdb_and_mechanisms(void **state)
 	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "apop"));
 
+	/* SLEEP's WAKE re-checks the account in the passwd file. */
+	config_defaults(&c);
+	assert_int_equal(set(&c, "sleeping", "yes"), 0);
+	assert_int_equal(set(&c, "max_sleeping_sessions", "10"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(set(&c, "passdb", "passwd-file pam"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "sleeping"));
+	assert_int_equal(set(&c, "sleeping", "no"), 0);
+	assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+
 	assert_int_equal(set(&c, "passdb_timeout", "500ms"), -1);
 	assert_int_equal(set(&c, "passdb_fail_time", "0"), 0);
 	/* Printed in the file's own syntax, and loaded back the same. */
