@@ -672,6 +672,11 @@ int monitor_spare(const struct config *cfg, int chan, uid_t unpriv_uid, gid_t un
 	monitor_init(cfg, unpriv_uid, unpriv_gid, tls);
 	if (start_preauth(chan) < 0)
 		return 1;
+	{
+		/* Off the client's path: send_conn then only checks the file. */
+		int d, e;
+		userext_scan(cfg, &d, &e);
+	}
 	p[0].fd = chan;
 	p[0].events = POLLIN;
 	p[1].fd = mo->sock;        /* readable or hung up: the pre-auth process died */
