@@ -13,6 +13,7 @@ MAN5       = postern.conf.5
 EXAMPLES   = xinetd/pop3 xinetd/pop3s inetd.conf.example
 F2B_FILTER = $(SYSCONFDIR)/fail2ban/filter.d/postern.conf
 F2B_JAIL   = $(SYSCONFDIR)/fail2ban/jail.d/postern.conf
+PAM_FILE   = $(SYSCONFDIR)/pam.d/postern
 SUBST      = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 
 install: all
@@ -21,7 +22,7 @@ install: all
 	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(EXAMPLEDIR)/xinetd \
 	    $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d \
-	    $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d
+	    $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d $(DESTDIR)$(SYSCONFDIR)/pam.d
 	install -m 0755 $(BINS) $(DESTDIR)$(SBINDIR)/
 	cd man && install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	cd man && install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
@@ -37,11 +38,13 @@ install: all
 	# Configuration: never overwrite what is there.
 	test -e $(DESTDIR)$(F2B_JAIL) || \
 	    install -m 0644 contrib/fail2ban/jail.d/postern.conf $(DESTDIR)$(F2B_JAIL)
+	test -e $(DESTDIR)$(PAM_FILE) || \
+	    install -m 0644 contrib/pam.d/postern $(DESTDIR)$(PAM_FILE)
 	test -e $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf || \
 	    install -m 0644 etc/postern.conf $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf
 
 # Removes what "make install" put, with the same variables.  The two
-# configuration files go only while they are as installed; the credentials
+# configuration files (and the PAM service) go only while they are as installed; the credentials
 # file, which install never creates, stays.
 uninstall:
 	cd $(DESTDIR)$(SBINDIR) && rm -f $(BINS)
@@ -54,6 +57,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/postern.conf $(DESTDIR)$(TMPFILESDIR)/postern.conf
 	rm -f $(DESTDIR)$(F2B_FILTER)
 	for f in "contrib/fail2ban/jail.d/postern.conf $(F2B_JAIL)" \
+	         "contrib/pam.d/postern $(PAM_FILE)" \
 	         "etc/postern.conf $(SYSCONFDIR)/postern/postern.conf"; do \
 	    set -- $$f; \
 	    if cmp -s $$1 $(DESTDIR)$$2; then rm -f $(DESTDIR)$$2; \

@@ -52,7 +52,7 @@ def test_installed_units_and_examples_name_installed_programs(dest, prefix):
             named += 1
     assert named >= 10
     for f in ("etc/postern/postern.conf", "etc/fail2ban/filter.d/postern.conf",
-              "etc/fail2ban/jail.d/postern.conf", f"{prefix[1:]}/lib/sysusers.d/postern.conf",
+              "etc/fail2ban/jail.d/postern.conf", "etc/pam.d/postern", f"{prefix[1:]}/lib/sysusers.d/postern.conf",
               f"{prefix[1:]}/lib/tmpfiles.d/postern.conf",
               f"{prefix[1:]}/share/man/man5/postern.conf.5"):
         assert os.path.isfile(os.path.join(dest, f)), f

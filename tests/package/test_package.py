@@ -189,10 +189,11 @@ def test_installed_files_and_accounts(pkg):
               "/usr/share/man/man8/postern-passwd.8.gz", "/usr/share/man/man8/postern-deliver.8.gz",
               CONF, "/usr/lib/sysusers.d/postern.conf", "/usr/lib/tmpfiles.d/postern.conf",
               "/etc/fail2ban/filter.d/postern.conf", "/etc/fail2ban/jail.d/postern.conf",
-              UNITDIR + "/postern.service"):
+              "/etc/pam.d/postern", UNITDIR + "/postern.service"):
         assert os.path.exists(f), f
     conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", "postern"]).stdout
-    for f in (CONF, "/etc/fail2ban/filter.d/postern.conf", "/etc/fail2ban/jail.d/postern.conf"):
+    for f in (CONF, "/etc/fail2ban/filter.d/postern.conf", "/etc/fail2ban/jail.d/postern.conf",
+              "/etc/pam.d/postern"):
         assert f in conffiles
     # The credentials file is the admin's: the package never makes it.
     assert not os.path.exists("/etc/postern/passwd")
@@ -451,7 +452,7 @@ def test_rpm_builds():
     for f in ("/usr/sbin/postern", "/usr/sbin/postern-passwd", "/usr/sbin/postern-deliver",
               "/etc/postern/postern.conf", "/usr/lib/systemd/system/postern.service",
               "/usr/lib/sysusers.d/postern.conf", "/usr/lib/tmpfiles.d/postern.conf",
-              "/etc/fail2ban/jail.d/postern.conf"):
+              "/etc/fail2ban/jail.d/postern.conf", "/etc/pam.d/postern"):
         assert f in files, f
     scripts = run(["rpm", "-qp", "--scripts", rpms[0]]).stdout
     assert "systemd-sysusers" in scripts and "systemctl" in scripts
