@@ -46,7 +46,7 @@ LIB_OBJS = $(CORE_OBJS) $(SHARED_OBJS)
 MAILDIR_OBJS = src/maildir.o src/maildir_index.o src/maildir_dups.o \
                src/maildirsize.o src/msgstream.o src/uidl_map.o
 # The daemon's processes.
-DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/preauth.o src/preauth_sasl.o \
+DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/monitor_auth.o src/preauth.o src/preauth_sasl.o \
               src/mailproc.o $(MAILDIR_OBJS) src/netio.o \
               src/privdrop.o src/pop3cmd.o src/serve.o src/capa.o src/uidindex.o src/mailbox.o src/sleep.o src/monparent.o src/userext.o src/mailstate.o \
               src/tls_ctx.o src/tls_conn.o src/tls_relay.o \
