@@ -162,12 +162,14 @@ static struct {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime, ctime;
+	int want_delay, want_expire;     /* what the scan looked for */
 	int delay_user, expire_user;
 } last;
 
-static int same_file(const struct stat *st)
+static int same_file(const struct stat *st, int want_delay, int want_expire)
 {
-	return last.valid && st->st_dev == last.dev && st->st_ino == last.ino &&
+	return last.valid && last.want_delay == want_delay && last.want_expire == want_expire &&
+	       st->st_dev == last.dev && st->st_ino == last.ino &&
 	       st->st_size == last.size && st->st_mtim.tv_sec == last.mtime.tv_sec &&
 	       st->st_mtim.tv_nsec == last.mtime.tv_nsec &&
 	       st->st_ctim.tv_sec == last.ctime.tv_sec && st->st_ctim.tv_nsec == last.ctime.tv_nsec;
@@ -177,11 +179,13 @@ void userext_scan(const struct config *cfg, int *delay_user, int *expire_user)
 {
 	struct stat st;
 	void *map;
-	int fd;
+	int fd, want_delay, want_expire;
 	*delay_user = *expire_user = 0;
 	if (cfg->login_delay == PARSE_DELAY_OFF && cfg->expire == PARSE_EXPIRE_OFF)
 		return;
-	if (stat(cfg->passwd_file, &st) == 0 && same_file(&st)) {
+	want_delay = cfg->login_delay != PARSE_DELAY_OFF;
+	want_expire = cfg->expire != PARSE_EXPIRE_OFF;
+	if (stat(cfg->passwd_file, &st) == 0 && same_file(&st, want_delay, want_expire)) {
 		*delay_user = last.delay_user;
 		*expire_user = last.expire_user;
 		return;
@@ -198,9 +202,10 @@ void userext_scan(const struct config *cfg, int *delay_user, int *expire_user)
 	close(fd);
 	if (map == MAP_FAILED)
 		return;
-	scan_map(map, (size_t)st.st_size, cfg->login_delay != PARSE_DELAY_OFF,
-		 cfg->expire != PARSE_EXPIRE_OFF, delay_user, expire_user);
+	scan_map(map, (size_t)st.st_size, want_delay, want_expire, delay_user, expire_user);
 	munmap(map, (size_t)st.st_size);
+	last.want_delay = want_delay;
+	last.want_expire = want_expire;
 	last.dev = st.st_dev;
 	last.ino = st.st_ino;
 	last.size = st.st_size;

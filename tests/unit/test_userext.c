@@ -3,6 +3,7 @@
  * connection-time scan for whether any entry has one (CAPA's USER). */
 #include "unit.h"
 #include "userext.h"
+#include <fcntl.h>
 #include <unistd.h>
 
 static char path[] = "/tmp/test_userext.XXXXXX";
@@ -90,11 +91,40 @@ static void test_for(void **state)
 	done();
 }
 
+/* The answer is kept while the file is unchanged (a spare scans before its
+ * client comes); a rewrite in place, even of the same length, is seen. */
+static void test_scan_kept_until_the_file_changes(void **state)
+{
+	struct config c;
+	int d, e, fd;
+	const char *off = "a:" H ":1000:1000::/h::login_xxxxx=5\n";
+	with_file(&c, "a:" H ":1000:1000::/h::login_delay=5\n");
+	c.login_delay = 60;
+	userext_scan(&c, &d, &e);
+	assert_int_equal(d, 1);
+	userext_scan(&c, &d, &e);
+	assert_int_equal(d, 1);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, off, strlen(off), 0), (ssize_t)strlen(off));
+	close(fd);
+	userext_scan(&c, &d, &e);
+	assert_int_equal(d, 0);
+	/* The same file asked another question is scanned again. */
+	c.login_delay = PARSE_DELAY_OFF;
+	c.expire = 3;
+	userext_scan(&c, &d, &e);
+	assert_int_equal(d, 0);
+	assert_int_equal(e, 0);
+	done();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_for),
+		cmocka_unit_test(test_scan_kept_until_the_file_changes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
