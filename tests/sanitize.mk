@@ -62,6 +62,15 @@ $(SAN_DIR)/test_authcheck: tests/unit/test_authcheck.c src/authcheck.c src/scram
 	    -o $@ $< src/authcheck.c src/scram.c $(SAN_CORE) \
 	    -lcmocka $(SSL_LIBS) $(CRYPT_LIBS)
 
+# The credential sources (unit.mk's UNIT_PASSDB_OBJS), with libpam.
+SAN_PASSDB_SRCS = src/passdb.c src/passdb_pam.c src/passdb_checkpw.c src/checkpw_proto.c \
+                  src/authcheck.c src/scram.c
+$(SAN_DIR)/test_passdb: tests/unit/test_passdb.c $(SAN_PASSDB_SRCS) $(SAN_CORE) \
+		$(wildcard tests/unit/*.h include/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(SAN_CC) $(ALL_CPPFLAGS) $(SAN_WARN) $(SAN_FLAGS) $(SSL_CFLAGS) -o $@ $< \
+	    $(SAN_PASSDB_SRCS) $(SAN_CORE) -lcmocka -lpam $(SSL_LIBS) $(CRYPT_LIBS)
+
 $(SAN_DIR)/test_scram: tests/unit/test_scram.c src/sasl.c src/scram.c $(SAN_CORE) \
 		$(wildcard tests/unit/*.h include/*.h)
 	@mkdir -p $(SAN_DIR)
