@@ -71,7 +71,7 @@ struct mdmsg *md_add_msg(struct mailstore *s, const char *dir, const char *name,
 int md_rename_noreplace(int dfd, const char *from, const char *to);
 
 /* maildir_index.c: postern-sizes, the sizes and order of the last session */
-uint64_t md_hash(const char *s, size_t n);
+#define md_hash name_hash       /* util.c */
 void mdx_load(struct mailstore *s);
 long mdx_find(const struct mailstore *s, const struct mdmsg *m);
 void mdx_cur_stamp(struct mailstore *s, struct timespec *mtime);

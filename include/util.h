@@ -29,6 +29,8 @@ int sockaddr_is_loopback(const struct sockaddr_storage *ss);
 const char *program_name(void);
 /* Milliseconds from CLOCK_MONOTONIC. */
 uint64_t now_ms(void);
+/* A fast, non-cryptographic hash of s[0..n) for in-memory tables. */
+uint64_t name_hash(const char *s, size_t n);
 /* Sleep for ms milliseconds, restarting after signals. */
 void sleep_ms(uint64_t ms);
 

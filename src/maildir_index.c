@@ -39,22 +39,6 @@
  * stands in for reading the directory (Dovecot does the same); only new/ is
  * read.  Version 2 files (keys up to ':' only) are still read, for sizes. */
 
-/* Eight bytes a step: a warm login hashes every name twice. */
-uint64_t md_hash(const char *s, size_t n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
-	while (n >= 8) {
-		memcpy(&w, s, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-		s += 8;
-		n -= 8;
-	}
-	w = 0;
-	memcpy(&w, s, n);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-	return h ^ (h >> 29);
-}
 
 /* Names go into the index with bytes outside 0x21-0x7e and '%' as %XX, so
  * a file name with spaces or newlines cannot break a line. */

@@ -6,6 +6,7 @@
  * check.  A line that cannot be used is reported and skipped: a wrong UIDL
  * is worse than a new one (the client fetches the message once more). */
 #include "uidl_import.h"
+#include "parse.h"
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,22 +25,12 @@ int uidl_valid(const char *s, size_t len)
 	return 1;
 }
 
-/* Strict decimal in s[0..len): no sign, no junk, at most max. */
+/* Strict decimal in s[0..len): no sign, no junk, at most max (parse.c). */
 static int dec(const char *s, size_t len, unsigned long long max, unsigned long long *out)
 {
-	unsigned long long v = 0;
-	size_t i;
-	if (len == 0 || len > 20)
+	uint64_t v;
+	if (parse_decimal(s, len, max, &v) < 0)
 		return -1;
-	for (i = 0; i < len; i++) {
-		unsigned d;
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (unsigned)(s[i] - '0');
-		if (v > (max - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
 	*out = v;
 	return 0;
 }

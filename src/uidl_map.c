@@ -52,22 +52,11 @@ struct uidl_map {
 	int quiet;               /* postern -U: no syslog noise */
 };
 
-/* Eight bytes a step: a warm login of a migrated mailbox hashes every
- * entry twice and every message once. */
+/* A warm login of a migrated mailbox hashes every entry twice and every
+ * message once: util.c's name_hash, cut to the table's width. */
 static uint32_t hash(const char *s, size_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
-	while (n >= 8) {
-		memcpy(&w, s, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-		s += 8;
-		n -= 8;
-	}
-	w = 0;
-	memcpy(&w, s, n);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-	return (uint32_t)(h ^ (h >> 29));
+	return (uint32_t)name_hash(s, n);
 }
 
 static size_t pool_add(struct uidl_map *m, const char *s, size_t n)
