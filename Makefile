@@ -44,7 +44,7 @@ LIB      = libpostern.a
 LIB_OBJS = $(CORE_OBJS) $(SHARED_OBJS)
 # The Maildir provider of the mail store (the mail process).
 MAILDIR_OBJS = src/maildir.o src/maildir_index.o src/maildir_dups.o \
-               src/maildirsize.o src/msgstream.o src/uidl_map.o
+               src/maildirsize.o src/msgstream.o src/uidl_map.o src/maildir_sweep.o
 # The daemon's processes.
 DAEMON_OBJS = src/main.o src/master.o src/monitor.o src/monitor_auth.o src/preauth.o src/preauth_sasl.o \
               src/mailproc.o $(MAILDIR_OBJS) src/netio.o \

@@ -4,6 +4,7 @@
  * The mail process sees only mailstore.h. */
 #ifndef POSTERN_MAILDIR_IMPL_H
 #define POSTERN_MAILDIR_IMPL_H
+#include <dirent.h>
 #include "mailstore.h"
 #include "mdname.h"
 #include "msgstream.h"
@@ -78,6 +79,12 @@ void mdx_cur_stamp(struct mailstore *s, struct timespec *mtime);
 int mdx_list_cur(struct mailstore *s, const struct timespec *mtime);
 void mdx_order(struct mailstore *s);
 void mdx_save(struct mailstore *s, size_t known);
+
+/* maildir.c: a subdirectory of the Maildir, for reading; flags O_NOFOLLOW
+ * or 0. */
+DIR *md_open_sub(const struct mailstore *s, const char *dir, int flags);
+/* maildir_sweep.c: remove tmp/ files a killed delivery left (bounded). */
+void md_sweep_tmp(const struct mailstore *s);
 
 /* maildir_dups.c: two files with one unique part */
 size_t md_mark_dups(struct mailstore *s);

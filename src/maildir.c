@@ -3,7 +3,7 @@
  * mailbox owner.  Every path is relative to a descriptor of the Maildir
  * (openat and friends); the working directory is not changed.
  *
- * Snapshot at open: stale tmp/ files are swept (sweep_tmp), cur/ is
+ * Snapshot at open: stale tmp/ files are swept (maildir_sweep.c), cur/ is
  * scanned, then each new/ message is moved to cur/NAME:2, and appended, so a
  * message is never listed twice.  Order is delivery order (mdname_order).
  * Sizes come from ,W= or from the size cache (maildir_index.c); the rest
@@ -35,11 +35,6 @@
 #include <unistd.h>
 
 #define LOCK_FILE "postern.lock"
-/* tmp/ files older than this are left-overs of a killed delivery: maildir(5)
- * asks readers to remove them.  At most TMP_SWEEP_MAX entries of tmp/ are
- * looked at per login, so a tmp/ flooded with files costs a bounded time. */
-#define TMP_STALE_SECONDS (36 * 3600)
-#define TMP_SWEEP_MAX 256
 
 /* ---- opening files safely ---- */
 
@@ -184,7 +179,7 @@ static int entry_is_regular(DIR *d, const struct dirent *de, const char *dir)
 }
 
 /* A subdirectory of the Maildir, for reading; flags: O_NOFOLLOW or 0. */
-static DIR *open_sub(const struct mailstore *s, const char *dir, int flags)
+DIR *md_open_sub(const struct mailstore *s, const char *dir, int flags)
 {
 	int fd = openat(s->dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -198,7 +193,7 @@ static DIR *open_sub(const struct mailstore *s, const char *dir, int flags)
 
 static int scan_dir(struct mailstore *s, const char *dir, int move_to_cur)
 {
-	DIR *d = open_sub(s, dir, 0);
+	DIR *d = md_open_sub(s, dir, 0);
 	struct dirent *de;
 	if (!d)
 		return -1;
@@ -264,49 +259,6 @@ static int ensure_maildir(const struct mailstore *s)
 	return 0;
 }
 
-static int is_dot_or_dotdot(const char *name)
-{
-	return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
-}
-
-/* maildir(5): a file in tmp/ not touched for 36 hours is what a killed
- * delivery left; readers remove it.  Only regular files of the owner, read
- * and written that long ago, and at most TMP_SWEEP_MAX entries a login.
- * Nothing here can fail a login. */
-static void sweep_tmp(const struct mailstore *s)
-{
-	/* A tmp/ that is a symlink is not swept: its files are not the
-	 * left-overs of deliveries into this Maildir. */
-	DIR *d = open_sub(s, "tmp", O_NOFOLLOW);
-	struct dirent *de;
-	unsigned looked = 0, removed = 0;
-	time_t limit = time(NULL) - TMP_STALE_SECONDS;
-	if (!d) {
-		plog(LOG_WARNING, "maildir: cannot read tmp/: %s", strerror(errno));
-		return;
-	}
-	while (looked < TMP_SWEEP_MAX && (de = readdir(d)) != NULL) {
-		struct stat st;
-		if (is_dot_or_dotdot(de->d_name))
-			continue;
-		looked++;
-		if ((de->d_type != DT_REG && de->d_type != DT_UNKNOWN) ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode) || st.st_uid != s->owner ||
-		    st.st_mtime > limit || st.st_atime > limit)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			removed++;
-		else if (errno != ENOENT)
-			plog(LOG_WARNING, "maildir: cannot remove tmp/%s: %s", de->d_name,
-			     strerror(errno));
-	}
-	closedir(d);
-	if (removed)
-		plog(LOG_NOTICE, "maildir: removed %u file%s older than 36 hours from tmp/",
-		     removed, removed == 1 ? "" : "s");
-}
-
 static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 			      struct mailstore **out, char *err, size_t errcap)
 {
@@ -357,7 +309,7 @@ static enum ms_status md_open(const char *path, const struct mailstore_opts *o,
 		snprintf(err, errcap, "cannot lock mailbox: %s", strerror(e));
 		return MS_TEMP;
 	}
-	sweep_tmp(s);
+	md_sweep_tmp(s);
 	if (o->size_cache)
 		mdx_load(s);
 	if (o->uidl_import) {
@@ -467,7 +419,7 @@ static int held_by_other(const struct mailstore *s, const struct mdmsg *m, const
  * must not remove the other message. */
 static int relocate(struct mailstore *s, struct mdmsg *m)
 {
-	DIR *d = open_sub(s, "cur", 0);
+	DIR *d = md_open_sub(s, "cur", 0);
 	struct dirent *de;
 	const char *name = m->path + 4;
 	char found[NAME_MAX + 1];

@@ -29,7 +29,7 @@ FUZZP_OPTS    = -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 FUZZP_SRC_pop3cmd = pop3cmd netio
 FUZZP_SRC_sasl    = sasl scram
 FUZZP_SRC_ipc     =
-FUZZP_SRC_session = mailproc mailbox sleep mailstate maildir maildir_index maildir_dups maildirsize msgstream \
+FUZZP_SRC_session = mailproc mailbox sleep mailstate maildir maildir_index maildir_dups maildir_sweep maildirsize msgstream \
                     uidl_map netio pop3cmd serve capa uidindex
 # The session target runs mail_main() in process: its _exit(), the logging
 # calls and the allocations are redirected into the harness (see
